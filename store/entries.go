@@ -1,0 +1,371 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Scope names a persistent storage scope.
+type Scope string
+
+// The scopes this package keeps.
+const (
+	General Scope = "general"
+	User    Scope = "user"
+	Tab     Scope = "tab"
+)
+
+// Owner is one dictionary: the general space, one user's, or one tab of one
+// user. A tab is always keyed by its user too, so a tab id alone never
+// reaches another browser's rows.
+type Owner struct {
+	Scope  Scope
+	UserID string // user and tab scopes
+	TabID  string // tab scope
+}
+
+// GeneralOwner is the one owner of the general scope.
+var GeneralOwner = Owner{Scope: General}
+
+// UserOwner returns the owner of one user's scope.
+func UserOwner(userID string) Owner { return Owner{Scope: User, UserID: userID} }
+
+// TabOwner returns the owner of one tab's scope.
+func TabOwner(userID, tabID string) Owner { return Owner{Scope: Tab, UserID: userID, TabID: tabID} }
+
+func (o Owner) String() string {
+	switch o.Scope {
+	case User:
+		return "user/" + o.UserID
+	case Tab:
+		return "tab/" + o.UserID + "/" + o.TabID
+	}
+	return string(o.Scope)
+}
+
+// Entry is one stored key.
+type Entry struct {
+	Key       string
+	Value     json.RawMessage // compact JSON
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// Op says what a Change did.
+type Op string
+
+// The kinds of change.
+const (
+	OpSet    Op = "set"
+	OpDelete Op = "delete"
+	OpClear  Op = "clear"
+)
+
+// Change is one committed change, reported to Options.OnCommit.
+type Change struct {
+	Owner   Owner
+	Op      Op
+	Key     string          // empty for OpClear
+	Value   json.RawMessage // the new value for OpSet
+	Version int64
+	Origin  string // opaque id of who made the change, as given by the caller
+}
+
+// Errors a caller can act on; compare with errors.Is.
+var (
+	ErrNotFound    = errors.New("store: key not found")
+	ErrTooManyKeys = errors.New("store: too many keys")
+)
+
+// Get returns one key of owner, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, o Owner, key string) (Entry, error) {
+	e := Entry{Key: key}
+	var value string
+	var updated int64
+	err := s.rdb.QueryRowContext(ctx, `
+		SELECT value, version, updated_at FROM entries
+		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+		o.Scope, o.UserID, o.TabID, key).Scan(&value, &e.Version, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, ErrNotFound
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("get %s/%s: %w", o, key, err)
+	}
+	e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
+	return e, nil
+}
+
+// List returns every key of owner, sorted by key.
+func (s *Store) List(ctx context.Context, o Owner) ([]Entry, error) {
+	rows, err := s.rdb.QueryContext(ctx, `
+		SELECT key, value, version, updated_at FROM entries
+		WHERE scope = ? AND user_id = ? AND tab_id = ?
+		ORDER BY key`, o.Scope, o.UserID, o.TabID)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", o, err)
+	}
+	defer rows.Close()
+	var entries []Entry
+	for rows.Next() {
+		var e Entry
+		var value string
+		var updated int64
+		if err := rows.Scan(&e.Key, &value, &e.Version, &updated); err != nil {
+			return nil, fmt.Errorf("list %s: %w", o, err)
+		}
+		e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", o, err)
+	}
+	return entries, nil
+}
+
+// Set stores value (valid JSON, which the caller has checked) under key and
+// returns the entry with its new version. origin is passed through to the
+// change report.
+func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMessage, origin string) (Entry, error) {
+	var e Entry
+	err := s.write(ctx, origin, func(t *writeTx) error {
+		if err := t.ensureOwner(o); err != nil {
+			return err
+		}
+		if err := t.checkRoom(o, key); err != nil {
+			return err
+		}
+		e = Entry{Key: key, Value: value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
+		if _, err := t.tx.ExecContext(t.ctx, `
+			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
+			SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at`,
+			o.Scope, o.UserID, o.TabID, key, string(value), e.Version, t.now); err != nil {
+			return err
+		}
+		t.record(Change{Owner: o, Op: OpSet, Key: key, Value: value, Version: e.Version})
+		return nil
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("set %s/%s: %w", o, key, err)
+	}
+	return e, nil
+}
+
+// Increment adds one to the integer stored under key (a missing or
+// non-integer value counts as zero) and returns the new entry. Concurrent
+// increments never lose a count.
+func (s *Store) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
+	var e Entry
+	err := s.write(ctx, origin, func(t *writeTx) error {
+		if err := t.ensureOwner(o); err != nil {
+			return err
+		}
+		if err := t.checkRoom(o, key); err != nil {
+			return err
+		}
+		e = Entry{Key: key, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
+		var value string
+		if err := t.tx.QueryRowContext(t.ctx, `
+			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+			VALUES (?, ?, ?, ?, '1', ?, ?)
+			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
+			SET value = CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END,
+			    version = excluded.version, updated_at = excluded.updated_at
+			RETURNING value`,
+			o.Scope, o.UserID, o.TabID, key, e.Version, t.now).Scan(&value); err != nil {
+			return err
+		}
+		e.Value = json.RawMessage(value)
+		t.record(Change{Owner: o, Op: OpSet, Key: key, Value: e.Value, Version: e.Version})
+		return nil
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("increment %s/%s: %w", o, key, err)
+	}
+	return e, nil
+}
+
+// Delete removes key from owner, or returns ErrNotFound.
+func (s *Store) Delete(ctx context.Context, o Owner, key string, origin string) error {
+	err := s.write(ctx, origin, func(t *writeTx) error {
+		res, err := t.tx.ExecContext(t.ctx, `
+			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+			o.Scope, o.UserID, o.TabID, key)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		t.record(Change{Owner: o, Op: OpDelete, Key: key, Version: t.nextVersion()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s/%s: %w", o, key, err)
+	}
+	return nil
+}
+
+// Clear removes every key of owner and returns how many there were.
+func (s *Store) Clear(ctx context.Context, o Owner, origin string) (int, error) {
+	var n int64
+	err := s.write(ctx, origin, func(t *writeTx) error {
+		res, err := t.tx.ExecContext(t.ctx, `
+			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
+			o.Scope, o.UserID, o.TabID)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n > 0 {
+			t.record(Change{Owner: o, Op: OpClear, Version: t.nextVersion()})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear %s: %w", o, err)
+	}
+	return int(n), nil
+}
+
+// CopyTab copies every row of one tab of userID to a new tab id, in one
+// transaction: the duplicated tab starts with the original's data and the
+// two are independent from then on. The new tab must be empty; a copy to a
+// tab that already has rows is refused with ErrTabExists, so that a replayed
+// request cannot overwrite data.
+func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, origin string) error {
+	to := TabOwner(userID, toTab)
+	err := s.write(ctx, origin, func(t *writeTx) error {
+		var exists int
+		if err := t.tx.QueryRowContext(t.ctx, `
+			SELECT count(*) FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, toTab).Scan(&exists); err != nil {
+			return err
+		}
+		if exists > 0 {
+			return ErrTabExists
+		}
+		if err := t.ensureOwner(to); err != nil {
+			return err
+		}
+		// Only the new tab itself sees tab rows, and it renders them from
+		// its own response, so the copy reports no change.
+		_, err := t.tx.ExecContext(t.ctx, `
+			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+			SELECT scope, user_id, ?, key, value, ?, ? FROM entries
+			WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`,
+			toTab, t.nextVersion(), t.now, userID, fromTab)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, err)
+	}
+	return nil
+}
+
+// ErrTabExists is returned by CopyTab when the new tab already has rows.
+var ErrTabExists = errors.New("store: tab already exists")
+
+// ensureOwner creates the user (and tab) rows of o on its first write and
+// refreshes their last-seen time, evicting the user's oldest tab when a new
+// one goes over the cap.
+func (t *writeTx) ensureOwner(o Owner) error {
+	if o.Scope == General {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `
+		INSERT INTO users (id, created_at, seen_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+		WHERE excluded.seen_at - seen_at >= ?`,
+		o.UserID, t.now, t.now, touchInterval.Milliseconds()); err != nil {
+		return err
+	}
+	if o.Scope != Tab {
+		return nil
+	}
+	res, err := t.tx.ExecContext(t.ctx, `
+		INSERT INTO tabs (user_id, tab_id, created_at, seen_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, tab_id) DO NOTHING`,
+		o.UserID, o.TabID, t.now, t.now)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		_, err := t.tx.ExecContext(t.ctx, `
+			UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ? AND ? - seen_at >= ?`,
+			t.now, o.UserID, o.TabID, t.now, touchInterval.Milliseconds())
+		return err
+	}
+	return t.evictTabs(o.UserID)
+}
+
+// evictTabs deletes the least recently seen tabs of userID beyond the cap.
+func (t *writeTx) evictTabs(userID string) error {
+	rows, err := t.tx.QueryContext(t.ctx, `
+		SELECT tab_id FROM tabs WHERE user_id = ?
+		ORDER BY seen_at DESC, created_at DESC LIMIT -1 OFFSET ?`,
+		userID, t.w.s.limits.TabsPerUser)
+	if err != nil {
+		return err
+	}
+	var evict []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		evict = append(evict, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range evict {
+		if err := t.deleteTab(userID, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *writeTx) deleteTab(userID, tabID string) error {
+	if _, err := t.tx.ExecContext(t.ctx, `
+		DELETE FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, tabID); err != nil {
+		return err
+	}
+	_, err := t.tx.ExecContext(t.ctx, `DELETE FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID)
+	return err
+}
+
+// checkRoom refuses a new key when owner already has the most keys allowed.
+func (t *writeTx) checkRoom(o Owner, key string) error {
+	var exists int
+	if err := t.tx.QueryRowContext(t.ctx, `
+		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+		o.Scope, o.UserID, o.TabID, key).Scan(&exists); err != nil {
+		return err
+	}
+	if exists > 0 {
+		return nil
+	}
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `
+		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
+		o.Scope, o.UserID, o.TabID).Scan(&n); err != nil {
+		return err
+	}
+	if n >= t.w.s.limits.KeysPerOwner {
+		return ErrTooManyKeys
+	}
+	return nil
+}
+
+// touchInterval is how stale a last-seen time may get before a write
+// refreshes it; it keeps the expiry bookkeeping from costing a write per
+// request.
+const touchInterval = time.Hour

@@ -1,0 +1,293 @@
+// Package store keeps the persistent storage scopes (general, user and tab) in
+// one SQLite file. It is the only package that knows SQL.
+//
+// Every key is one row, written with an upsert in a transaction that commits
+// before the call returns, so an acknowledged write is durable. All writes go
+// through one writer goroutine that gathers the writes waiting at that moment
+// into one transaction (group commit); reads use a small pool of read-only
+// connections.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/storagescopes/app/migrations"
+)
+
+// Options configure a Store. The zero value of each field picks a default.
+type Options struct {
+	// Limits bound what one owner may keep.
+	Limits Limits
+	// OnCommit is called by the writer after each commit, in commit order,
+	// with the changes of that commit. It must not block.
+	OnCommit func([]Change)
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+	// Logger receives the store's own messages.
+	Logger *slog.Logger
+}
+
+// Limits bound the rows an owner may create. Zero means the default.
+type Limits struct {
+	KeysPerOwner int // keys in one scope owner (default 1,000)
+	TabsPerUser  int // tabs with stored rows per user; the oldest is evicted (default 100)
+}
+
+// DefaultLimits are the limits of PRODUCT.md.
+var DefaultLimits = Limits{KeysPerOwner: 1000, TabsPerUser: 100}
+
+// Store is the SQLite-backed storage of the general, user and tab scopes.
+type Store struct {
+	path   string
+	rdb    *sql.DB // read-only pool
+	wdb    *sql.DB // one connection, owned by the writer goroutine
+	limits Limits
+	now    func() time.Time
+	log    *slog.Logger
+
+	onCommit func([]Change)
+
+	ops     chan *writeOp
+	closing chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	boot Boot
+}
+
+// Boot describes this start of the server.
+type Boot struct {
+	Number int64     // how many times a server has started on this database
+	Time   time.Time // when this start happened
+}
+
+// dsn builds the connection string. Every setting is in the DSN so that
+// every pooled connection gets it, not only the first one.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating it if needed) the database at path, applies the
+// migrations, counts this boot and starts the writer. It refuses a file that
+// is not SQLite and a schema newer than this binary, leaving the file as it is.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create database folder: %w", err)
+	}
+	s := &Store{
+		path:     path,
+		limits:   opts.Limits,
+		now:      opts.Now,
+		log:      opts.Logger,
+		onCommit: opts.OnCommit,
+		ops:      make(chan *writeOp),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if s.limits.KeysPerOwner <= 0 {
+		s.limits.KeysPerOwner = DefaultLimits.KeysPerOwner
+	}
+	if s.limits.TabsPerUser <= 0 {
+		s.limits.TabsPerUser = DefaultLimits.TabsPerUser
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.wdb.Close()
+		return nil, err
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	if err := s.start(ctx); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkHeader refuses an existing file that is not an SQLite database before
+// SQLite gets a chance to touch it.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, 16)
+	n, _ := f.Read(head)
+	if n == 0 {
+		return nil // an empty file is a new database
+	}
+	if string(head[:n]) != "SQLite format 3\x00" {
+		return fmt.Errorf("database %s is not an SQLite database; refusing to use it (the file was left untouched)", path)
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations, refusing a database whose schema
+// is newer than this binary knows.
+func (s *Store) migrate(ctx context.Context) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.wdb, migrations.FS,
+		goose.WithDisableGlobalRegistry(true), goose.WithSlog(s.log))
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version of %s: %w", s.path, err)
+	}
+	sources := p.ListSources()
+	if known := sources[len(sources)-1].Version; current > known {
+		return fmt.Errorf("database %s has schema version %d, newer than this binary knows (%d); refusing to start", s.path, current, known)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// start counts this boot, loads the version sequence and starts the writer.
+func (s *Store) start(ctx context.Context) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("count boot: %w", err)
+	}
+	defer tx.Rollback()
+	number, err := incrementSetting(ctx, tx, settingBoots)
+	if err != nil {
+		return fmt.Errorf("count boot: %w", err)
+	}
+	seq, err := getSetting(ctx, tx, settingSeq)
+	if err != nil {
+		return fmt.Errorf("read version sequence: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("count boot: %w", err)
+	}
+	s.boot = Boot{Number: number, Time: s.now()}
+	go newWriter(s, parseInt(seq)).run()
+	return nil
+}
+
+// Boot returns the boot number and time of this start.
+func (s *Store) Boot() Boot { return s.boot }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
+
+// Close stops taking writes, finishes those already queued, and closes the
+// database. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	<-s.done
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+const (
+	settingBoots  = "boots"
+	settingSeq    = "seq"
+	settingSecret = "secret"
+)
+
+func getSetting(ctx context.Context, q queryer, name string) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func incrementSetting(ctx context.Context, q queryer, name string) (int64, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `
+		INSERT INTO settings (name, value) VALUES (?, '1')
+		ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+		RETURNING value`, name).Scan(&v)
+	return parseInt(v), err
+}
+
+func parseInt(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// queryer is what both *sql.DB and *sql.Tx offer.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Secret returns the server secret kept in the database, generating and
+// storing a random one the first time. generated reports whether this call
+// made it.
+func (s *Store) Secret(ctx context.Context) (secret string, generated bool, err error) {
+	if v, err := getSetting(ctx, s.rdb, settingSecret); err != nil || v != "" {
+		return v, false, err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	candidate := hex.EncodeToString(b)
+	err = s.write(ctx, "", func(tx *writeTx) error {
+		v, err := getSetting(ctx, tx.tx, settingSecret)
+		if err != nil || v != "" {
+			secret = v
+			return err
+		}
+		_, err = tx.tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, settingSecret, candidate)
+		secret, generated = candidate, true
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("keep generated secret: %w", err)
+	}
+	return secret, generated, nil
+}
