@@ -1,0 +1,184 @@
+// Command web serves the storage-scopes app.
+//
+//	go run ./cmd/web [-addr localhost:8080] [-db data/storage.db] [-secret S[,OLD…]] [-tab-ttl 30d] [-user-ttl 400d]
+//
+// Every flag has an environment fallback (ADDR, DB_PATH, STORAGE_SECRET,
+// TAB_TTL, USER_TTL, LOG_LEVEL).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	addr     string
+	dbPath   string
+	secrets  []string
+	tabTTL   time.Duration
+	userTTL  time.Duration
+	logLevel slog.Level
+}
+
+// minSecretLen is the shortest secret accepted: the keys derived from it
+// are only as strong as it is.
+const minSecretLen = 32
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("web", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	var secret, tabTTL, userTTL, level string
+	fs.StringVar(&c.addr, "addr", env("ADDR", "localhost:8080"), "address to listen on (ADDR)")
+	fs.StringVar(&c.dbPath, "db", env("DB_PATH", "data/storage.db"), "SQLite database file, created with its folder (DB_PATH)")
+	fs.StringVar(&secret, "secret", env("STORAGE_SECRET", ""), "cookie secret of at least 32 bytes; comma-separated to rotate: the first signs, all verify (STORAGE_SECRET); none: generated once and kept in the database")
+	fs.StringVar(&tabTTL, "tab-ttl", env("TAB_TTL", "30d"), "tab storage is forgotten after this long unused, e.g. 30d, 12h (TAB_TTL)")
+	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
+	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if c.tabTTL, err = parseDuration(tabTTL); err != nil {
+		return c, fmt.Errorf("-tab-ttl: %w", err)
+	}
+	if c.userTTL, err = parseDuration(userTTL); err != nil {
+		return c, fmt.Errorf("-user-ttl: %w", err)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return c, fmt.Errorf("-log-level: %w", err)
+	}
+	if secret != "" {
+		for i, s := range strings.Split(secret, ",") {
+			s = strings.TrimSpace(s)
+			if len(s) < minSecretLen {
+				// Never echo the secret itself.
+				return c, fmt.Errorf("-secret: secret #%d is %d bytes; at least %d are needed", i+1, len(s), minSecretLen)
+			}
+			c.secrets = append(c.secrets, s)
+		}
+	}
+	return c, nil
+}
+
+// parseDuration is time.ParseDuration plus a "d" (day) unit.
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a positive number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration (e.g. 30d, 12h, 90m)", s)
+	}
+	return d, nil
+}
+
+// run starts the app and serves until ctx ends, then shuts down: the
+// listener closes, requests in flight finish (writes included), and the
+// database closes.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	st, err := store.Open(ctx, cfg.dbPath, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	if len(cfg.secrets) == 0 {
+		secret, generated, err := st.Secret(ctx)
+		if err != nil {
+			return err
+		}
+		if generated {
+			log.Warn("no -secret or STORAGE_SECRET given: generated one and kept it in the database; set one to share cookies between databases")
+		}
+		cfg.secrets = []string{secret}
+	}
+
+	srv, err := handlers.New(handlers.Config{
+		Store:   st,
+		Secrets: cfg.secrets,
+		Logger:  log,
+		TabTTL:  cfg.tabTTL,
+		UserTTL: cfg.userTTL,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using that port?)", cfg.addr, err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String(), "db", cfg.dbPath, "boot", st.Boot().Number)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// The JSON API: the same scopes, cookie and X-Tab-ID rules as the page.
+
+// apiEntry is one key as the API shows it.
+type apiEntry struct {
+	Key     string          `json:"key"`
+	Value   json.RawMessage `json:"value"`
+	Version int64           `json:"version"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// handleAPIList answers an object of every key of the scope.
+func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	if err != nil {
+		return err
+	}
+	entries, err := d.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make(map[string]json.RawMessage, len(entries))
+	for _, e := range entries {
+		out[e.Key] = e.Value
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// handleAPIGet answers one key, or 404.
+func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyParam(r, s.limits)
+	if err != nil {
+		return err
+	}
+	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	if err != nil {
+		return err
+	}
+	e, err := d.Get(r.Context(), key)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiEntry{Key: e.Key, Value: e.Value, Version: e.Version})
+}
+
+// handleAPIPut stores the JSON value of the body under the key.
+func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyParam(r, s.limits)
+	if err != nil {
+		return err
+	}
+	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	if err != nil {
+		return err
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Message: "send the value as application/json"}
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // too large: the adapter answers 413
+	}
+	value, err := parseValue(body, s.limits)
+	if err != nil {
+		return err
+	}
+	e, err := d.Set(r.Context(), key, value)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiEntry{Key: e.Key, Value: e.Value, Version: e.Version})
+}
+
+// handleAPIDelete deletes one key, or answers 404.
+func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyParam(r, s.limits)
+	if err != nil {
+		return err
+	}
+	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	if err != nil {
+		return err
+	}
+	if err := d.Delete(r.Context(), key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleAPIClear deletes every key of the scope.
+func (s *Server) handleAPIClear(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	if err != nil {
+		return err
+	}
+	n, err := d.Clear(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
+}

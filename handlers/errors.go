@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/storagescopes/app/store"
+)
+
+// Error is an error with a status and a message that is safe to show.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func badRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest, Message: msg} }
+
+func notFound(msg string) *Error { return &Error{Status: http.StatusNotFound, Message: msg} }
+
+// handlerFunc is an http.HandlerFunc that returns its error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts h: an error becomes a status and a user-safe message, as
+// JSON under /api/ and as plain text (which htmx swaps in place) elsewhere.
+// Only 5xx errors are logged; their text never reaches the client.
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.serveError(w, r, err)
+		}
+	}
+}
+
+func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	e := asError(err)
+	if e.Status >= 500 {
+		logger(r.Context(), s.log).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		json.NewEncoder(w).Encode(map[string]string{"error": e.Message})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	w.Write([]byte(e.Message))
+}
+
+// asError maps any error to an *Error: application errors keep their
+// status, store errors get theirs, anything else is a 500.
+func asError(err error) *Error {
+	var e *Error
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("no such key")
+	case errors.Is(err, store.ErrTooManyKeys):
+		return &Error{Status: http.StatusTooManyRequests, Message: "too many keys in this scope: delete some first"}
+	case errors.As(err, &maxBytes):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
+	case errors.Is(err, store.ErrClosed):
+		return &Error{Status: http.StatusServiceUnavailable, Message: "the server is shutting down; try again in a moment"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Status: http.StatusServiceUnavailable, Message: "the request was cancelled"}
+	}
+	return &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+}
+
+type ctxKey int
+
+const (
+	loggerKey ctxKey = iota
+	identityKey
+)
+
+// logger returns the request's logger, or base.
+func logger(ctx context.Context, base *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return base
+}

@@ -1,0 +1,400 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/storagescopes/app/store"
+)
+
+func TestPageShowsLabelsAndGreetsByName(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	doc := b.Page("/")
+	if got := testID(doc, "greeting"); got != "Hello, Guest!" {
+		t.Errorf("greeting = %q, want %q", got, "Hello, Guest!")
+	}
+	for _, label := range []string{"Your name", "Global Message", "Your Persistent Note", "Dark Mode", "Browser"} {
+		inputValue(t, doc, label) // fails the test if the label or its input is missing
+	}
+	for _, scope := range []string{"general", "user", "browser", "tab"} {
+		if doc.Find(`[data-testid="panel-` + scope + `"]`).Length() != 1 {
+			t.Errorf("no panel-%s", scope)
+		}
+	}
+	// The tab panel loads itself, with the tab's input.
+	inputValue(t, b.TabPanel(), "Tab-Specific Data")
+
+	if res := b.Type("user", "username", "Ada"); res.Status != 200 {
+		t.Fatalf("set name: %d %s", res.Status, res.Body)
+	}
+	doc = b.Page("/")
+	if got := testID(doc, "greeting"); got != "Hello, Ada!" {
+		t.Errorf("greeting after setting the name = %q, want %q", got, "Hello, Ada!")
+	}
+	if got := inputValue(t, doc, "Your name"); got != "Ada" {
+		t.Errorf("Your name = %q, want Ada", got)
+	}
+}
+
+func TestFieldChangeAnswersSavedWithFreshParts(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	res := b.Type("user", "username", "Grace")
+	if res.Status != 200 || !strings.HasPrefix(res.Body, "Saved") {
+		t.Fatalf("answer = %d %q, want 200 starting with Saved", res.Status, res.Body)
+	}
+	doc := mustParse(t, res.Body)
+	if got := testID(doc, "greeting"); got != "Hello, Grace!" {
+		t.Errorf("greeting in the answer = %q, want Hello, Grace!", got)
+	}
+	// The control being typed in is not redrawn; the others are.
+	if doc.Find("#input-user-username").Length() != 0 {
+		t.Errorf("the answer redraws the input that is being typed in")
+	}
+	if doc.Find("#input-user-user_note").Length() != 1 {
+		t.Errorf("the answer lacks the scope's other controls")
+	}
+	if !strings.Contains(doc.Find("#entries-user").Text(), `"Grace"`) {
+		t.Errorf("the inspector in the answer does not show the new value")
+	}
+}
+
+func TestUserScopeIsPerBrowserAndGeneralIsShared(t *testing.T) {
+	a := MustStart(t)
+	alice, bob := a.NewBrowser(t), a.NewBrowser(t)
+	alice.Page("/")
+	bob.Page("/")
+	alice.Type("user", "user_note", "alice's note")
+	alice.Type("general", "global_text", "hello everyone")
+	alice.Type("browser", "browser_note", "in alice's cookie")
+
+	doc := bob.Page("/")
+	if got := inputValue(t, doc, "Your Persistent Note"); got != "" {
+		t.Errorf("bob sees note %q, want empty", got)
+	}
+	if got := inputValue(t, doc, "Browser"); got != "" {
+		t.Errorf("bob sees browser value %q, want empty", got)
+	}
+	if got := inputValue(t, doc, "Global Message"); got != "hello everyone" {
+		t.Errorf("bob sees global %q, want %q", got, "hello everyone")
+	}
+	doc = alice.Page("/")
+	if got := inputValue(t, doc, "Your Persistent Note"); got != "alice's note" {
+		t.Errorf("alice sees note %q, want %q", got, "alice's note")
+	}
+	if got := inputValue(t, doc, "Browser"); got != "in alice's cookie" {
+		t.Errorf("alice sees browser value %q, want %q", got, "in alice's cookie")
+	}
+}
+
+func TestTabScopeIsPerTab(t *testing.T) {
+	a := MustStart(t)
+	tab1 := a.NewBrowser(t)
+	tab1.Page("/")
+	tab2 := *tab1 // same browser (cookie jar), another tab
+	tab2.tab = newUUID()
+
+	tab1.Type("tab", "tab_data", "only in tab 1")
+	if got := inputValue(t, tab1.TabPanel(), "Tab-Specific Data"); got != "only in tab 1" {
+		t.Errorf("tab 1 sees %q, want %q", got, "only in tab 1")
+	}
+	if got := inputValue(t, tab2.TabPanel(), "Tab-Specific Data"); got != "" {
+		t.Errorf("tab 2 sees %q, want empty", got)
+	}
+}
+
+func TestTabRequestsNeedAValidTabID(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	for name, tabID := range map[string]string{
+		"missing":   "",
+		"not uuid":  "tab-1",
+		"too long":  strings.Repeat("a", 10_000),
+		"bad chars": "0000000g-0000-4000-8000-000000000000",
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := b.Do("POST", "/scopes/tab/fields/tab_data", strings.NewReader("value=x"),
+				map[string]string{"X-Tab-ID": tabID, "Content-Type": "application/x-www-form-urlencoded"})
+			if res.Status != 400 || !strings.Contains(res.Body, "X-Tab-ID") {
+				t.Errorf("field change: got %d %q, want 400 naming X-Tab-ID", res.Status, res.Body)
+			}
+			res = b.Do("GET", "/api/storage/tab", nil, map[string]string{"X-Tab-ID": tabID})
+			if res.Status != 400 {
+				t.Errorf("API list: got %d, want 400", res.Status)
+			}
+		})
+	}
+}
+
+func TestVisitCountersCount(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	other := a.NewBrowser(t)
+
+	b.Page("/")
+	other.Page("/")
+	doc := b.Page("/settings")
+	for scope, want := range map[string]string{"general": "3", "user": "2", "browser": "2"} {
+		if got := testID(doc, "visits-"+scope); got != want {
+			t.Errorf("visits-%s = %s, want %s", scope, got, want)
+		}
+	}
+	// The tab counts loads of itself: a reload counts, a new tab starts at 1.
+	if got := testID(b.TabPanel(), "visits-tab"); got != "1" {
+		t.Errorf("visits-tab on first load = %s, want 1", got)
+	}
+	if got := testID(b.TabPanel(), "visits-tab"); got != "2" {
+		t.Errorf("visits-tab after reload = %s, want 2", got)
+	}
+	newTab := *b
+	newTab.tab = newUUID()
+	if got := testID(newTab.TabPanel(), "visits-tab"); got != "1" {
+		t.Errorf("visits-tab of a new tab = %s, want 1", got)
+	}
+	// The user scope remembers the last page.
+	res := b.API("GET", "user/last_visited_page", "")
+	if !strings.Contains(res.Body, `"value":"/settings"`) {
+		t.Errorf("last_visited_page = %s, want /settings", res.Body)
+	}
+}
+
+func TestDuplicatedTabStartsWithACopy(t *testing.T) {
+	a := MustStart(t)
+	orig := a.NewBrowser(t)
+	orig.Page("/")
+	orig.TabPanel()
+	orig.Type("tab", "tab_data", "draft")
+
+	dup := *orig
+	dup.tab = newUUID()
+	res := dup.Do("POST", "/scopes/tab/visit", nil, map[string]string{"X-Tab-Copy-From": orig.tab})
+	if got := inputValue(t, mustParse(t, res.Body), "Tab-Specific Data"); got != "draft" {
+		t.Fatalf("duplicate starts with %q, want %q", got, "draft")
+	}
+	dup.Type("tab", "tab_data", "changed in copy")
+	if got := inputValue(t, orig.TabPanel(), "Tab-Specific Data"); got != "draft" {
+		t.Errorf("original shows %q after the copy changed, want %q", got, "draft")
+	}
+	// Another browser cannot copy this tab: its copy is empty.
+	thief := a.NewBrowser(t)
+	res = thief.Do("POST", "/scopes/tab/visit", nil, map[string]string{"X-Tab-Copy-From": orig.tab})
+	if got := inputValue(t, mustParse(t, res.Body), "Tab-Specific Data"); got != "" {
+		t.Errorf("another browser copied the tab: sees %q", got)
+	}
+}
+
+func TestTamperedCookieGetsAFreshIdentity(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	b.Type("user", "user_note", "secret note")
+
+	u, _ := url.Parse(a.URL)
+	cookies := b.client.Jar.Cookies(u)
+	if len(cookies) != 1 {
+		t.Fatalf("cookies = %v, want one", cookies)
+	}
+	for name, value := range map[string]string{
+		"flipped":   flip(cookies[0].Value),
+		"truncated": cookies[0].Value[:len(cookies[0].Value)/2],
+		"garbage":   "not-a-cookie",
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", a.URL+"/", nil)
+			req.AddCookie(&http.Cookie{Name: cookies[0].Name, Value: value})
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Fatalf("status = %d, want 200", res.StatusCode)
+			}
+			doc, _ := goqueryFrom(res)
+			if got := inputValue(t, doc, "Your Persistent Note"); got != "" {
+				t.Errorf("tampered cookie reached note %q", got)
+			}
+			if len(res.Cookies()) != 1 {
+				t.Errorf("no fresh cookie issued")
+			}
+		})
+	}
+	if got := inputValue(t, b.Page("/"), "Your Persistent Note"); got != "secret note" {
+		t.Errorf("the real cookie lost its note: %q", got)
+	}
+}
+
+func flip(s string) string {
+	b := []byte(s)
+	i := len(b) / 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+func TestCrossOriginWritesAreRefused(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	for name, h := range map[string]map[string]string{
+		"sec-fetch-site": {"Sec-Fetch-Site": "cross-site"},
+		"origin":         {"Origin": "https://evil.example"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h["Content-Type"] = "application/x-www-form-urlencoded"
+			res := b.Do("POST", "/scopes/general/fields/global_text", strings.NewReader("value=pwned"), h)
+			if res.Status != 403 {
+				t.Errorf("form post: got %d, want 403", res.Status)
+			}
+			h["Content-Type"] = "application/json"
+			res = b.Do("PUT", "/api/storage/general/global_text", strings.NewReader(`"pwned"`), h)
+			if res.Status != 403 || !strings.Contains(res.Body, `"error"`) {
+				t.Errorf("API put: got %d %s, want 403 with a JSON error", res.Status, res.Body)
+			}
+		})
+	}
+	if _, err := a.Store.Get(context.Background(), store.GeneralOwner, "global_text"); err != store.ErrNotFound {
+		t.Errorf("a refused write changed global_text (err %v)", err)
+	}
+}
+
+func TestHTMLValuesAreEscaped(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	payload := `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	b.Type("general", "global_text", payload)
+	b.API("PUT", "user/"+url.PathEscape("<b>key</b>"), `"<i>x</i>"`)
+	res := b.Do("GET", "/", nil, map[string]string{"HX-Request": ""})
+	if strings.Contains(res.Body, "<script>alert") || strings.Contains(res.Body, "<img src=x") || strings.Contains(res.Body, "<b>key</b>") {
+		t.Errorf("page contains unescaped HTML from a value")
+	}
+	if got := inputValue(t, mustParse(t, res.Body), "Global Message"); got != payload {
+		t.Errorf("Global Message = %q, want the payload as text", got)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+
+	res := b.API("PUT", "user/prefs", `{"theme": "dark", "size": 3}`)
+	var put struct {
+		Key     string          `json:"key"`
+		Value   json.RawMessage `json:"value"`
+		Version int64           `json:"version"`
+	}
+	if res.Status != 200 || json.Unmarshal([]byte(res.Body), &put) != nil {
+		t.Fatalf("PUT: %d %s", res.Status, res.Body)
+	}
+	if put.Key != "prefs" || string(put.Value) != `{"theme":"dark","size":3}` || put.Version == 0 {
+		t.Errorf("PUT answered %+v", put)
+	}
+	if res := b.API("GET", "user/prefs", ""); !strings.Contains(res.Body, `"value":{"theme":"dark","size":3}`) {
+		t.Errorf("GET = %s", res.Body)
+	}
+	b.API("PUT", "user/b", `[1,2]`)
+	if res := b.API("GET", "user", ""); res.Body != `{"b":[1,2],"prefs":{"theme":"dark","size":3}}`+"\n" {
+		t.Errorf("list = %s", res.Body)
+	}
+	if res := b.API("DELETE", "user/prefs", ""); res.Status != 204 {
+		t.Errorf("DELETE = %d, want 204", res.Status)
+	}
+	if res := b.API("GET", "user/prefs", ""); res.Status != 404 {
+		t.Errorf("GET deleted = %d, want 404", res.Status)
+	}
+	if res := b.API("DELETE", "user", ""); res.Status != 200 || !strings.Contains(res.Body, `"deleted":1`) {
+		t.Errorf("clear = %d %s", res.Status, res.Body)
+	}
+	// Browser scope through the API, kept in the cookie.
+	b.API("PUT", "browser/color", `"teal"`)
+	if res := b.API("GET", "browser/color", ""); !strings.Contains(res.Body, `"teal"`) {
+		t.Errorf("browser GET = %s", res.Body)
+	}
+}
+
+// TestAPIErrorsChangeNothing: each bad request answers its status with a
+// JSON message, and the database is the same afterwards.
+func TestAPIErrorsChangeNothing(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.API("PUT", "general/keep", `"kept"`)
+	before := dump(t, a)
+
+	cases := []struct {
+		name, method, path, body string
+		header                   map[string]string
+		status                   int
+		message                  string
+	}{
+		{"unknown scope", "PUT", "/api/storage/nope/k", `1`, nil, 404, "unknown scope"},
+		{"client scope is not in the API", "GET", "/api/storage/client", ``, nil, 404, "unknown scope"},
+		{"missing key", "GET", "/api/storage/general/missing", ``, nil, 404, "no such key"},
+		{"delete missing key", "DELETE", "/api/storage/general/missing", ``, nil, 404, "no such key"},
+		{"malformed JSON", "PUT", "/api/storage/general/k", `{"a":`, nil, 400, "not valid JSON"},
+		{"two values", "PUT", "/api/storage/general/k", `1 2`, nil, 400, "one JSON value"},
+		{"empty body", "PUT", "/api/storage/general/k", ``, nil, 400, "empty"},
+		{"wrong content type", "PUT", "/api/storage/general/k", `1`, map[string]string{"Content-Type": "text/plain"}, 415, "application/json"},
+		{"duplicate keys", "PUT", "/api/storage/general/k", `{"a":1,"a":2}`, nil, 400, "twice"},
+		{"number too big", "PUT", "/api/storage/general/k", `1e400`, nil, 400, "number"},
+		{"invalid UTF-8", "PUT", "/api/storage/general/k", "\"\xff\"", nil, 400, "UTF-8"},
+		{"too deep", "PUT", "/api/storage/general/k", strings.Repeat("[", 40) + strings.Repeat("]", 40), nil, 400, "nested"},
+		{"value too large", "PUT", "/api/storage/general/k", `"` + strings.Repeat("x", 17<<10) + `"`, nil, 413, "larger"},
+		{"body too large", "PUT", "/api/storage/general/k", `"` + strings.Repeat("x", 65<<10) + `"`, nil, 413, "too large"},
+		{"key too long", "PUT", "/api/storage/general/" + strings.Repeat("k", 129), `1`, nil, 400, "longer than 128"},
+		{"key with NUL", "PUT", "/api/storage/general/a%00b", `1`, nil, 400, "control"},
+		{"key dot-dot", "PUT", "/api/storage/general/..", `1`, nil, 400, `"."`},
+		{"key with slash", "PUT", "/api/storage/general/a%2Fb", `1`, nil, 400, `"/"`},
+		{"method not allowed", "POST", "/api/storage/general/k", `1`, nil, 405, "method not allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := map[string]string{"Content-Type": "application/json", "HX-Request": ""}
+			for k, v := range c.header {
+				h[k] = v
+			}
+			var body *strings.Reader
+			if c.body != "" {
+				body = strings.NewReader(c.body)
+			}
+			var res response
+			if body != nil {
+				res = b.Do(c.method, c.path, body, h)
+			} else {
+				res = b.Do(c.method, c.path, nil, h)
+			}
+			var msg struct{ Error string }
+			if res.Status != c.status {
+				t.Errorf("status = %d, want %d (%s)", res.Status, c.status, res.Body)
+			}
+			if err := json.Unmarshal([]byte(res.Body), &msg); err != nil || !strings.Contains(msg.Error, c.message) {
+				t.Errorf("body = %s, want a JSON error containing %q", res.Body, c.message)
+			}
+			if after := dump(t, a); after != before {
+				t.Errorf("database changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// dump is the general scope as one string, to compare before and after.
+func dump(t *testing.T, a *app) string {
+	t.Helper()
+	entries, err := a.Store.List(context.Background(), store.GeneralOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for _, e := range entries {
+		sb.WriteString(e.Key + "=" + string(e.Value) + ";")
+	}
+	return sb.String()
+}

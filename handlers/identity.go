@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+)
+
+// cookieName is the one cookie this app sets.
+const cookieName = "scopes"
+
+// cookieMaxAge is how long an unused cookie lives; every page load renews it.
+const cookieMaxAge = 400 * 24 * time.Hour
+
+// newCookieStore derives a signing and an encryption key from each secret.
+// The first secret's keys encode; all of them decode, so a secret can be
+// rotated by putting the new one first and keeping the old one after it.
+func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
+	if len(secrets) == 0 {
+		return nil, fmt.Errorf("no secret")
+	}
+	var pairs [][]byte
+	for _, secret := range secrets {
+		hashKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie signing", 64)
+		if err != nil {
+			return nil, err
+		}
+		blockKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie encryption", 32)
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, hashKey, blockKey)
+	}
+	cs := sessions.NewCookieStore(pairs...)
+	cs.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(cookieMaxAge.Seconds()),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+	cs.MaxAge(cs.Options.MaxAge)
+	return cs, nil
+}
+
+// identity is who a request comes from: the user (one browser, from the
+// cookie) and the session that carries the browser scope.
+type identity struct {
+	UserID string
+	// Returning says the cookie came back; false for a first visit and for
+	// a cookie that failed to decode (tampered, or under an unknown key).
+	Returning bool
+	session   *sessions.Session
+}
+
+// Session keys inside the cookie.
+const (
+	sessUserID  = "uid"
+	sessBrowser = "browser" // the browser scope, as JSON
+)
+
+// loadIdentity is middleware that reads the cookie, or makes a new user for a
+// request without a valid one. A cookie that does not decode means a new
+// visitor, never an error.
+func (s *Server) loadIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := s.cookies.New(r, cookieName)
+		uid, _ := sess.Values[sessUserID].(string)
+		id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", session: sess}
+		if !id.Returning {
+			if err != nil {
+				logger(r.Context(), s.log).Info("cookie did not decode; new identity", "reason", err.Error())
+			}
+			clear(sess.Values)
+			id.UserID = newUserID()
+			sess.Values[sessUserID] = id.UserID
+		}
+		sess.Options.Secure = r.TLS != nil
+		if !id.Returning {
+			// A new visitor keeps its identity from its first response on.
+			if err := id.saveCookie(w, r); err != nil {
+				s.serveError(w, r, fmt.Errorf("save new cookie: %w", err))
+				return
+			}
+		}
+		ctx := context.WithValue(r.Context(), identityKey, id)
+		ctx = context.WithValue(ctx, loggerKey, logger(ctx, s.log).With("user", id.UserID[:8]))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// newUserID returns a random 128-bit id in hex.
+func newUserID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func identityFrom(r *http.Request) *identity {
+	return r.Context().Value(identityKey).(*identity)
+}
+
+// saveCookie writes the cookie to the response (before its body). Called
+// again in the same request it replaces the earlier Set-Cookie.
+func (id *identity) saveCookie(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Del("Set-Cookie")
+	return id.session.Save(r, w)
+}

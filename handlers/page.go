@@ -1,0 +1,382 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
+)
+
+// binding is a control of the page bound to one key of one scope.
+type binding struct {
+	scope, key, label string
+	checkbox          bool
+}
+
+// bindings are the page's bound controls, in the order they are drawn.
+var bindings = []binding{
+	{scopeGeneral, "global_text", "Global Message", false},
+	{scopeUser, "username", "Your name", false},
+	{scopeUser, "user_note", "Your Persistent Note", false},
+	{scopeUser, "dark_mode", "Dark Mode", true},
+	{scopeBrowser, "browser_note", "Browser", false},
+	{scopeTab, "tab_data", "Tab-Specific Data", false},
+	{scopeClient, "client_note", "Client", false},
+}
+
+func findBinding(scope, key string) (binding, bool) {
+	for _, b := range bindings {
+		if b.scope == scope && b.key == key {
+			return b, true
+		}
+	}
+	return binding{}, false
+}
+
+// pageScopes are the scopes of the page, widest first; the tab and client
+// panels load themselves once the page's script can name the tab.
+var pageScopes = []string{scopeGeneral, scopeUser, scopeBrowser, scopeTab}
+
+// Keys the page itself writes.
+const (
+	keyVisits      = "visits"
+	keyUsername    = "username"
+	keyLastVisited = "last_visited_page"
+	defaultName    = "Guest"
+)
+
+func (s *Server) scopeTitle(scope string) string {
+	switch scope {
+	case scopeGeneral:
+		return "General"
+	case scopeUser:
+		return "User"
+	case scopeBrowser:
+		return "Browser"
+	case scopeTab:
+		return "Tab"
+	case scopeClient:
+		return "Client"
+	}
+	return scope
+}
+
+func (s *Server) scopeLifetime(scope string) string {
+	switch scope {
+	case scopeGeneral:
+		return "Shared by everyone. Kept in SQLite: survives restarts, forever."
+	case scopeUser:
+		return fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in SQLite: survives restarts; forgotten after %s unused.", humanDuration(s.userTTL))
+	case scopeBrowser:
+		return "Inside the cookie itself (about 4 KiB in all): lives as long as the cookie, and travels with every request."
+	case scopeTab:
+		return fmt.Sprintf("This tab only, by an id in sessionStorage. Kept in SQLite: survives reloads and restarts; a new tab starts empty; forgotten after %s unused.", humanDuration(s.tabTTL))
+	case scopeClient:
+		return "This page load only. Kept in server memory: gone soon after the page closes, and on restart."
+	}
+	return ""
+}
+
+// panel builds the view of one scope from its entries.
+func (s *Server) panel(scope string, entries []store.Entry) views.Panel {
+	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Visits: "0"}
+	byKey := make(map[string]store.Entry, len(entries))
+	for _, e := range entries {
+		byKey[e.Key] = e
+		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
+	}
+	if e, ok := byKey[keyVisits]; ok {
+		p.Visits = string(e.Value)
+	}
+	for _, b := range bindings {
+		if b.scope != scope {
+			continue
+		}
+		f := views.Field{Scope: scope, Key: b.key, Label: b.label, Checkbox: b.checkbox}
+		if e, ok := byKey[b.key]; ok {
+			f.Text = displayText(e.Value)
+			f.Checked = string(e.Value) == "true"
+		}
+		p.Fields = append(p.Fields, f)
+	}
+	return p
+}
+
+// displayText is how a JSON value shows in a text input: a string as its
+// text, anything else as its JSON.
+func displayText(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
+}
+
+// greetingName is the user's name, or the default.
+func greetingName(entries []store.Entry) string {
+	for _, e := range entries {
+		if e.Key == keyUsername {
+			if name := displayText(e.Value); name != "" {
+				return name
+			}
+		}
+	}
+	return defaultName
+}
+
+// handlePage serves a full page: it counts the visit in every scope it can
+// see (the tab counts its own visit when its panel loads), remembers the
+// page in the user scope, and draws every panel.
+func (s *Server) handlePage(path string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		dicts := map[string]dict{}
+		for _, scope := range []string{scopeGeneral, scopeUser, scopeBrowser} {
+			d, err := s.dictFor(w, r, scope)
+			if err != nil {
+				return err
+			}
+			// The browser scope's counter also re-issues the cookie, which
+			// keeps it alive for another cookieMaxAge.
+			if _, err := d.Increment(ctx, keyVisits); err != nil {
+				return err
+			}
+			dicts[scope] = d
+		}
+		if _, err := dicts[scopeUser].Set(ctx, keyLastVisited, mustJSON(path)); err != nil {
+			return err
+		}
+
+		page := views.Page{
+			Path: path,
+			Boot: views.Boot{Number: s.store.Boot().Number, Time: s.store.Boot().Time},
+			Nav: []views.NavLink{
+				{Path: "/", Label: "Home", Current: path == "/"},
+				{Path: "/settings", Label: "Settings", Current: path == "/settings"},
+			},
+			Title:    "Home",
+			Settings: path == "/settings",
+		}
+		if page.Settings {
+			page.Title = "Settings"
+		}
+		for _, scope := range pageScopes {
+			d, ok := dicts[scope]
+			if !ok {
+				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Lazy: true})
+				continue
+			}
+			entries, err := d.List(ctx)
+			if err != nil {
+				return err
+			}
+			if scope == scopeUser {
+				page.Name = greetingName(entries)
+			}
+			page.Panels = append(page.Panels, s.panel(scope, entries))
+		}
+		return render(w, r, http.StatusOK, views.FullPage(page))
+	}
+}
+
+// handleVisit loads a lazy panel and counts the visit in its scope. For a
+// duplicated tab (X-Tab-Copy-From) it first copies the original tab's rows.
+func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
+	scope := chi.URLParam(r, "scope")
+	if scope != scopeTab {
+		return notFound(fmt.Sprintf("scope %q has no lazy panel", scope))
+	}
+	d, err := s.dictFor(w, r, scope)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if from := r.Header.Get(headerCopyFrom); from != "" {
+		from, err := checkUUID("X-Tab-Copy-From header", from)
+		if err != nil {
+			return err
+		}
+		tab, _ := tabID(r)
+		err = s.store.CopyTab(ctx, identityFrom(r).UserID, from, tab, "")
+		// A tab that already has rows keeps them: a replayed copy never
+		// overwrites.
+		if err != nil && !errors.Is(err, store.ErrTabExists) {
+			return err
+		}
+	}
+	if _, err := d.Increment(ctx, keyVisits); err != nil {
+		return err
+	}
+	entries, err := d.List(ctx)
+	if err != nil {
+		return err
+	}
+	return render(w, r, http.StatusOK, views.ScopePanel(s.panel(scope, entries)))
+}
+
+// handleFieldChange stores a bound control's new value: text as a JSON
+// string, a checkbox as true or false.
+func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
+	scope, key := chi.URLParam(r, "scope"), chi.URLParam(r, "key")
+	b, ok := findBinding(scope, key)
+	if !ok {
+		return notFound(fmt.Sprintf("no field %q in scope %q", key, scope))
+	}
+	d, err := s.dictFor(w, r, scope)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	var value json.RawMessage
+	if b.checkbox {
+		value = mustJSON(r.PostForm.Has("value"))
+	} else {
+		text := r.PostForm.Get("value")
+		if !utf8.ValidString(text) {
+			return badRequest("value is not valid UTF-8")
+		}
+		if value, err = parseValue(mustJSON(text), s.limits); err != nil {
+			return err
+		}
+	}
+	if _, err := d.Set(r.Context(), key, value); err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, key, "Saved")
+}
+
+// handleEntrySet is the inspector's form: any key to any JSON value.
+func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
+	scope := chi.URLParam(r, "scope")
+	d, err := s.dictFor(w, r, scope)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	key := r.PostForm.Get("key")
+	if err := checkKey(key, s.limits.KeyRunes); err != nil {
+		return err
+	}
+	value, err := parseValue([]byte(r.PostForm.Get("value")), s.limits)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Set(r.Context(), key, value); err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Set %q.", key))
+}
+
+// handleEntryDelete is the inspector's delete button.
+func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error {
+	scope := chi.URLParam(r, "scope")
+	key, err := keyParam(r, s.limits)
+	if err != nil {
+		return err
+	}
+	d, err := s.dictFor(w, r, scope)
+	if err != nil {
+		return err
+	}
+	if err := d.Delete(r.Context(), key); err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Deleted %q.", key))
+}
+
+// handleEntriesClear is the inspector's clear-all button.
+func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) error {
+	scope := chi.URLParam(r, "scope")
+	d, err := s.dictFor(w, r, scope)
+	if err != nil {
+		return err
+	}
+	n, err := d.Clear(r.Context())
+	if err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Cleared %d keys.", n))
+}
+
+// renderUpdate answers a write: message for where it came from, and fresh
+// copies of the scope's controls (but skipField's), counter and entries.
+func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope string, d dict, skipField, message string) error {
+	entries, err := d.List(r.Context())
+	if err != nil {
+		return err
+	}
+	u := views.Update{Panel: s.panel(scope, entries), SkipField: skipField, Message: message}
+	if scope == scopeUser {
+		name := greetingName(entries)
+		u.Name = &name
+	}
+	return render(w, r, http.StatusOK, views.ScopeUpdate(u))
+}
+
+// parseForm parses a form body, with a clear error for a body too large.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("the form could not be read")
+	}
+	return nil
+}
+
+// keyParam returns the {key} of the URL, decoded and checked. chi matches
+// on the escaped path when the URL has escapes that decoding would lose.
+func keyParam(r *http.Request, l Limits) (string, error) {
+	key := chi.URLParam(r, "key")
+	if r.URL.RawPath != "" {
+		var err error
+		if key, err = url.PathUnescape(key); err != nil {
+			return "", badRequest("key is not a valid URL path segment")
+		}
+	}
+	return key, checkKey(key, l.KeyRunes)
+}
+
+// mustJSON encodes a value that always encodes.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// humanDuration writes a TTL the way a person says it: "30 days", "24 hours".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "never"
+	case d%(24*time.Hour) == 0:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}

@@ -1,0 +1,46 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/storagescopes/app/static"
+)
+
+// routes is every URL of the app, with the middleware stack.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, securityHeaders)
+	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return notFound("not found") }))
+	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error {
+		return &Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
+	}))
+
+	r.Get("/healthz", s.handle(s.handleHealth))
+	r.Handle("/static/*", static.Handler())
+
+	// Everything below knows who is asking: the cookie is read (or made),
+	// cross-origin writes are refused and bodies are bounded.
+	r.Group(func(r chi.Router) {
+		r.Use(s.refuseCrossOrigin, s.limitBody, s.loadIdentity)
+
+		// The pages and their fragments (htmx).
+		r.Get("/", s.handle(s.handlePage("/")))
+		r.Get("/settings", s.handle(s.handlePage("/settings")))
+		r.Post("/scopes/{scope}/visit", s.handle(s.handleVisit))
+		r.Post("/scopes/{scope}/fields/{key}", s.handle(s.handleFieldChange))
+		r.Post("/scopes/{scope}/entries", s.handle(s.handleEntrySet))
+		r.Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
+		r.Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
+
+		// The JSON API.
+		r.Get("/api/storage/{scope}", s.handle(s.handleAPIList))
+		r.Delete("/api/storage/{scope}", s.handle(s.handleAPIClear))
+		r.Get("/api/storage/{scope}/{key}", s.handle(s.handleAPIGet))
+		r.Put("/api/storage/{scope}/{key}", s.handle(s.handleAPIPut))
+		r.Delete("/api/storage/{scope}/{key}", s.handle(s.handleAPIDelete))
+	})
+	return r
+}

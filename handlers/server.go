@@ -1,0 +1,76 @@
+// Package handlers is the HTTP side of the app: routes, middleware, the
+// page and its fragments, the JSON API and the cookie. It is the only
+// package that knows HTTP.
+package handlers
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+
+	"github.com/storagescopes/app/store"
+)
+
+// Config is what the server needs; cmd/web fills it from flags.
+type Config struct {
+	Store   *store.Store
+	Secrets []string // the first signs; all verify
+	Logger  *slog.Logger
+	Limits  Limits
+	TabTTL  time.Duration // shown in the tab panel's lifetime line
+	UserTTL time.Duration // shown in the user panel's lifetime line
+}
+
+// Server serves the app. Build it with New.
+type Server struct {
+	store   *store.Store
+	cookies *sessions.CookieStore
+	log     *slog.Logger
+	limits  Limits
+	tabTTL  time.Duration
+	userTTL time.Duration
+	handler http.Handler
+}
+
+// New builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	cookies, err := newCookieStore(cfg.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("cookie keys: %w", err)
+	}
+	s := &Server{
+		store:   cfg.Store,
+		cookies: cookies,
+		log:     cfg.Logger,
+		limits:  cfg.Limits.withDefaults(),
+		tabTTL:  cfg.TabTTL,
+		userTTL: cfg.UserTTL,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// render writes c with status, buffered so that a failed render never sends
+// half a page.
+func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}

@@ -1,0 +1,118 @@
+// app.js: the page's only script. It runs before htmx (loaded with defer) so
+// that its listeners are in place before the first request.
+//
+// - The tab id lives in sessionStorage under "tab-id" and goes out as X-Tab-ID
+//   on every htmx request. A duplicated tab ("Duplicate tab" copies
+//   sessionStorage) is detected without a round trip: "tab-open" is set while
+//   the page is up and cleared on pagehide, so a page that starts and finds
+//   it still set is a copy. The copy takes a new id and asks the server, with
+//   X-Tab-Copy-From on its first tab request, to copy the original's rows.
+// - The client id is new on every page load and goes out as X-Client-ID.
+// - Bound fields show editing, saving, saved or the error beside them.
+// - The live connection's state is shown by #live.
+(() => {
+  'use strict';
+
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // crypto.randomUUID needs a secure context; plain http on a LAN address
+    // is not one, but getRandomValues works everywhere.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = [...b].map(x => x.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  let tabID = sessionStorage.getItem('tab-id');
+  let copyFrom = null;
+  if (tabID && sessionStorage.getItem('tab-open')) {
+    copyFrom = tabID; // a duplicated tab: the original is still open
+    tabID = uuid();
+  }
+  if (!tabID) tabID = uuid();
+  sessionStorage.setItem('tab-id', tabID);
+  sessionStorage.setItem('tab-open', '1');
+  addEventListener('pagehide', () => sessionStorage.removeItem('tab-open'));
+  addEventListener('pageshow', () => sessionStorage.setItem('tab-open', '1'));
+
+  const clientID = uuid();
+
+  document.addEventListener('htmx:config:request', e => {
+    const req = e.detail.ctx.request;
+    req.headers['X-Tab-ID'] = tabID;
+    req.headers['X-Client-ID'] = clientID;
+    if (copyFrom && String(req.action).includes('/scopes/tab/visit')) {
+      req.headers['X-Tab-Copy-From'] = copyFrom;
+      copyFrom = null;
+    }
+  });
+
+  // Bound fields: the status beside each control.
+  function statusOf(el) {
+    return el && el.dataset && el.dataset.bound !== undefined
+      ? document.getElementById(el.id.replace(/^input-/, 'status-'))
+      : null;
+  }
+  function setState(status, state, text) {
+    status.dataset.state = state;
+    if (text !== undefined) status.textContent = text;
+  }
+  document.addEventListener('input', e => {
+    const s = statusOf(e.target);
+    if (s) setState(s, 'editing', 'Editing…');
+  });
+  document.addEventListener('htmx:before:request', e => {
+    const s = statusOf(e.detail.ctx.sourceElement);
+    if (s) setState(s, 'saving', 'Saving…');
+  });
+  document.addEventListener('htmx:finally:request', e => {
+    const ctx = e.detail.ctx;
+    const el = ctx.sourceElement;
+    const s = statusOf(el);
+    if (s) {
+      if (String(ctx.status).startsWith('error: AbortError')) return; // a newer request follows
+      const ok = ctx.status === 'swapped' && ctx.response && ctx.response.status < 400;
+      if (!ok) {
+        if (!ctx.response) setState(s, 'error', 'Not saved: the server did not answer. Your text is still here; edit to retry.');
+        else s.dataset.state = 'error';
+        return;
+      }
+      // Saved only if what the server has is what the control shows now.
+      const sent = ctx.request.body instanceof FormData ? ctx.request.body.get('value') : null;
+      const current = el.type === 'checkbox' ? (el.checked ? 'true' : null) : el.value;
+      s.dataset.state = sent === current ? 'saved' : 'editing';
+      return;
+    }
+    // The inspector's set form empties itself after a success.
+    if (el && el.matches && el.matches('form[data-reset-on-success]') && ctx.response && ctx.response.status < 400) {
+      el.reset();
+    }
+  });
+
+  // The live connection: connected / reconnecting.
+  function setLive(state) {
+    const live = document.getElementById('live');
+    if (!live) return;
+    live.dataset.state = state;
+    live.querySelector('.live-text').textContent = state === 'connected' ? 'Live' : 'Reconnecting…';
+  }
+  document.addEventListener('htmx:ws:before:connection', e => {
+    const u = new URL(e.detail.connection.url);
+    u.searchParams.set('tab', tabID);
+    u.searchParams.set('client', clientID);
+    e.detail.connection.url = u.href;
+  });
+  document.addEventListener('htmx:ws:after:connection', () => setLive('connected'));
+  document.addEventListener('htmx:ws:close', () => setLive('reconnecting'));
+  document.addEventListener('htmx:ws:error', () => setLive('reconnecting'));
+  // Restored from the back/forward cache: hx-ws closed the socket on
+  // pagehide, so open it again (the server then sends a fresh snapshot).
+  addEventListener('pageshow', e => {
+    const live = document.getElementById('live');
+    if (e.persisted && live && window.htmx) {
+      setLive('reconnecting');
+      htmx.process(live, true);
+    }
+  });
+})();
