@@ -22,7 +22,7 @@ func TestPageShowsLabelsAndGreetsByName(t *testing.T) {
 		inputValue(t, doc, label) // fails the test if the label or its input is missing
 	}
 	for _, scope := range []string{"general", "user", "browser", "tab"} {
-		if doc.Find(`[data-testid="panel-` + scope + `"]`).Length() != 1 {
+		if doc.Find(`[data-testid="panel-`+scope+`"]`).Length() != 1 {
 			t.Errorf("no panel-%s", scope)
 		}
 	}
