@@ -18,6 +18,16 @@ type apiEntry struct {
 	Version int64           `json:"version"`
 }
 
+// apiDict is the dictionary of the URL's scope. The client scope lives only
+// as long as a page, so the API does not offer it.
+func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dict, error) {
+	scope := chi.URLParam(r, "scope")
+	if scope == scopeClient {
+		return nil, notFound(`unknown scope "client": the API serves general, user, tab or browser`)
+	}
+	return s.dictFor(w, r, scope)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -27,7 +37,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // handleAPIList answers an object of every key of the scope.
 func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	d, err := s.apiDict(w, r)
 	if err != nil {
 		return err
 	}
@@ -48,7 +58,7 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	d, err := s.apiDict(w, r)
 	if err != nil {
 		return err
 	}
@@ -65,7 +75,7 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	d, err := s.apiDict(w, r)
 	if err != nil {
 		return err
 	}
@@ -95,7 +105,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	d, err := s.apiDict(w, r)
 	if err != nil {
 		return err
 	}
@@ -108,7 +118,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIClear deletes every key of the scope.
 func (s *Server) handleAPIClear(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.dictFor(w, r, chi.URLParam(r, "scope"))
+	d, err := s.apiDict(w, r)
 	if err != nil {
 		return err
 	}

@@ -23,27 +23,34 @@ const testSecret = "test-secret-test-secret-test-secret-0123456789"
 
 // app is one running server on a temp database.
 type app struct {
-	URL   string
-	Store *store.Store
+	URL    string
+	Store  *store.Store
+	Server *handlers.Server
 }
 
 // MustStart runs the real handlers behind httptest on a fresh SQLite file.
-func MustStart(tb testing.TB) *app {
+// configure, if given, adjusts the config first.
+func MustStart(tb testing.TB, configure ...func(*handlers.Config)) *app {
 	tb.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "storage.db"), store.Options{})
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	srv, err := handlers.New(handlers.Config{Store: st, Secrets: []string{testSecret}})
+	cfg := handlers.Config{Store: st, Secrets: []string{testSecret}}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := handlers.New(cfg)
 	if err != nil {
 		tb.Fatalf("new server: %v", err)
 	}
 	ts := httptest.NewServer(srv)
 	tb.Cleanup(func() {
+		srv.Close() // the live connections, which httptest does not track
 		ts.Close()
 		st.Close()
 	})
-	return &app{URL: ts.URL, Store: st}
+	return &app{URL: ts.URL, Store: st, Server: srv}
 }
 
 // browser is one browser: a cookie jar, and a tab id for htmx requests.

@@ -43,7 +43,7 @@ func findBinding(scope, key string) (binding, bool) {
 
 // pageScopes are the scopes of the page, widest first; the tab and client
 // panels load themselves once the page's script can name the tab.
-var pageScopes = []string{scopeGeneral, scopeUser, scopeBrowser, scopeTab}
+var pageScopes = []string{scopeGeneral, scopeUser, scopeBrowser, scopeTab, scopeClient}
 
 // Keys the page itself writes.
 const (
@@ -164,6 +164,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 			},
 			Title:    "Home",
 			Settings: path == "/settings",
+			LiveURL:  "/live",
 		}
 		if page.Settings {
 			page.Title = "Settings"
@@ -191,7 +192,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 // duplicated tab (X-Tab-Copy-From) it first copies the original tab's rows.
 func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	scope := chi.URLParam(r, "scope")
-	if scope != scopeTab {
+	if scope != scopeTab && scope != scopeClient {
 		return notFound(fmt.Sprintf("scope %q has no lazy panel", scope))
 	}
 	d, err := s.dictFor(w, r, scope)
@@ -199,7 +200,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	if from := r.Header.Get(headerCopyFrom); from != "" {
+	if from := r.Header.Get(headerCopyFrom); from != "" && scope == scopeTab {
 		from, err := checkUUID("X-Tab-Copy-From header", from)
 		if err != nil {
 			return err

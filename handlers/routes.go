@@ -35,6 +35,9 @@ func (s *Server) routes() http.Handler {
 		r.Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
 		r.Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
 
+		// The live connection of each page.
+		r.Get("/live", s.handle(s.handleLive))
+
 		// The JSON API.
 		r.Get("/api/storage/{scope}", s.handle(s.handleAPIList))
 		r.Delete("/api/storage/{scope}", s.handle(s.handleAPIClear))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/storagescopes/app/store"
@@ -59,9 +60,18 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:
-		return &cookieDict{id: id, w: w, r: r}, nil
+		return &cookieDict{id: id, w: w, r: r, changed: func(entries []store.Entry) {
+			s.live.post(liveEvent{user: id.UserID, origin: origin, browser: entries})
+		}}, nil
+	case scopeClient:
+		if origin == "" {
+			if _, err := clientID(r, true); err != nil {
+				return nil, err
+			}
+		}
+		return s.clients.dict(id.UserID, origin), nil
 	}
-	return nil, notFound(fmt.Sprintf("unknown scope %q: use general, user, tab or browser", scope))
+	return nil, notFound(fmt.Sprintf("unknown scope %q: use general, user, browser, tab or client", scope))
 }
 
 // tabID returns the request's validated tab id.
@@ -101,45 +111,102 @@ func (d sqlDict) Delete(ctx context.Context, key string) error {
 }
 func (d sqlDict) Clear(ctx context.Context) (int, error) { return d.st.Clear(ctx, d.owner, d.origin) }
 
-// cookieDict is the browser scope: values kept inside the signed and
-// encrypted cookie. Every change re-issues the cookie on the response, so it
-// must happen before the response body is written. A change that would make
-// the cookie too large is refused and leaves the cookie as it was.
-type cookieDict struct {
-	id *identity
-	w  http.ResponseWriter
-	r  *http.Request
+// memKV is a small dictionary kept outside the store: the browser scope
+// (inside the cookie) and the client scope (in memory) both use it.
+type memKV struct {
+	Seq     int64               `json:"s"` // the last version handed out
+	Entries map[string]memEntry `json:"e"`
 }
 
-// browserEntry is one browser-scope key inside the cookie.
-type browserEntry struct {
+// memEntry is one key of a memKV.
+type memEntry struct {
 	V   json.RawMessage `json:"v"`
 	Ver int64           `json:"n"`
 	At  int64           `json:"t"` // unix milliseconds
 }
 
-// browserData is the browser scope as kept in the cookie: the entries and
-// the last version handed out.
-type browserData struct {
-	Seq     int64                   `json:"s"`
-	Entries map[string]browserEntry `json:"e"`
+func (m *memKV) entry(key string, e memEntry) store.Entry {
+	return store.Entry{Key: key, Value: e.V, Version: e.Ver, UpdatedAt: time.UnixMilli(e.At)}
 }
 
-func (d *cookieDict) load() browserData {
-	var b browserData
+func (m *memKV) list() []store.Entry {
+	entries := make([]store.Entry, 0, len(m.Entries))
+	for k, e := range m.Entries {
+		entries = append(entries, m.entry(k, e))
+	}
+	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.Key, b.Key) })
+	return entries
+}
+
+func (m *memKV) get(key string) (store.Entry, error) {
+	e, ok := m.Entries[key]
+	if !ok {
+		return store.Entry{}, store.ErrNotFound
+	}
+	return m.entry(key, e), nil
+}
+
+// set stores v under key, refusing a new key beyond maxKeys.
+func (m *memKV) set(key string, v json.RawMessage, maxKeys int) (store.Entry, error) {
+	if m.Entries == nil {
+		m.Entries = map[string]memEntry{}
+	}
+	if _, ok := m.Entries[key]; !ok && len(m.Entries) >= maxKeys {
+		return store.Entry{}, store.ErrTooManyKeys
+	}
+	m.Seq++
+	e := memEntry{V: v, Ver: m.Seq, At: time.Now().UnixMilli()}
+	m.Entries[key] = e
+	return m.entry(key, e), nil
+}
+
+// increment adds one to the integer under key; anything else counts as 0.
+func (m *memKV) increment(key string, maxKeys int) (store.Entry, error) {
+	var n int64
+	if e, ok := m.Entries[key]; ok {
+		json.Unmarshal(e.V, &n)
+	}
+	return m.set(key, json.RawMessage(strconv.FormatInt(n+1, 10)), maxKeys)
+}
+
+func (m *memKV) delete(key string) error {
+	if _, ok := m.Entries[key]; !ok {
+		return store.ErrNotFound
+	}
+	delete(m.Entries, key)
+	return nil
+}
+
+func (m *memKV) clear() int {
+	n := len(m.Entries)
+	clear(m.Entries)
+	return n
+}
+
+// cookieDict is the browser scope: a memKV inside the signed and encrypted
+// cookie. Every change re-issues the cookie on the response, so it must
+// happen before the response body is written. A change that would make the
+// cookie too large is refused and leaves the cookie as it was. Each change
+// is also pushed to the browser's other pages.
+type cookieDict struct {
+	id      *identity
+	w       http.ResponseWriter
+	r       *http.Request
+	changed func([]store.Entry) // after a change, with the new contents
+}
+
+func (d *cookieDict) load() *memKV {
+	m := &memKV{}
 	if raw, ok := d.id.session.Values[sessBrowser].(string); ok {
-		json.Unmarshal([]byte(raw), &b) // a cookie we signed holds what we wrote
+		json.Unmarshal([]byte(raw), m) // a cookie we signed holds what we wrote
 	}
-	if b.Entries == nil {
-		b.Entries = map[string]browserEntry{}
-	}
-	return b
+	return m
 }
 
-// save stores b in the cookie; if the cookie would be too large it keeps the
-// old content and says so.
-func (d *cookieDict) save(b browserData) error {
-	raw, _ := json.Marshal(b)
+// save stores m in the cookie; if the cookie would be too large it keeps
+// the old content and says so.
+func (d *cookieDict) save(m *memKV) error {
+	raw, _ := json.Marshal(m)
 	old := d.id.session.Values[sessBrowser]
 	d.id.session.Values[sessBrowser] = string(raw)
 	if err := d.id.saveCookie(d.w, d.r); err != nil {
@@ -150,58 +217,46 @@ func (d *cookieDict) save(b browserData) error {
 		return &Error{Status: http.StatusRequestEntityTooLarge,
 			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	}
+	if d.changed != nil {
+		d.changed(m.list())
+	}
 	return nil
 }
 
-func (d *cookieDict) List(context.Context) ([]store.Entry, error) {
-	b := d.load()
-	entries := make([]store.Entry, 0, len(b.Entries))
-	for k, e := range b.Entries {
-		entries = append(entries, store.Entry{Key: k, Value: e.V, Version: e.Ver, UpdatedAt: time.UnixMilli(e.At)})
-	}
-	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.Key, b.Key) })
-	return entries, nil
-}
+func (d *cookieDict) List(context.Context) ([]store.Entry, error) { return d.load().list(), nil }
 
 func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
-	e, ok := d.load().Entries[key]
-	if !ok {
-		return store.Entry{}, store.ErrNotFound
-	}
-	return store.Entry{Key: key, Value: e.V, Version: e.Ver, UpdatedAt: time.UnixMilli(e.At)}, nil
+	return d.load().get(key)
 }
 
 func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (store.Entry, error) {
-	b := d.load()
-	b.Seq++
-	e := browserEntry{V: v, Ver: b.Seq, At: time.Now().UnixMilli()}
-	b.Entries[key] = e
-	if err := d.save(b); err != nil {
-		return store.Entry{}, err
+	m := d.load()
+	e, err := m.set(key, v, store.DefaultLimits.KeysPerOwner)
+	if err != nil {
+		return e, err
 	}
-	return store.Entry{Key: key, Value: e.V, Version: e.Ver, UpdatedAt: time.UnixMilli(e.At)}, nil
+	return e, d.save(m)
 }
 
-func (d *cookieDict) Increment(ctx context.Context, key string) (store.Entry, error) {
-	n := int64(0)
-	if e, err := d.Get(ctx, key); err == nil {
-		json.Unmarshal(e.Value, &n) // a non-integer counts as zero
+func (d *cookieDict) Increment(_ context.Context, key string) (store.Entry, error) {
+	m := d.load()
+	e, err := m.increment(key, store.DefaultLimits.KeysPerOwner)
+	if err != nil {
+		return e, err
 	}
-	return d.Set(ctx, key, json.RawMessage(fmt.Sprint(n+1)))
+	return e, d.save(m)
 }
 
 func (d *cookieDict) Delete(_ context.Context, key string) error {
-	b := d.load()
-	if _, ok := b.Entries[key]; !ok {
-		return store.ErrNotFound
+	m := d.load()
+	if err := m.delete(key); err != nil {
+		return err
 	}
-	delete(b.Entries, key)
-	return d.save(b)
+	return d.save(m)
 }
 
 func (d *cookieDict) Clear(context.Context) (int, error) {
-	b := d.load()
-	n := len(b.Entries)
-	clear(b.Entries)
-	return n, d.save(b)
+	m := d.load()
+	n := m.clear()
+	return n, d.save(m)
 }

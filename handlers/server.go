@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,11 @@ type Config struct {
 	Limits  Limits
 	TabTTL  time.Duration // shown in the tab panel's lifetime line
 	UserTTL time.Duration // shown in the user panel's lifetime line
+	// ClientGrace is how long a page's client scope outlives its live
+	// connection (default 5s); ClientsPerUser caps a user's client scopes
+	// (default 100).
+	ClientGrace    time.Duration
+	ClientsPerUser int
 }
 
 // Server serves the app. Build it with New.
@@ -35,6 +41,8 @@ type Server struct {
 	tabTTL  time.Duration
 	userTTL time.Duration
 	handler http.Handler
+	live    *live
+	clients *clients
 }
 
 // New builds the server and its routes.
@@ -54,9 +62,17 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), cmp.Or(cfg.ClientGrace, 5*time.Second))
+	s.live = newLive(s)
+	s.store.Subscribe(s.live.storeCommitted)
 	s.handler = s.routes()
 	return s, nil
 }
+
+// Close ends the live connections (the pages reconnect on their own) and
+// waits for them, about a second at most. Call it when the HTTP server
+// shuts down (http.Server.RegisterOnShutdown), which does not track them.
+func (s *Server) Close() { s.live.close() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

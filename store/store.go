@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -33,9 +34,6 @@ import (
 type Options struct {
 	// Limits bound what one owner may keep.
 	Limits Limits
-	// OnCommit is called by the writer after each commit, in commit order,
-	// with the changes of that commit. It must not block.
-	OnCommit func([]Change)
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 	// Logger receives the store's own messages.
@@ -60,7 +58,7 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	onCommit func([]Change)
+	onCommit atomic.Pointer[func([]Change)]
 
 	ops     chan *writeOp
 	closing chan struct{}
@@ -103,7 +101,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		limits:   opts.Limits,
 		now:      opts.Now,
 		log:      opts.Logger,
-		onCommit: opts.OnCommit,
 		ops:      make(chan *writeOp),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
@@ -216,6 +213,11 @@ func (s *Store) start(ctx context.Context) error {
 	go newWriter(s, parseInt(seq)).run()
 	return nil
 }
+
+// Subscribe sets the function the writer calls after each commit, in
+// commit order, with the changes of that commit (never for a failed
+// write). It must not block: the next commit waits for it.
+func (s *Store) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
 
 // Boot returns the boot number and time of this start.
 func (s *Store) Boot() Boot { return s.boot }

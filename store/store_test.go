@@ -243,11 +243,12 @@ func TestOldestTabIsEvictedOverTheCap(t *testing.T) {
 func TestOnCommitReportsChangesInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var got []store.Change
-	s, _ := MustOpen(t, store.Options{OnCommit: func(cs []store.Change) {
+	s, _ := MustOpen(t, store.Options{})
+	s.Subscribe(func(cs []store.Change) {
 		mu.Lock()
 		got = append(got, cs...)
 		mu.Unlock()
-	}})
+	})
 	ctx := context.Background()
 	o := store.UserOwner("u")
 	s.Set(ctx, o, "a", json.RawMessage(`1`), "tab-A")

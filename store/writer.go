@@ -116,8 +116,8 @@ gather:
 		}
 		changes = nil
 	}
-	if len(changes) > 0 && w.s.onCommit != nil {
-		w.s.onCommit(changes)
+	if fn := w.s.onCommit.Load(); fn != nil && len(changes) > 0 {
+		(*fn)(changes)
 	}
 	for _, op := range ops {
 		close(op.done)

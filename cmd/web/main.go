@@ -161,6 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpServer.RegisterOnShutdown(srv.Close)
 	log.Info("serving", "url", "http://"+ln.Addr().String(), "db", cfg.dbPath, "boot", st.Boot().Number)
 
 	serveErr := make(chan error, 1)

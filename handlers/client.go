@@ -1,0 +1,156 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/storagescopes/app/store"
+)
+
+// clients is the client scope: one dictionary per page load, in memory,
+// keyed by (user, client id) like tabs, so a client id alone reaches
+// nothing of another browser. A dictionary is dropped a grace period after
+// its page's live connection closes (unless the page reconnects), and on
+// restart. Each user has at most max of them; a new one evicts the user's
+// least recently used.
+type clients struct {
+	mu      sync.Mutex
+	byKey   map[clientKey]*clientData
+	perUser map[string]int
+	max     int
+	grace   time.Duration
+	now     func() time.Time
+}
+
+type clientKey struct{ user, client string }
+
+type clientData struct {
+	kv       memKV
+	conns    int       // open live connections of this page
+	lastUsed time.Time // last access, or when the last connection closed
+}
+
+func newClients(max int, grace time.Duration) *clients {
+	return &clients{byKey: map[clientKey]*clientData{}, perUser: map[string]int{}, max: max, grace: grace, now: time.Now}
+}
+
+// get returns the page's dictionary, making it if needed. c.mu is held.
+func (c *clients) get(k clientKey) *clientData {
+	now := c.now()
+	d, ok := c.byKey[k]
+	if !ok {
+		if c.perUser[k.user] >= c.max {
+			c.evictOldest(k.user)
+		}
+		d = &clientData{}
+		c.byKey[k] = d
+		c.perUser[k.user]++
+	}
+	d.lastUsed = now
+	return d
+}
+
+// evictOldest drops the user's least recently used page dictionary,
+// preferring pages that are not connected. c.mu is held.
+func (c *clients) evictOldest(user string) {
+	older := func(d, than *clientData) bool {
+		if (d.conns == 0) != (than.conns == 0) {
+			return d.conns == 0
+		}
+		return d.lastUsed.Before(than.lastUsed)
+	}
+	var oldest clientKey
+	var od *clientData
+	for k, d := range c.byKey {
+		if k.user == user && (od == nil || older(d, od)) {
+			oldest, od = k, d
+		}
+	}
+	if od != nil {
+		c.remove(oldest)
+	}
+}
+
+func (c *clients) remove(k clientKey) {
+	delete(c.byKey, k)
+	if c.perUser[k.user]--; c.perUser[k.user] <= 0 {
+		delete(c.perUser, k.user)
+	}
+}
+
+// attach and detach count a page's live connections.
+func (c *clients) attach(user, client string) {
+	c.mu.Lock()
+	c.get(clientKey{user, client}).conns++
+	c.mu.Unlock()
+}
+
+func (c *clients) detach(user, client string) {
+	c.mu.Lock()
+	if d, ok := c.byKey[clientKey{user, client}]; ok {
+		d.conns--
+		d.lastUsed = c.now()
+	}
+	c.mu.Unlock()
+}
+
+// sweep drops the dictionaries of pages without a connection for longer
+// than the grace period.
+func (c *clients) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, d := range c.byKey {
+		if d.conns <= 0 && now.Sub(d.lastUsed) > c.grace {
+			c.remove(k)
+		}
+	}
+}
+
+// dict is one page's dictionary.
+func (c *clients) dict(user, client string) dict {
+	return clientDict{c: c, k: clientKey{user, client}}
+}
+
+// clientDict is the dict of one page load.
+type clientDict struct {
+	c *clients
+	k clientKey
+}
+
+// with runs f on the page's dictionary under the lock.
+func (d clientDict) with(f func(m *memKV) error) error {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	return f(&d.c.get(d.k).kv)
+}
+
+func (d clientDict) List(context.Context) (entries []store.Entry, err error) {
+	err = d.with(func(m *memKV) error { entries = m.list(); return nil })
+	return entries, err
+}
+
+func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error) {
+	err = d.with(func(m *memKV) error { e, err = m.get(key); return err })
+	return e, err
+}
+
+func (d clientDict) Set(_ context.Context, key string, v json.RawMessage) (e store.Entry, err error) {
+	err = d.with(func(m *memKV) error { e, err = m.set(key, v, store.DefaultLimits.KeysPerOwner); return err })
+	return e, err
+}
+
+func (d clientDict) Increment(_ context.Context, key string) (e store.Entry, err error) {
+	err = d.with(func(m *memKV) error { e, err = m.increment(key, store.DefaultLimits.KeysPerOwner); return err })
+	return e, err
+}
+
+func (d clientDict) Delete(_ context.Context, key string) error {
+	return d.with(func(m *memKV) error { return m.delete(key) })
+}
+
+func (d clientDict) Clear(context.Context) (n int, err error) {
+	err = d.with(func(m *memKV) error { n = m.clear(); return nil })
+	return n, err
+}

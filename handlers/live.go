@@ -1,0 +1,393 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
+)
+
+// Live updates: each page holds one WebSocket (GET /live). After every
+// committed write the server pushes, as out-of-band HTML that htmx morphs
+// in by id, fresh copies of what changed to exactly the pages that should
+// see it: general to every page, user and browser to the same browser's
+// pages, tab to that tab's own page; the page that made the change gets no
+// echo. One goroutine (run) does every snapshot and every push in order, so
+// a page never receives an older state after a newer one.
+
+// Tuning of the live connections.
+const (
+	liveQueue        = 64               // messages a connection may fall behind before it is dropped
+	liveWriteTimeout = 10 * time.Second // a write that takes longer means a dead peer
+	livePingEvery    = 25 * time.Second // keeps idle connections open through proxies, finds dead peers
+	liveCloseWait    = time.Second      // how long shutdown waits for close handshakes
+)
+
+// live is the set of open live connections and the pushes waiting for them.
+type live struct {
+	s *Server
+
+	mu      sync.Mutex
+	conns   map[*liveConn]struct{}
+	byUser  map[string]map[*liveConn]struct{}
+	pending []liveEvent
+	closed  bool
+
+	wake chan struct{} // a signal that pending has something
+	quit chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup // the connections' goroutines
+}
+
+// liveConn is one page's connection.
+type liveConn struct {
+	userID, tabID, clientID string
+	ws                      *websocket.Conn
+	out                     chan []byte
+	ctx                     context.Context
+	cancel                  context.CancelCauseFunc
+}
+
+// liveEvent is what run works through, in order: a connection that joins
+// (and gets a snapshot), committed store changes, or a browser-scope change
+// (the browser scope lives in the cookie, so the request brings its
+// contents).
+type liveEvent struct {
+	join    *liveConn
+	browser []store.Entry // the join's browser scope, or a browser change's
+	changes []store.Change
+	user    string // a browser change's user
+	origin  string // a browser change's page
+}
+
+// errSlow and errShutdown say why a connection was closed.
+var (
+	errSlow     = errors.New("client fell behind")
+	errShutdown = errors.New("server shutting down")
+)
+
+func newLive(s *Server) *live {
+	l := &live{
+		s:      s,
+		conns:  map[*liveConn]struct{}{},
+		byUser: map[string]map[*liveConn]struct{}{},
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go l.run()
+	return l
+}
+
+// post queues an event for run, without blocking the caller (the store's
+// writer calls it after each commit). After close it reports false.
+func (l *live) post(e liveEvent) bool {
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.pending = append(l.pending, e)
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return !closed
+}
+
+// storeCommitted is the store's commit hook.
+func (l *live) storeCommitted(changes []store.Change) {
+	l.post(liveEvent{changes: changes})
+}
+
+func (l *live) run() {
+	defer close(l.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case now := <-tick.C:
+			l.s.clients.sweep(now)
+			continue
+		case <-l.wake:
+		}
+		l.mu.Lock()
+		events := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		l.handle(events)
+	}
+}
+
+// handle works through a batch of events: joins get their snapshot; store
+// changes are grouped by owner so that a burst of writes to one owner is
+// read and drawn once.
+func (l *live) handle(events []liveEvent) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type group struct {
+		origins map[string]bool
+	}
+	groups := map[store.Owner]*group{}
+	var order []store.Owner
+	flush := func() {
+		for _, o := range order {
+			l.pushOwner(ctx, o, groups[o].origins)
+		}
+		clear(groups)
+		order = order[:0]
+	}
+	for _, e := range events {
+		switch {
+		case e.join != nil:
+			flush() // changes before the join are already in its snapshot, but keep order simple
+			l.join(ctx, e.join, e.browser)
+		case e.user != "":
+			l.deliver(e.user, "", e.origin, l.s.draw(scopeBrowser, e.browser))
+		default:
+			for _, c := range e.changes {
+				g, ok := groups[c.Owner]
+				if !ok {
+					g = &group{origins: map[string]bool{}}
+					groups[c.Owner] = g
+					order = append(order, c.Owner)
+				}
+				g.origins[c.Origin] = true
+			}
+		}
+	}
+	flush()
+}
+
+// pushOwner reads an owner's current state and sends it to the pages that
+// see it. When every change came from one page, that page is skipped: it
+// already swapped its own answer.
+func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
+	entries, err := l.s.store.List(ctx, o)
+	if err != nil {
+		l.s.log.Error("live: read changed scope", "error", err, "owner", o.String())
+		return
+	}
+	skip := ""
+	if len(origins) == 1 {
+		for origin := range origins {
+			skip = origin
+		}
+	}
+	msg := l.s.draw(string(o.Scope), entries)
+	switch o.Scope {
+	case store.General:
+		l.deliver("", "", skip, msg)
+	case store.User:
+		l.deliver(o.UserID, "", skip, msg)
+	case store.Tab:
+		l.deliver(o.UserID, o.TabID, skip, msg)
+	}
+}
+
+// deliver queues msg for the pages of user (all pages if user is empty),
+// of tab only if tab is set, except the page skip. A page whose queue is
+// full is dropped: it reconnects and gets a snapshot.
+func (l *live) deliver(user, tab, skip string, msg []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set := l.conns
+	if user != "" {
+		set = l.byUser[user]
+	}
+	for c := range set {
+		if (tab != "" && c.tabID != tab) || (skip != "" && c.clientID == skip) {
+			continue
+		}
+		select {
+		case c.out <- msg:
+		default:
+			c.cancel(errSlow)
+		}
+	}
+}
+
+// join sends a new connection the current state of every scope it sees,
+// then adds it to the set, so every later push comes after the snapshot.
+func (l *live) join(ctx context.Context, c *liveConn, browser []store.Entry) {
+	var snapshot bytes.Buffer
+	for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
+		entries, err := l.s.store.List(ctx, o)
+		if err != nil {
+			l.s.log.Error("live: snapshot", "error", err)
+			c.cancel(err)
+			return
+		}
+		snapshot.Write(l.s.draw(string(o.Scope), entries))
+	}
+	snapshot.Write(l.s.draw(scopeBrowser, browser))
+	client, _ := l.s.clients.dict(c.userID, c.clientID).List(ctx)
+	snapshot.Write(l.s.draw(scopeClient, client))
+	c.out <- snapshot.Bytes() // the queue is empty: this never blocks
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conns[c] = struct{}{}
+	if l.byUser[c.userID] == nil {
+		l.byUser[c.userID] = map[*liveConn]struct{}{}
+	}
+	l.byUser[c.userID][c] = struct{}{}
+}
+
+func (l *live) leave(c *liveConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	if m := l.byUser[c.userID]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(l.byUser, c.userID)
+		}
+	}
+	l.mu.Unlock()
+}
+
+// close ends every connection with "service restart" (1012), which makes
+// the pages reconnect on their own, and waits for them, at most about
+// liveCloseWait.
+func (l *live) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.quit)
+	<-l.done
+	// run has stopped: nothing joins any more.
+	l.mu.Lock()
+	for c := range l.conns {
+		c.cancel(errShutdown)
+	}
+	for _, e := range l.pending {
+		if e.join != nil {
+			e.join.cancel(errShutdown)
+		}
+	}
+	l.pending = nil
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// handleLive upgrades to the page's live connection. The user comes from
+// the cookie, never from the URL; the origin is checked by Accept.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	tab, err := checkUUID("tab parameter (the tab id)", q.Get("tab"))
+	if err != nil {
+		return err
+	}
+	client, err := checkUUID("client parameter (the page-load id)", q.Get("client"))
+	if err != nil {
+		return err
+	}
+	id := identityFrom(r)
+	browser, _ := (&cookieDict{id: id}).List(r.Context())
+
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has answered (e.g. 403 for a foreign origin)
+	}
+	l := s.live
+	// The connection outlives the request's context only through its own.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	c := &liveConn{userID: id.UserID, tabID: tab, clientID: client, ws: ws,
+		out: make(chan []byte, liveQueue), ctx: ctx, cancel: cancel}
+	l.wg.Add(1)
+	defer l.wg.Done()
+	s.clients.attach(id.UserID, client)
+	defer s.clients.detach(id.UserID, client)
+	defer l.leave(c)
+
+	if !l.post(liveEvent{join: c, browser: browser}) {
+		c.cancel(errShutdown)
+	}
+	c.serve()
+	return nil
+}
+
+// serve writes the connection's queue until it ends, pinging when idle.
+func (c *liveConn) serve() {
+	// The reader answers pings and close frames, and ends when the page
+	// goes away; it is not tied to c.ctx, so that a close handshake can
+	// still be read after c.ctx ends.
+	readCtx := c.ws.CloseRead(context.Background())
+	ping := time.NewTicker(livePingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case msg := <-c.out:
+			ctx, cancel := context.WithTimeout(c.ctx, liveWriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				c.ws.CloseNow()
+				return
+			}
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(c.ctx, liveWriteTimeout)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.ws.CloseNow()
+				return
+			}
+		case <-readCtx.Done():
+			c.ws.CloseNow()
+			return
+		case <-c.ctx.Done():
+			c.closeWith(context.Cause(c.ctx))
+			return
+		}
+	}
+}
+
+// closeWith ends the connection with a code that tells the page to
+// reconnect (and so to get a fresh snapshot).
+func (c *liveConn) closeWith(cause error) {
+	code, reason := websocket.StatusGoingAway, "closing"
+	switch {
+	case errors.Is(cause, errShutdown):
+		code, reason = websocket.StatusServiceRestart, "server restarting"
+	case errors.Is(cause, errSlow):
+		code, reason = websocket.StatusTryAgainLater, "fell behind; reconnect for a snapshot"
+	}
+	done := make(chan struct{})
+	go func() {
+		c.ws.Close(code, reason)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(liveCloseWait):
+		c.ws.CloseNow()
+	}
+}
+
+// draw renders the out-of-band update of one scope from its entries.
+func (s *Server) draw(scope string, entries []store.Entry) []byte {
+	u := views.Update{Panel: s.panel(scope, entries)}
+	if scope == scopeUser {
+		name := greetingName(entries)
+		u.Name = &name
+	}
+	var buf bytes.Buffer
+	if err := views.Pushed(u).Render(context.Background(), &buf); err != nil {
+		s.log.Error("live: render", "error", err)
+	}
+	return buf.Bytes()
+}
