@@ -97,13 +97,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
 	s := &Store{
-		path:     path,
-		limits:   opts.Limits,
-		now:      opts.Now,
-		log:      opts.Logger,
-		ops:      make(chan *writeOp),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
+		path:    path,
+		limits:  opts.Limits,
+		now:     opts.Now,
+		log:     opts.Logger,
+		ops:     make(chan *writeOp),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	if s.limits.KeysPerOwner <= 0 {
 		s.limits.KeysPerOwner = DefaultLimits.KeysPerOwner
