@@ -8,7 +8,8 @@
 //   it still set is a copy. The copy takes a new id and asks the server, with
 //   X-Tab-Copy-From on its first tab request, to copy the original's rows.
 // - The client id is new on every page load and goes out as X-Client-ID.
-// - Bound fields show editing, saving, saved or the error beside them.
+// - Bound fields show editing, saving, saved or the error beside them, and
+//   follow pushed values unless they hold an unsaved edit.
 // - The live connection's state is shown by #live.
 (() => {
   'use strict';
@@ -48,45 +49,65 @@
     }
   });
 
-  // Bound fields: the status beside each control.
-  function statusOf(el) {
-    return el && el.dataset && el.dataset.bound !== undefined
-      ? document.getElementById(el.id.replace(/^input-/, 'status-'))
-      : null;
+  // Bound fields. A field is dirty while it holds an edit the server does
+  // not have yet (editing, saving, or failed): htmx's morph skips dirty
+  // fields (htmx.config.morphSkip), so a push never clobbers what a person
+  // is typing. A clean field always shows the server's value, even while
+  // it has focus: after each swap, its value follows its value attribute.
+  function fieldOf(el) {
+    return el && el.dataset && el.dataset.bound !== undefined ? el.closest('.field') : null;
   }
-  function setState(status, state, text) {
+  function setState(field, state, text) {
+    const status = field.querySelector('.status');
     status.dataset.state = state;
     if (text !== undefined) status.textContent = text;
+    field.toggleAttribute('data-dirty', state === 'editing' || state === 'saving' || state === 'error');
   }
   document.addEventListener('input', e => {
-    const s = statusOf(e.target);
-    if (s) setState(s, 'editing', 'Editing…');
+    const f = fieldOf(e.target);
+    if (f) setState(f, 'editing', 'Editing…');
   });
   document.addEventListener('htmx:before:request', e => {
-    const s = statusOf(e.detail.ctx.sourceElement);
-    if (s) setState(s, 'saving', 'Saving…');
+    const f = fieldOf(e.detail.ctx.sourceElement);
+    if (f) setState(f, 'saving', 'Saving…');
   });
   document.addEventListener('htmx:finally:request', e => {
     const ctx = e.detail.ctx;
     const el = ctx.sourceElement;
-    const s = statusOf(el);
-    if (s) {
+    const f = fieldOf(el);
+    if (f) {
       if (String(ctx.status).startsWith('error: AbortError')) return; // a newer request follows
       const ok = ctx.status === 'swapped' && ctx.response && ctx.response.status < 400;
       if (!ok) {
-        if (!ctx.response) setState(s, 'error', 'Not saved: the server did not answer. Your text is still here; edit to retry.');
-        else s.dataset.state = 'error';
+        // The server's message is in the status already; without an answer, say so.
+        setState(f, 'error', ctx.response ? undefined : 'Not saved: the server did not answer. Your text is kept; edit to retry.');
         return;
       }
-      // Saved only if what the server has is what the control shows now.
-      const sent = ctx.request.body instanceof FormData ? ctx.request.body.get('value') : null;
-      const current = el.type === 'checkbox' ? (el.checked ? 'true' : null) : el.value;
-      s.dataset.state = sent === current ? 'saved' : 'editing';
+      // The body is FormData, or URLSearchParams once encoded: both have get.
+      const body = ctx.request.body;
+      const sent = body && typeof body.get === 'function' ? body.get('value') : null;
+      if (el.type === 'checkbox') {
+        el.defaultChecked = sent === 'true';
+        setState(f, el.checked === el.defaultChecked ? 'saved' : 'editing');
+      } else {
+        el.defaultValue = sent;
+        setState(f, el.value === sent ? 'saved' : 'editing');
+      }
       return;
     }
     // The inspector's set form empties itself after a success.
     if (el && el.matches && el.matches('form[data-reset-on-success]') && ctx.response && ctx.response.status < 400) {
       el.reset();
+    }
+  });
+  document.addEventListener('htmx:after:swap', () => {
+    for (const el of document.querySelectorAll('input[data-bound]')) {
+      if (fieldOf(el).hasAttribute('data-dirty')) continue;
+      if (el.type === 'checkbox') {
+        if (el.checked !== el.defaultChecked) el.checked = el.defaultChecked;
+      } else if (el.value !== el.defaultValue) {
+        el.value = el.defaultValue;
+      }
     }
   });
 

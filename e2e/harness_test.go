@@ -1,0 +1,415 @@
+// Package e2e drives the real server, run as a separate process, with a
+// real Chromium, the way people use the app: several tabs, several
+// browsers, reloads, and restarts of the server.
+//
+// The tests skip when Chromium is missing, unless E2E_REQUIRED=1 (CI).
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+)
+
+const secret = "e2e-secret-e2e-secret-e2e-secret-0123456789"
+
+var (
+	serverBin  string // built once in TestMain
+	chromePath string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				chromePath = p
+				break
+			}
+		}
+		if chromePath != "" {
+			dir, err := os.MkdirTemp("", "e2e-bin-")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			serverBin = filepath.Join(dir, "web")
+			build := exec.Command("go", "build", "-o", serverBin, "../cmd/web")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "build server:", err)
+				return 1
+			}
+		}
+		return m.Run()
+	}())
+}
+
+// needChromium skips the test without Chromium, or fails it in CI.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if chromePath != "" {
+		return
+	}
+	msg := "Chromium not found: install it with `apt-get install -y chromium` to run the browser tests"
+	if os.Getenv("E2E_REQUIRED") == "1" {
+		t.Fatal(msg + " (E2E_REQUIRED=1)")
+	}
+	t.Skip(msg)
+}
+
+// server is the real program running as a child process.
+type server struct {
+	t    *testing.T
+	db   string
+	addr string // host:port, kept across restarts
+	URL  string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sb.String()
+}
+
+// startServer runs the server on a fresh database and a free port.
+func startServer(t *testing.T) *server {
+	t.Helper()
+	s := &server{t: t, db: filepath.Join(t.TempDir(), "storage.db"), addr: "127.0.0.1:0", log: &syncBuffer{}}
+	s.start()
+	t.Cleanup(func() {
+		s.kill()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	return s
+}
+
+var urlRE = regexp.MustCompile(`url=http://(\S+)`)
+
+func (s *server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(serverBin, "-addr", s.addr, "-db", s.db, "-secret", secret)
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd.Stderr = s.log
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.log.Write([]byte(sc.Text() + "\n"))
+			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		s.cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case s.addr = <-addr:
+	case <-s.done:
+		s.t.Fatalf("server exited at start:\n%s", s.log.String())
+	case <-time.After(15 * time.Second):
+		s.t.Fatalf("server did not start:\n%s", s.log.String())
+	}
+	s.URL = "http://" + s.addr
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("/healthz not ready: %v", err)
+		}
+	}
+}
+
+// kill stops the server with SIGKILL: no graceful anything.
+func (s *server) kill() {
+	if s.cmd.ProcessState == nil {
+		s.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-s.done
+}
+
+// restart kills the server and starts it again on the same database and port.
+func (s *server) restart() {
+	s.t.Helper()
+	s.kill()
+	s.start()
+}
+
+// browser is one Chromium with its own profile.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	mu  sync.Mutex
+	tab []*tab
+}
+
+// newBrowser starts a headless Chromium with a fresh profile.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	needChromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromePath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	b := &browser{t: t, ctx: ctx}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.saveEvidence()
+		}
+		cancel()
+		cancelAlloc()
+	})
+	return b
+}
+
+// context is a separate browser context of the same Chromium: its own
+// cookies and storage, like another browser.
+func (b *browser) context() *browser {
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("new browser context: %v", err)
+	}
+	other := &browser{t: b.t, ctx: ctx}
+	b.t.Cleanup(func() {
+		if b.t.Failed() {
+			other.saveEvidence()
+		}
+		cancel()
+	})
+	return other
+}
+
+// tab is one open tab.
+type tab struct {
+	b      *browser
+	ctx    context.Context
+	cancel context.CancelFunc
+	name   string
+}
+
+// open opens a new tab on url and waits until the page is fully up: the
+// tab and client panels loaded and the live connection connected.
+func (b *browser) open(url string) *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	// The first action on a tab binds the tab's life to its context: it
+	// must not carry a deadline.
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("open a tab: %v", err)
+	}
+	t := b.adopt(ctx, cancel)
+	t.do(chromedp.Navigate(url))
+	t.ready()
+	return t
+}
+
+// attach takes over a tab the page opened (window.open) and waits until
+// it is up.
+func (b *browser) attach(id target.ID) *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(id))
+	if err := chromedp.Do(ctx); err != nil { // no deadline: see open
+		b.t.Fatalf("attach to tab: %v", err)
+	}
+	t := b.adopt(ctx, cancel)
+	t.ready()
+	return t
+}
+
+func (b *browser) adopt(ctx context.Context, cancel context.CancelFunc) *tab {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := &tab{b: b, ctx: ctx, cancel: cancel, name: fmt.Sprintf("tab%d", len(b.tab)+1)}
+	b.tab = append(b.tab, t)
+	return t
+}
+
+// close closes the tab.
+func (t *tab) close() { t.cancel() }
+
+const stepTimeout = 20 * time.Second
+
+// do runs actions on the tab with a timeout.
+func (t *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	t.b.t.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.b.t.Fatalf("%s: %v", t.name, err)
+	}
+}
+
+// eval evaluates a JS expression in the tab.
+func eval[T any](t *tab, js string) T {
+	t.b.t.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.b.t.Fatalf("%s: eval %s: %v", t.name, js, err)
+	}
+	return v
+}
+
+// waitFor polls a JS condition until it is true.
+func (t *tab) waitFor(what, js string) {
+	t.b.t.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js,
+		chromedp.WithPollingTimeout(stepTimeout), chromedp.WithPollingInterval(25*time.Millisecond)))
+	if err != nil {
+		t.b.t.Fatalf("%s: waiting for %s: %v", t.name, what, err)
+	}
+}
+
+// ready waits until the page's lazy panels are loaded and it is live.
+func (t *tab) ready() {
+	t.b.t.Helper()
+	t.waitFor("the page to be up", `document.querySelector('#input-tab-tab_data') && document.querySelector('#input-client-client_note') && document.querySelector('#live')?.dataset.state === 'connected'`)
+}
+
+// reload reloads the tab and waits until it is up.
+func (t *tab) reload() {
+	t.b.t.Helper()
+	t.do(chromedp.Reload())
+	t.ready()
+}
+
+// field is a bound input by scope and key.
+func field(scope, key string) string { return "#input-" + scope + "-" + key }
+
+// value is an input's current value.
+func (t *tab) value(sel string) string {
+	t.b.t.Helper()
+	return eval[string](t, fmt.Sprintf(`document.querySelector(%q).value`, sel))
+}
+
+// text is an element's text.
+func (t *tab) text(sel string) string {
+	t.b.t.Helper()
+	return strings.TrimSpace(eval[string](t, fmt.Sprintf(`document.querySelector(%q).textContent`, sel)))
+}
+
+// typeText types into a bound field as a person would and waits until the
+// status beside it says saved.
+func (t *tab) typeText(scope, key, text string) {
+	t.b.t.Helper()
+	t.do(chromedp.SendKeys(chromedp.CSS(field(scope, key)), text))
+	t.waitSaved(scope, key)
+}
+
+// clear empties a bound field as a person would (select all, delete).
+func (t *tab) clear(scope, key string) {
+	t.b.t.Helper()
+	t.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const el = document.querySelector(%q); el.focus(); el.select(); document.execCommand('delete'); })()`, field(scope, key))))
+}
+
+// waitSaved waits for a field's saved state.
+func (t *tab) waitSaved(scope, key string) {
+	t.b.t.Helper()
+	t.waitFor(scope+"/"+key+" saved", fmt.Sprintf(`document.querySelector('#status-%s-%s').dataset.state === 'saved'`, scope, key))
+}
+
+// waitValue waits until an input shows want.
+func (t *tab) waitValue(sel, want string) {
+	t.b.t.Helper()
+	t.waitFor(fmt.Sprintf("%s to be %q", sel, want), fmt.Sprintf(`document.querySelector(%q)?.value === %q`, sel, want))
+}
+
+// waitText waits until an element's text is want.
+func (t *tab) waitText(sel, want string) {
+	t.b.t.Helper()
+	t.waitFor(fmt.Sprintf("%s to read %q", sel, want), fmt.Sprintf(`document.querySelector(%q)?.textContent.trim() === %q`, sel, want))
+}
+
+// saveEvidence writes a screenshot and the HTML of every open tab to a
+// folder that outlives the test, and prints the paths.
+func (b *browser) saveEvidence() {
+	dir, err := os.MkdirTemp("", "e2e-failure-")
+	if err != nil {
+		return
+	}
+	for _, t := range b.tab {
+		ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			p := filepath.Join(dir, t.name+".png")
+			os.WriteFile(p, png, 0o644)
+			b.t.Logf("screenshot of %s: %s", t.name, p)
+		} else {
+			b.t.Logf("no screenshot of %s: %v", t.name, err)
+		}
+		html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		if err == nil {
+			p := filepath.Join(dir, t.name+".html")
+			os.WriteFile(p, []byte(html), 0o644)
+			b.t.Logf("HTML of %s: %s", t.name, p)
+		}
+		cancel()
+	}
+}
