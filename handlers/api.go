@@ -41,12 +41,12 @@ func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, err := d.List(r.Context())
+	snap, err := d.List(r.Context())
 	if err != nil {
 		return err
 	}
-	out := make(map[string]json.RawMessage, len(entries))
-	for _, e := range entries {
+	out := make(map[string]json.RawMessage, len(snap.Entries))
+	for _, e := range snap.Entries {
 		out[e.Key] = e.Value
 	}
 	return writeJSON(w, http.StatusOK, out)

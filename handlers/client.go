@@ -44,7 +44,10 @@ func (c *clients) get(k clientKey) *clientData {
 		if c.perUser[k.user] >= c.max {
 			c.evictOldest(k.user)
 		}
-		d = &clientData{}
+		// Versions start at the creation time in microseconds, so they
+		// stay above any a page saw before a server restart, and the page
+		// takes the new, empty scope.
+		d = &clientData{kv: memKV{Seq: now.UnixMicro()}}
 		c.byKey[k] = d
 		c.perUser[k.user]++
 	}
@@ -126,9 +129,9 @@ func (d clientDict) with(f func(m *memKV) error) error {
 	return f(&d.c.get(d.k).kv)
 }
 
-func (d clientDict) List(context.Context) (entries []store.Entry, err error) {
-	err = d.with(func(m *memKV) error { entries = m.list(); return nil })
-	return entries, err
+func (d clientDict) List(context.Context) (snap store.Snapshot, err error) {
+	err = d.with(func(m *memKV) error { snap = m.list(); return nil })
+	return snap, err
 }
 
 func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error) {

@@ -388,12 +388,12 @@ func TestAPIErrorsChangeNothing(t *testing.T) {
 // dump is the general scope as one string, to compare before and after.
 func dump(t *testing.T, a *app) string {
 	t.Helper()
-	entries, err := a.Store.List(context.Background(), store.GeneralOwner)
+	snap, err := a.Store.List(context.Background(), store.GeneralOwner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sb strings.Builder
-	for _, e := range entries {
+	for _, e := range snap.Entries {
 		sb.WriteString(e.Key + "=" + string(e.Value) + ";")
 	}
 	return sb.String()

@@ -61,7 +61,7 @@ type liveConn struct {
 // contents).
 type liveEvent struct {
 	join    *liveConn
-	browser []store.Entry // the join's browser scope, or a browser change's
+	browser store.Snapshot // the join's browser scope, or a browser change's
 	changes []store.Change
 	user    string // a browser change's user
 	origin  string // a browser change's page
@@ -172,7 +172,7 @@ func (l *live) handle(events []liveEvent) {
 // see it. When every change came from one page, that page is skipped: it
 // already swapped its own answer.
 func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
-	entries, err := l.s.store.List(ctx, o)
+	snap, err := l.s.store.List(ctx, o)
 	if err != nil {
 		l.s.log.Error("live: read changed scope", "error", err, "owner", o.String())
 		return
@@ -183,7 +183,7 @@ func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]
 			skip = origin
 		}
 	}
-	msg := l.s.draw(string(o.Scope), entries)
+	msg := l.s.draw(string(o.Scope), snap)
 	switch o.Scope {
 	case store.General:
 		l.deliver("", "", skip, msg)
@@ -218,16 +218,16 @@ func (l *live) deliver(user, tab, skip string, msg []byte) {
 
 // join sends a new connection the current state of every scope it sees,
 // then adds it to the set, so every later push comes after the snapshot.
-func (l *live) join(ctx context.Context, c *liveConn, browser []store.Entry) {
+func (l *live) join(ctx context.Context, c *liveConn, browser store.Snapshot) {
 	var snapshot bytes.Buffer
 	for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
-		entries, err := l.s.store.List(ctx, o)
+		snap, err := l.s.store.List(ctx, o)
 		if err != nil {
 			l.s.log.Error("live: snapshot", "error", err)
 			c.cancel(err)
 			return
 		}
-		snapshot.Write(l.s.draw(string(o.Scope), entries))
+		snapshot.Write(l.s.draw(string(o.Scope), snap))
 	}
 	snapshot.Write(l.s.draw(scopeBrowser, browser))
 	client, _ := l.s.clients.dict(c.userID, c.clientID).List(ctx)
@@ -378,11 +378,11 @@ func (c *liveConn) closeWith(cause error) {
 	}
 }
 
-// draw renders the out-of-band update of one scope from its entries.
-func (s *Server) draw(scope string, entries []store.Entry) []byte {
-	u := views.Update{Panel: s.panel(scope, entries)}
+// draw renders the out-of-band update of one scope from its snapshot.
+func (s *Server) draw(scope string, snap store.Snapshot) []byte {
+	u := views.Update{Panel: s.panel(scope, snap)}
 	if scope == scopeUser {
-		name := greetingName(entries)
+		name := greetingName(snap.Entries)
 		u.Name = &name
 	}
 	var buf bytes.Buffer

@@ -85,11 +85,11 @@ func (s *Server) scopeLifetime(scope string) string {
 	return ""
 }
 
-// panel builds the view of one scope from its entries.
-func (s *Server) panel(scope string, entries []store.Entry) views.Panel {
-	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Visits: "0"}
-	byKey := make(map[string]store.Entry, len(entries))
-	for _, e := range entries {
+// panel builds the view of one scope from a snapshot of it.
+func (s *Server) panel(scope string, snap store.Snapshot) views.Panel {
+	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Visits: "0", Version: snap.Version}
+	byKey := make(map[string]store.Entry, len(snap.Entries))
+	for _, e := range snap.Entries {
 		byKey[e.Key] = e
 		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
 	}
@@ -175,14 +175,15 @@ func (s *Server) handlePage(path string) handlerFunc {
 				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Lazy: true})
 				continue
 			}
-			entries, err := d.List(ctx)
+			snap, err := d.List(ctx)
 			if err != nil {
 				return err
 			}
 			if scope == scopeUser {
-				page.Name = greetingName(entries)
+				page.Name = greetingName(snap.Entries)
+				page.NameVersion = snap.Version
 			}
-			page.Panels = append(page.Panels, s.panel(scope, entries))
+			page.Panels = append(page.Panels, s.panel(scope, snap))
 		}
 		return render(w, r, http.StatusOK, views.FullPage(page))
 	}
@@ -216,11 +217,11 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	if _, err := d.Increment(ctx, keyVisits); err != nil {
 		return err
 	}
-	entries, err := d.List(ctx)
+	snap, err := d.List(ctx)
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, views.ScopePanel(s.panel(scope, entries)))
+	return render(w, r, http.StatusOK, views.ScopePanel(s.panel(scope, snap)))
 }
 
 // handleFieldChange stores a bound control's new value: text as a JSON
@@ -314,13 +315,13 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 // renderUpdate answers a write: message for where it came from, and fresh
 // copies of the scope's controls (but skipField's), counter and entries.
 func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope string, d dict, skipField, message string) error {
-	entries, err := d.List(r.Context())
+	snap, err := d.List(r.Context())
 	if err != nil {
 		return err
 	}
-	u := views.Update{Panel: s.panel(scope, entries), SkipField: skipField, Message: message}
+	u := views.Update{Panel: s.panel(scope, snap), SkipField: skipField, Message: message}
 	if scope == scopeUser {
-		name := greetingName(entries)
+		name := greetingName(snap.Entries)
 		u.Name = &name
 	}
 	return render(w, r, http.StatusOK, views.ScopeUpdate(u))

@@ -16,7 +16,7 @@ import (
 // dict is one scope owner's dictionary as the handlers use it. The SQLite
 // scopes, the cookie and the per-page memory all offer it.
 type dict interface {
-	List(ctx context.Context) ([]store.Entry, error)
+	List(ctx context.Context) (store.Snapshot, error)
 	Get(ctx context.Context, key string) (store.Entry, error)
 	Set(ctx context.Context, key string, value json.RawMessage) (store.Entry, error)
 	Increment(ctx context.Context, key string) (store.Entry, error)
@@ -60,8 +60,8 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:
-		return &cookieDict{id: id, w: w, r: r, changed: func(entries []store.Entry) {
-			s.live.post(liveEvent{user: id.UserID, origin: origin, browser: entries})
+		return &cookieDict{id: id, w: w, r: r, changed: func(snap store.Snapshot) {
+			s.live.post(liveEvent{user: id.UserID, origin: origin, browser: snap})
 		}}, nil
 	case scopeClient:
 		if origin == "" {
@@ -96,7 +96,7 @@ type sqlDict struct {
 	origin string
 }
 
-func (d sqlDict) List(ctx context.Context) ([]store.Entry, error) { return d.st.List(ctx, d.owner) }
+func (d sqlDict) List(ctx context.Context) (store.Snapshot, error) { return d.st.List(ctx, d.owner) }
 func (d sqlDict) Get(ctx context.Context, key string) (store.Entry, error) {
 	return d.st.Get(ctx, d.owner, key)
 }
@@ -114,7 +114,7 @@ func (d sqlDict) Clear(ctx context.Context) (int, error) { return d.st.Clear(ctx
 // memKV is a small dictionary kept outside the store: the browser scope
 // (inside the cookie) and the client scope (in memory) both use it.
 type memKV struct {
-	Seq     int64               `json:"s"` // the last version handed out
+	Seq     int64               `json:"s"` // the last version handed out; every change takes a new one
 	Entries map[string]memEntry `json:"e"`
 }
 
@@ -129,13 +129,13 @@ func (m *memKV) entry(key string, e memEntry) store.Entry {
 	return store.Entry{Key: key, Value: e.V, Version: e.Ver, UpdatedAt: time.UnixMilli(e.At)}
 }
 
-func (m *memKV) list() []store.Entry {
+func (m *memKV) list() store.Snapshot {
 	entries := make([]store.Entry, 0, len(m.Entries))
 	for k, e := range m.Entries {
 		entries = append(entries, m.entry(k, e))
 	}
 	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.Key, b.Key) })
-	return entries
+	return store.Snapshot{Entries: entries, Version: m.Seq}
 }
 
 func (m *memKV) get(key string) (store.Entry, error) {
@@ -174,12 +174,14 @@ func (m *memKV) delete(key string) error {
 		return store.ErrNotFound
 	}
 	delete(m.Entries, key)
+	m.Seq++
 	return nil
 }
 
 func (m *memKV) clear() int {
 	n := len(m.Entries)
 	clear(m.Entries)
+	m.Seq++
 	return n
 }
 
@@ -192,7 +194,7 @@ type cookieDict struct {
 	id      *identity
 	w       http.ResponseWriter
 	r       *http.Request
-	changed func([]store.Entry) // after a change, with the new contents
+	changed func(store.Snapshot) // after a change, with the new contents
 }
 
 func (d *cookieDict) load() *memKV {
@@ -223,7 +225,7 @@ func (d *cookieDict) save(m *memKV) error {
 	return nil
 }
 
-func (d *cookieDict) List(context.Context) ([]store.Entry, error) { return d.load().list(), nil }
+func (d *cookieDict) List(context.Context) (store.Snapshot, error) { return d.load().list(), nil }
 
 func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
 	return d.load().get(key)

@@ -100,6 +100,19 @@
       el.reset();
     }
   });
+  // Never show an older state over a newer one: every swappable part
+  // carries its scope's version (data-v); a part older than the one on the
+  // page (a push read before this page's own write, say) is dropped.
+  document.addEventListener('htmx:before:swap', e => {
+    const tasks = e.detail.tasks;
+    for (let i = tasks.length - 1; i >= 0; i--) {
+      const incoming = tasks[i].fragment?.firstElementChild?.dataset?.v;
+      const current = tasks[i].target?.dataset?.v;
+      if (incoming !== undefined && current !== undefined && Number(incoming) < Number(current)) {
+        tasks.splice(i, 1);
+      }
+    }
+  });
   document.addEventListener('htmx:after:swap', () => {
     for (const el of document.querySelectorAll('input[data-bound]')) {
       if (fieldOf(el).hasAttribute('data-dirty')) continue;

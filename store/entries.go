@@ -100,31 +100,58 @@ func (s *Store) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 	return e, nil
 }
 
-// List returns every key of owner, sorted by key.
-func (s *Store) List(ctx context.Context, o Owner) ([]Entry, error) {
-	rows, err := s.rdb.QueryContext(ctx, `
+// Snapshot is one owner's keys as of one moment.
+type Snapshot struct {
+	Entries []Entry // sorted by key
+	// Version is the database-wide version sequence at that moment: a
+	// snapshot with a higher version is never older.
+	Version int64
+}
+
+// List returns every key of owner, sorted by key, with the version of the
+// moment they were read (both from one read transaction).
+func (s *Store) List(ctx context.Context, o Owner) (Snapshot, error) {
+	snap, err := s.list(ctx, o)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
+	}
+	return snap, nil
+}
+
+func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
+	var snap Snapshot
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return snap, err
+	}
+	defer tx.Rollback()
+	seq, err := getSetting(ctx, tx, settingSeq)
+	if err != nil {
+		return snap, err
+	}
+	snap.Version = parseInt(seq)
+	rows, err := tx.QueryContext(ctx, `
 		SELECT key, value, version, updated_at FROM entries
 		WHERE scope = ? AND user_id = ? AND tab_id = ?
 		ORDER BY key`, o.Scope, o.UserID, o.TabID)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", o, err)
+		return snap, err
 	}
 	defer rows.Close()
-	var entries []Entry
 	for rows.Next() {
 		var e Entry
 		var value string
 		var updated int64
 		if err := rows.Scan(&e.Key, &value, &e.Version, &updated); err != nil {
-			return nil, fmt.Errorf("list %s: %w", o, err)
+			return snap, err
 		}
 		e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
-		entries = append(entries, e)
+		snap.Entries = append(snap.Entries, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list %s: %w", o, err)
+		return snap, err
 	}
-	return entries, nil
+	return snap, tx.Commit()
 }
 
 // Set stores value (valid JSON, which the caller has checked) under key and

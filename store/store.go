@@ -75,16 +75,20 @@ type Boot struct {
 }
 
 // dsn builds the connection string. Every setting is in the DSN so that
-// every pooled connection gets it, not only the first one.
+// every pooled connection gets it, not only the first one. The writer
+// begins its transactions IMMEDIATE (it takes the write lock at BEGIN, so
+// it never fails to upgrade a read lock); readers begin deferred and never
+// take it.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()
 }

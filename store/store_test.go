@@ -70,12 +70,15 @@ func TestDictionaryOperationsPerScope(t *testing.T) {
 				t.Errorf("get a = %s, want {\"n\":2}", v)
 			}
 			MustSet(t, s, o, "b", `true`)
-			list, err := s.List(ctx, o)
+			snap, err := s.List(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(list) != 2 || list[0].Key != "a" || list[1].Key != "b" {
+			if list := snap.Entries; len(list) != 2 || list[0].Key != "a" || list[1].Key != "b" {
 				t.Errorf("list = %v, want keys a, b", list)
+			}
+			if snap.Version < second.Version {
+				t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
 			}
 			if err := s.Delete(ctx, o, "a", ""); err != nil {
 				t.Fatalf("delete a: %v", err)
@@ -90,8 +93,8 @@ func TestDictionaryOperationsPerScope(t *testing.T) {
 			if err != nil || n != 1 {
 				t.Errorf("clear = %d, %v; want 1, nil", n, err)
 			}
-			if list, _ := s.List(ctx, o); len(list) != 0 {
-				t.Errorf("list after clear = %v, want empty", list)
+			if snap, _ := s.List(ctx, o); len(snap.Entries) != 0 {
+				t.Errorf("list after clear = %v, want empty", snap.Entries)
 			}
 		})
 	}

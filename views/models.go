@@ -6,9 +6,10 @@ import "time"
 
 // Page is a full page: the greeting, one panel per scope, and the footer.
 type Page struct {
-	Path     string // "/" or "/settings"
-	Title    string
-	Name     string // the greeting's name
+	Path        string // "/" or "/settings"
+	Title       string
+	Name        string // the greeting's name
+	NameVersion int64  // the user scope's version the name comes from
 	Panels   []Panel
 	Boot     Boot
 	LiveURL  string // the live connection's endpoint; empty turns live updates off
@@ -40,10 +41,16 @@ type Panel struct {
 	Visits   string
 	Entries  []Entry
 	Lazy     bool
+	// Version is the scope's version this panel was drawn from. Every
+	// swappable part carries it as data-v, and the page's script drops an
+	// incoming part older than the one it has: a late answer or push never
+	// shows an older state over a newer one.
+	Version int64
 }
 
 // Field is one control bound to a key of a scope.
 type Field struct {
+	Version  int64
 	Scope    string
 	Key      string
 	Label    string

@@ -88,7 +88,7 @@ func FullPage(p Page) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = Greeting(p.Name).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Greeting(p.Name, p.NameVersion).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
