@@ -10,11 +10,11 @@ type Page struct {
 	Title       string
 	Name        string // the greeting's name
 	NameVersion int64  // the user scope's version the name comes from
-	Panels   []Panel
-	Boot     Boot
-	LiveURL  string // the live connection's endpoint; empty turns live updates off
-	Nav      []NavLink
-	Settings bool // true on the settings page
+	Panels      []Panel
+	Boot        Boot
+	LiveURL     string // the live connection's endpoint; empty turns live updates off
+	Nav         []NavLink
+	Settings    bool // true on the settings page
 }
 
 // NavLink is one link of the page navigation.
