@@ -30,20 +30,20 @@ func (s *Server) routes() http.Handler {
 		r.Get("/", s.handle(s.handlePage("/")))
 		r.Get("/settings", s.handle(s.handlePage("/settings")))
 		r.Post("/scopes/{scope}/visit", s.handle(s.handleVisit))
-		r.Post("/scopes/{scope}/fields/{key}", s.handle(s.handleFieldChange))
-		r.Post("/scopes/{scope}/entries", s.handle(s.handleEntrySet))
-		r.Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
-		r.Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
+		r.With(s.limitWrites).Post("/scopes/{scope}/fields/{key}", s.handle(s.handleFieldChange))
+		r.With(s.limitWrites).Post("/scopes/{scope}/entries", s.handle(s.handleEntrySet))
+		r.With(s.limitWrites).Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
+		r.With(s.limitWrites).Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
 
 		// The live connection of each page.
 		r.Get("/live", s.handle(s.handleLive))
 
 		// The JSON API.
 		r.Get("/api/storage/{scope}", s.handle(s.handleAPIList))
-		r.Delete("/api/storage/{scope}", s.handle(s.handleAPIClear))
+		r.With(s.limitWrites).Delete("/api/storage/{scope}", s.handle(s.handleAPIClear))
 		r.Get("/api/storage/{scope}/{key}", s.handle(s.handleAPIGet))
-		r.Put("/api/storage/{scope}/{key}", s.handle(s.handleAPIPut))
-		r.Delete("/api/storage/{scope}/{key}", s.handle(s.handleAPIDelete))
+		r.With(s.limitWrites).Put("/api/storage/{scope}/{key}", s.handle(s.handleAPIPut))
+		r.With(s.limitWrites).Delete("/api/storage/{scope}/{key}", s.handle(s.handleAPIDelete))
 	})
 	return r
 }

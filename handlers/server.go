@@ -30,6 +30,9 @@ type Config struct {
 	// (default 100).
 	ClientGrace    time.Duration
 	ClientsPerUser int
+	// WriteRate is explicit writes per second per user (bursts of three
+	// seconds' worth); 0 turns the limit off.
+	WriteRate float64
 }
 
 // Server serves the app. Build it with New.
@@ -43,6 +46,7 @@ type Server struct {
 	handler http.Handler
 	live    *live
 	clients *clients
+	writes  *writeLimiter // nil: no limit
 }
 
 // New builds the server and its routes.
@@ -58,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 		limits:  cfg.Limits.withDefaults(),
 		tabTTL:  cfg.TabTTL,
 		userTTL: cfg.UserTTL,
+		writes:  newWriteLimiter(cfg.WriteRate),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -3,7 +3,7 @@
 //	go run ./cmd/web [-addr localhost:8080] [-db data/storage.db] [-secret S[,OLD…]] [-tab-ttl 30d] [-user-ttl 400d]
 //
 // Every flag has an environment fallback (ADDR, DB_PATH, STORAGE_SECRET,
-// TAB_TTL, USER_TTL, LOG_LEVEL).
+// TAB_TTL, USER_TTL, WRITE_RATE, LOG_LEVEL).
 package main
 
 import (
@@ -37,12 +37,13 @@ func main() {
 
 // config is what the flags say.
 type config struct {
-	addr     string
-	dbPath   string
-	secrets  []string
-	tabTTL   time.Duration
-	userTTL  time.Duration
-	logLevel slog.Level
+	addr      string
+	dbPath    string
+	secrets   []string
+	tabTTL    time.Duration
+	userTTL   time.Duration
+	logLevel  slog.Level
+	writeRate float64
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -66,6 +67,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&tabTTL, "tab-ttl", env("TAB_TTL", "30d"), "tab storage is forgotten after this long unused, e.g. 30d, 12h (TAB_TTL)")
 	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	var writeRate string
+	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -78,6 +81,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.userTTL, err = parseDuration(userTTL); err != nil {
 		return c, fmt.Errorf("-user-ttl: %w", err)
+	}
+	if c.writeRate, err = strconv.ParseFloat(writeRate, 64); err != nil || c.writeRate < 0 {
+		return c, fmt.Errorf("-write-rate: %q is not a number of writes per second (0 turns the limit off)", writeRate)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
@@ -139,11 +145,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv, err := handlers.New(handlers.Config{
-		Store:   st,
-		Secrets: cfg.secrets,
-		Logger:  log,
-		TabTTL:  cfg.tabTTL,
-		UserTTL: cfg.userTTL,
+		Store:     st,
+		Secrets:   cfg.secrets,
+		Logger:    log,
+		TabTTL:    cfg.tabTTL,
+		UserTTL:   cfg.userTTL,
+		WriteRate: cfg.writeRate,
 	})
 	if err != nil {
 		return err

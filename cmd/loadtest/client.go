@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// allScenarios are what the tool can measure.
+var allScenarios = []string{"write-htmx", "write-api", "write-general", "page", "tab-panel", "fanout"}
+
+func isScenario(s string) bool { return slices.Contains(allScenarios, s) }
+
+// scenario is one kind of request, sent by conns virtual clients, each with
+// its own cookie, tab id and page-load id, over keep-alive connections.
+type scenario struct {
+	name    string
+	url     string
+	clients []*vclient
+	size    int // baseline only: the response size to answer
+}
+
+type vclient struct {
+	c           *http.Client
+	tab, client string
+	n           int
+}
+
+func uuid() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func newScenario(ctx context.Context, name, base string, conns int) (*scenario, error) {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	s := &scenario{name: name, url: base}
+	for range conns {
+		jar, _ := cookiejar.New(nil)
+		v := &vclient{c: &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second}, tab: uuid(), client: uuid()}
+		s.clients = append(s.clients, v)
+	}
+	if name == "baseline" {
+		return s, nil
+	}
+	// Each client gets its cookie from a first page load, as a browser does.
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for _, v := range s.clients {
+		wg.Go(func() {
+			if _, err := get(ctx, v.c, base+"/"); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return s, <-errs
+}
+
+// request builds the i-th request of client v.
+func (s *scenario) request(ctx context.Context, v *vclient) (*http.Request, error) {
+	v.n++
+	var (
+		method, path, body, ctype string
+		htmx                      bool
+	)
+	switch s.name {
+	case "write-htmx":
+		method, path, ctype, htmx = "POST", "/scopes/user/fields/user_note", "application/x-www-form-urlencoded", true
+		body = url.Values{"value": {fmt.Sprintf("note %d", v.n)}}.Encode()
+	case "write-api":
+		method, path, ctype = "PUT", "/api/storage/user/note", "application/json"
+		body = fmt.Sprintf(`"note %d"`, v.n)
+	case "write-general":
+		method, path, ctype = "PUT", "/api/storage/general/hot", "application/json"
+		body = fmt.Sprintf(`%d`, v.n)
+	case "page":
+		method, path = "GET", "/"
+	case "tab-panel":
+		method, path, htmx = "POST", "/scopes/tab/visit", true
+	case "baseline":
+		method, path = "GET", fmt.Sprintf("/?size=%d", s.size)
+	default:
+		return nil, fmt.Errorf("no requests for %q", s.name)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if htmx {
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("X-Tab-ID", v.tab)
+		req.Header.Set("X-Client-ID", v.client)
+	}
+	return req, nil
+}
+
+// do sends one request and reads the whole answer.
+func (s *scenario) do(ctx context.Context, v *vclient) (int, error) {
+	req, err := s.request(ctx, v)
+	if err != nil {
+		return 0, err
+	}
+	res, err := v.c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	n, err := io.Copy(io.Discard, res.Body)
+	if err != nil {
+		return 0, err
+	}
+	if res.StatusCode >= 400 {
+		return int(n), fmt.Errorf("status %d", res.StatusCode)
+	}
+	return int(n), nil
+}
+
+// probe sends one request and returns the size of the answer.
+func (s *scenario) probe(ctx context.Context) (int, error) {
+	return s.do(ctx, s.clients[0])
+}
+
+// result is one measurement.
+type result struct {
+	latencies []time.Duration // sorted
+	errors    int
+	elapsed   time.Duration
+}
+
+func (r result) rps() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+
+func (r result) p(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*q/100))]
+}
+
+func (r result) max() time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[len(r.latencies)-1]
+}
+
+// drive runs every client in a loop: warmup first, then d measured.
+func drive(ctx context.Context, s *scenario, warmup, d time.Duration) result {
+	start := time.Now()
+	from, until := start.Add(warmup), start.Add(warmup+d)
+	var mu sync.Mutex
+	var all result
+	var wg sync.WaitGroup
+	for _, v := range s.clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 4096)
+			errs := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(until) {
+					break
+				}
+				_, err := s.do(ctx, v)
+				t1 := time.Now()
+				if t0.Before(from) || t1.After(until) {
+					continue
+				}
+				if err != nil {
+					errs++
+				} else {
+					lat = append(lat, t1.Sub(t0))
+				}
+			}
+			mu.Lock()
+			all.latencies = append(all.latencies, lat...)
+			all.errors += errs
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	all.elapsed = d
+	slices.Sort(all.latencies)
+	return all
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// fanout opens o.subscribers live connections (tabs of 50 browsers), then
+// makes general writes one at a time and measures how long each takes to
+// reach every tab. It also reports the server's memory per idle connection.
+func fanout(ctx context.Context, o options, target *process, out io.Writer) error {
+	const browsers, rounds = 50, 5
+	n := o.subscribers
+	wsURL := strings.Replace(target.url, "http", "ws", 1) + "/live"
+
+	var jars []http.CookieJar
+	for range browsers {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		if _, err := get(ctx, c, target.url+"/"); err != nil {
+			return err
+		}
+		jars = append(jars, jar)
+	}
+
+	var rssBefore int64
+	if target.cmd != nil {
+		rssBefore = target.rss()
+	}
+	type sub struct {
+		conn *websocket.Conn
+		got  chan time.Time // when the current round's marker arrived
+	}
+	subs := make([]*sub, n)
+	marker := make(chan string, 1)
+	var current string
+	var curMu sync.RWMutex
+	dialStart := time.Now()
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	ready := make(chan struct{}, n)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c := &http.Client{Jar: jars[i%browsers]}
+			conn, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?tab=%s&client=%s", wsURL, uuid(), uuid()), &websocket.DialOptions{HTTPClient: c})
+			if err != nil {
+				errs <- err
+				return
+			}
+			conn.SetReadLimit(-1)
+			s := &sub{conn: conn, got: make(chan time.Time, rounds+1)}
+			subs[i] = s
+			go func() {
+				first := true
+				for {
+					_, data, err := conn.Read(ctx)
+					if err != nil {
+						return
+					}
+					if first {
+						first = false
+						ready <- struct{}{}
+						continue
+					}
+					curMu.RLock()
+					m := current
+					curMu.RUnlock()
+					if m != "" && strings.Contains(string(data), m) {
+						s.got <- time.Now()
+					}
+				}
+			}()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	for range n {
+		select {
+		case <-ready:
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("not every subscriber got its snapshot")
+		}
+	}
+	dialTime := time.Since(dialStart)
+	defer func() {
+		for _, s := range subs {
+			s.conn.CloseNow()
+		}
+	}()
+	_ = marker
+
+	// Idle memory, once everything has settled.
+	time.Sleep(2 * time.Second)
+	var perConn float64
+	if target.cmd != nil {
+		perConn = float64(target.rss()-rssBefore) / float64(n)
+	}
+
+	writer := &http.Client{}
+	var deliveries []time.Duration
+	var roundMax []time.Duration
+	for round := range rounds {
+		m := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
+		curMu.Lock()
+		current = m
+		curMu.Unlock()
+		req, _ := http.NewRequestWithContext(ctx, "PUT", target.url+"/api/storage/general/fanout", strings.NewReader(`"`+m+`"`))
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		res, err := writer.Do(req)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("write: status %d", res.StatusCode)
+		}
+		var worst time.Duration
+		for _, s := range subs {
+			select {
+			case t := <-s.got:
+				d := t.Sub(t0)
+				deliveries = append(deliveries, d)
+				worst = max(worst, d)
+			case <-time.After(30 * time.Second):
+				return fmt.Errorf("round %d: a subscriber never got the write", round)
+			}
+		}
+		roundMax = append(roundMax, worst)
+	}
+	slices.Sort(deliveries)
+	r := result{latencies: deliveries}
+	fmt.Fprintf(out, "\nfanout: %d live connections (%d browsers), opened in %s; %d general writes, each to every connection\n",
+		n, browsers, dialTime.Round(time.Millisecond), rounds)
+	fmt.Fprintf(out, "  delivery p50 %s  p99 %s  max %s  (per-write max: %v)\n", ms(r.p(50)), ms(r.p(99)), ms(r.max()), roundMax)
+	if target.cmd != nil {
+		fmt.Fprintf(out, "  server memory per idle connection: %.1f KiB (RSS growth / connections)\n", perConn/1024)
+	}
+	return nil
+}

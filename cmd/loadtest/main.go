@@ -1,0 +1,208 @@
+// Command loadtest measures the app against a bare net/http baseline in
+// the same run, on the same machine, with the same client.
+//
+//	go run ./cmd/loadtest [-c 64] [-d 5s] [-scenarios write-htmx,write-api,...] [-subscribers 5000]
+//
+// It builds the server and starts it as a separate process on a temp
+// database (or targets -url), starts the baseline as another process (this
+// same binary with -baseline), drives each scenario for -d after a warm-up,
+// and prints requests/s, p50/p99/max latency, errors and the ratio to the
+// baseline, plus the server's CPU time and peak RSS. -chart writes an SVG of
+// throughput and p99 against concurrency. Loopback only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the flags.
+type options struct {
+	url         string
+	conns       int
+	duration    time.Duration
+	warmup      time.Duration
+	scenarios   []string
+	subscribers int
+	chart       string
+	levels      []int
+	rows        int
+	baseline    string // internal: serve the baseline on this address
+}
+
+func parse(args []string) (options, error) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	var o options
+	var scenarios, levels string
+	fs.StringVar(&o.url, "url", "", "target a running server (loopback only) instead of starting one")
+	fs.IntVar(&o.conns, "c", 64, "concurrent connections (virtual clients)")
+	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measurement")
+	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
+	fs.IntVar(&o.subscribers, "subscribers", 5000, "live connections for the fanout scenario")
+	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
+	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
+	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
+	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.scenarios = strings.Split(scenarios, ",")
+	for _, s := range o.scenarios {
+		if !isScenario(s) {
+			return o, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
+		}
+	}
+	for _, l := range strings.Split(levels, ",") {
+		var n int
+		if _, err := fmt.Sscan(l, &n); err != nil || n < 1 {
+			return o, fmt.Errorf("-levels: %q is not a positive number", l)
+		}
+		o.levels = append(o.levels, n)
+	}
+	if o.url != "" {
+		if err := checkLoopback(o.url); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// checkLoopback refuses any target that is not this machine.
+func checkLoopback(raw string) error {
+	host := strings.TrimPrefix(strings.TrimPrefix(raw, "http://"), "https://")
+	host, _, _ = strings.Cut(host, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-url %s: only loopback targets are allowed", raw)
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if o.baseline != "" {
+		return serveBaseline(ctx, o.baseline)
+	}
+
+	target := &process{url: o.url}
+	if o.url == "" {
+		if target, err = startServer(ctx); err != nil {
+			return err
+		}
+		defer target.stop()
+	}
+	base, err := startBaseline(ctx)
+	if err != nil {
+		return err
+	}
+	defer base.stop()
+
+	fmt.Fprintf(out, "machine: %s\n", machine())
+	fmt.Fprintf(out, "server: %s   baseline: %s   connections: %d   duration: %s (+%s warm-up)\n\n",
+		target.url, base.url, o.conns, o.duration, o.warmup)
+
+	if o.chart != "" {
+		return chartRun(ctx, o, target, base, out)
+	}
+
+	fmt.Fprintf(out, "%-14s %10s %9s %9s %9s %7s %10s %7s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "ratio")
+	for _, name := range o.scenarios {
+		if name == "fanout" {
+			continue
+		}
+		r, b, err := measure(ctx, name, o.conns, o, target, base)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Fprintf(out, "%-14s %10.0f %9s %9s %9s %7d %10.0f %7.2f\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), r.rps()/b.rps())
+	}
+	for _, name := range o.scenarios {
+		if name == "fanout" {
+			if err := fanout(ctx, o, target, out); err != nil {
+				return fmt.Errorf("fanout: %w", err)
+			}
+		}
+	}
+	if target.cmd != nil {
+		cpu, rss := target.usage()
+		fmt.Fprintf(out, "\nserver process: CPU time %s, peak RSS %.1f MiB\n", cpu.Round(time.Millisecond), float64(rss)/(1<<20))
+	}
+	return nil
+}
+
+// measure runs one scenario against the server and, with responses of the
+// same size, against the baseline.
+func measure(ctx context.Context, name string, conns int, o options, target, base *process) (result, result, error) {
+	sc, err := newScenario(ctx, name, target.url, conns)
+	if err != nil {
+		return result{}, result{}, err
+	}
+	size, err := sc.probe(ctx)
+	if err != nil {
+		return result{}, result{}, err
+	}
+	r := drive(ctx, sc, o.warmup, o.duration)
+	bs, err := newScenario(ctx, "baseline", base.url, conns)
+	if err != nil {
+		return result{}, result{}, err
+	}
+	bs.size = size
+	b := drive(ctx, bs, o.warmup, o.duration)
+	return r, b, nil
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
+}
+
+// serveBaseline answers GET /?size=N with N bytes of a fixed fragment.
+func serveBaseline(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("url=http://%s\n", ln.Addr())
+	body := []byte(strings.Repeat(`<div class="field">Saved</div>`, 1<<12))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscan(r.URL.Query().Get("size"), &n)
+		n = min(max(n, 1), len(body))
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(body[:n])
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
