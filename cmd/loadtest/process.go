@@ -20,10 +20,11 @@ import (
 // process is a server under test: the app or the baseline, as a child
 // process (or only a URL, with -url).
 type process struct {
-	url  string
-	cmd  *exec.Cmd
-	dir  string
-	done chan struct{}
+	url   string
+	pprof string // the server's profiler, for its memory statistics
+	cmd   *exec.Cmd
+	dir   string
+	done  chan struct{}
 }
 
 // startServer builds the app and starts it on a temp database.
@@ -44,7 +45,7 @@ func startServer(ctx context.Context) (*process, error) {
 		return nil, fmt.Errorf("build server: %w", err)
 	}
 	p, err := startProcess(ctx, bin, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
-		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0")
+		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,10 @@ func startBaseline(ctx context.Context) (*process, error) {
 	return startProcess(ctx, self, "-baseline", "127.0.0.1:0")
 }
 
-var urlRE = regexp.MustCompile(`url=(http://\S+)`)
+var (
+	urlRE   = regexp.MustCompile(`url=(http://\S+)`)
+	pprofRE = regexp.MustCompile(`pprof at=(http://\S+)/debug/pprof/`)
+)
 
 // startProcess runs bin and waits until it prints the URL it serves and
 // answers there.
@@ -77,9 +81,13 @@ func startProcess(ctx context.Context, bin string, args ...string) (*process, er
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	urls := make(chan string, 1)
+	pprofs := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if m := pprofRE.FindStringSubmatch(sc.Text()); m != nil {
+				pprofs <- m[1]
+			}
 			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case urls <- m[1]:
@@ -95,6 +103,10 @@ func startProcess(ctx context.Context, bin string, args ...string) (*process, er
 	}()
 	select {
 	case p.url = <-urls:
+		select {
+		case p.pprof = <-pprofs:
+		default:
+		}
 	case <-p.done:
 		return nil, fmt.Errorf("%s exited at start", filepath.Base(bin))
 	case <-time.After(30 * time.Second):
@@ -141,6 +153,28 @@ func (p *process) usage() (cpu time.Duration, peakRSS int64) {
 
 // rss is the process's resident memory now.
 func (p *process) rss() int64 { return statusKiB(p.cmd.Process.Pid, "VmRSS") << 10 }
+
+// inUse forces a garbage collection in the server and returns the memory
+// its Go runtime has in use: heap spans in use plus goroutine stacks.
+func (p *process) inUse(ctx context.Context) (int64, error) {
+	if p.pprof == "" {
+		return 0, fmt.Errorf("no profiler")
+	}
+	body, err := get(ctx, http.DefaultClient, p.pprof+"/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, err
+	}
+	var heap, stack int64
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapInuse = "); ok {
+			heap, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "# Stack = "); ok {
+			stack, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return heap + stack, nil
+}
 
 func statusKiB(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

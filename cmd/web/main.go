@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -44,6 +45,7 @@ type config struct {
 	userTTL   time.Duration
 	logLevel  slog.Level
 	writeRate float64
+	pprof     string
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -67,6 +69,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&tabTTL, "tab-ttl", env("TAB_TTL", "30d"), "tab storage is forgotten after this long unused, e.g. 30d, 12h (TAB_TTL)")
 	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&c.pprof, "pprof", env("PPROF_ADDR", ""), "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060; off when empty (PPROF_ADDR)")
 	var writeRate string
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +102,23 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	}
 	return c, nil
+}
+
+// servePprof serves the profiler on its own listener, never on the app's.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-pprof: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof", "at", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go http.Serve(ln, mux)
+	return nil
 }
 
 // parseDuration is time.ParseDuration plus a "d" (day) unit.
@@ -169,6 +189,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	httpServer.RegisterOnShutdown(srv.Close)
+	if cfg.pprof != "" {
+		if err := servePprof(cfg.pprof, log); err != nil {
+			return err
+		}
+	}
 	log.Info("serving", "url", "http://"+ln.Addr().String(), "db", cfg.dbPath, "boot", st.Boot().Number)
 
 	serveErr := make(chan error, 1)
