@@ -19,7 +19,8 @@ type clients struct {
 	mu      sync.Mutex
 	byKey   map[clientKey]*clientData
 	perUser map[string]int
-	max     int
+	max     int // dictionaries per user
+	maxKeys int // keys per dictionary
 	grace   time.Duration
 	now     func() time.Time
 }
@@ -32,8 +33,8 @@ type clientData struct {
 	lastUsed time.Time // last access, or when the last connection closed
 }
 
-func newClients(max int, grace time.Duration) *clients {
-	return &clients{byKey: map[clientKey]*clientData{}, perUser: map[string]int{}, max: max, grace: grace, now: time.Now}
+func newClients(max, maxKeys int, grace time.Duration) *clients {
+	return &clients{byKey: map[clientKey]*clientData{}, perUser: map[string]int{}, max: max, maxKeys: maxKeys, grace: grace, now: time.Now}
 }
 
 // get returns the page's dictionary, making it if needed. c.mu is held.
@@ -140,12 +141,12 @@ func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error
 }
 
 func (d clientDict) Set(_ context.Context, key string, v json.RawMessage) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.set(key, v, store.DefaultLimits.KeysPerOwner); return err })
+	err = d.with(func(m *memKV) error { e, err = m.set(key, v, d.c.maxKeys); return err })
 	return e, err
 }
 
 func (d clientDict) Increment(_ context.Context, key string) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.increment(key, store.DefaultLimits.KeysPerOwner); return err })
+	err = d.with(func(m *memKV) error { e, err = m.increment(key, d.c.maxKeys); return err })
 	return e, err
 }
 

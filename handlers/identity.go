@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
@@ -75,24 +76,45 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 		id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", session: sess}
 		if !id.Returning {
 			if err != nil {
-				logger(r.Context(), s.log).Info("cookie did not decode; new identity", "reason", err.Error())
+				logger(r.Context(), s.log).Debug("cookie did not decode; new identity", "reason", err.Error())
 			}
 			clear(sess.Values)
 			id.UserID = newUserID()
 			sess.Values[sessUserID] = id.UserID
 		}
 		sess.Options.Secure = r.TLS != nil
-		if !id.Returning {
-			// A new visitor keeps its identity from its first response on.
+		// A new visitor keeps its identity from its first response on; a
+		// cookie under an old key is re-issued under the current one.
+		if !id.Returning || s.underOldKey(r) {
 			if err := id.saveCookie(w, r); err != nil {
-				s.serveError(w, r, fmt.Errorf("save new cookie: %w", err))
+				s.serveError(w, r, fmt.Errorf("save cookie: %w", err))
 				return
+			}
+		}
+		if id.Returning {
+			// The cookie came back: keep the user past the one-shot grace.
+			if err := s.store.Touch(r.Context(), id.UserID, "", true); err != nil {
+				logger(r.Context(), s.log).Error("touch user", "error", err)
 			}
 		}
 		ctx := context.WithValue(r.Context(), identityKey, id)
 		ctx = context.WithValue(ctx, loggerKey, logger(ctx, s.log).With("user", id.UserID[:8]))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// underOldKey reports whether the request's (valid) cookie was made under
+// a secret other than the first, during a rotation.
+func (s *Server) underOldKey(r *http.Request) bool {
+	if len(s.cookies.Codecs) < 2 {
+		return false
+	}
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return false
+	}
+	var v map[any]any
+	return securecookie.DecodeMulti(cookieName, c.Value, &v, s.cookies.Codecs[0]) != nil
 }
 
 // newUserID returns a random 128-bit id in hex.

@@ -56,6 +56,7 @@ type live struct {
 type liveConn struct {
 	userID, tabID, clientID string
 	ws                      *websocket.Conn
+	raw                     net.Conn        // the socket under ws
 	ctx                     context.Context // ends when the connection must end
 	cancel                  context.CancelCauseFunc
 
@@ -313,13 +314,14 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	id := identityFrom(r)
 	browser, _ := (&cookieDict{id: id}).List(r.Context())
 
-	ws, err := websocket.Accept(smallBuffers{w}, r, nil)
+	var raw net.Conn
+	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)
 	if err != nil {
 		return nil // Accept has answered (e.g. 403 for a foreign origin)
 	}
 	l := s.live
 	ctx, cancel := context.WithCancelCause(context.Background())
-	c := &liveConn{userID: id.UserID, tabID: tab, clientID: client, ws: ws, ctx: ctx, cancel: cancel}
+	c := &liveConn{userID: id.UserID, tabID: tab, clientID: client, ws: ws, raw: raw, ctx: ctx, cancel: cancel}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -358,14 +360,18 @@ const (
 )
 
 // smallBuffers hands the WebSocket library the hijacked connection with
-// small buffers instead of the HTTP server's.
-type smallBuffers struct{ http.ResponseWriter }
+// small buffers instead of the HTTP server's, and keeps the socket in raw.
+type smallBuffers struct {
+	http.ResponseWriter
+	raw *net.Conn
+}
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
+	*w.raw = conn
 	var r io.Reader = conn
 	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent early
 		early, _ := brw.Reader.Peek(n)
@@ -440,7 +446,10 @@ func (c *liveConn) closeWith(cause error) {
 	select {
 	case <-done:
 	case <-time.After(liveCloseWait):
-		c.ws.CloseNow()
+		// The page did not answer the close: drop the socket, which ends
+		// the handshake and the library's reader at once.
+		c.raw.Close()
+		<-done
 	}
 }
 

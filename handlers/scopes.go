@@ -58,9 +58,12 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 		if err != nil {
 			return nil, err
 		}
+		if err := s.store.Touch(r.Context(), id.UserID, tab, id.Returning); err != nil {
+			logger(r.Context(), s.log).Error("touch tab", "error", err)
+		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:
-		return &cookieDict{id: id, w: w, r: r, changed: func(snap store.Snapshot) {
+		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(snap store.Snapshot) {
 			s.live.post(liveEvent{user: id.UserID, origin: origin, browser: snap})
 		}}, nil
 	case scopeClient:
@@ -191,6 +194,7 @@ func (m *memKV) clear() int {
 // cookie too large is refused and leaves the cookie as it was. Each change
 // is also pushed to the browser's other pages.
 type cookieDict struct {
+	maxKeys int
 	id      *identity
 	w       http.ResponseWriter
 	r       *http.Request
@@ -233,7 +237,7 @@ func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
 
 func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (store.Entry, error) {
 	m := d.load()
-	e, err := m.set(key, v, store.DefaultLimits.KeysPerOwner)
+	e, err := m.set(key, v, d.maxKeys)
 	if err != nil {
 		return e, err
 	}
@@ -242,7 +246,7 @@ func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (stor
 
 func (d *cookieDict) Increment(_ context.Context, key string) (store.Entry, error) {
 	m := d.load()
-	e, err := m.increment(key, store.DefaultLimits.KeysPerOwner)
+	e, err := m.increment(key, d.maxKeys)
 	if err != nil {
 		return e, err
 	}

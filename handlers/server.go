@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), cmp.Or(cfg.ClientGrace, 5*time.Second))
+	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), s.limits.KeysPerOwner, cmp.Or(cfg.ClientGrace, 5*time.Second))
 	s.live = newLive(s)
 	s.store.Subscribe(s.live.storeCommitted)
 	s.handler = s.routes()

@@ -13,16 +13,20 @@ import (
 
 // Limits bound what one request may store. Zero fields take the defaults.
 type Limits struct {
-	KeyRunes   int   // characters in a key (default 128)
-	ValueBytes int   // bytes of one JSON value (default 16 KiB)
-	BodyBytes  int64 // bytes of a request body (default 64 KiB)
-	JSONDepth  int   // nesting of arrays and objects (default 32)
+	KeysPerOwner int   // keys in one browser or client scope (default 1,000; the store has its own)
+	KeyRunes     int   // characters in a key (default 128)
+	ValueBytes   int   // bytes of one JSON value (default 16 KiB)
+	BodyBytes    int64 // bytes of a request body (default 64 KiB)
+	JSONDepth    int   // nesting of arrays and objects (default 32)
 }
 
 // DefaultLimits are the limits of PRODUCT.md.
-var DefaultLimits = Limits{KeyRunes: 128, ValueBytes: 16 << 10, BodyBytes: 64 << 10, JSONDepth: 32}
+var DefaultLimits = Limits{KeysPerOwner: 1000, KeyRunes: 128, ValueBytes: 16 << 10, BodyBytes: 64 << 10, JSONDepth: 32}
 
 func (l Limits) withDefaults() Limits {
+	if l.KeysPerOwner <= 0 {
+		l.KeysPerOwner = DefaultLimits.KeysPerOwner
+	}
 	if l.KeyRunes <= 0 {
 		l.KeyRunes = DefaultLimits.KeyRunes
 	}

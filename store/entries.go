@@ -327,15 +327,16 @@ func (t *writeTx) ensureOwner(o Owner) error {
 			t.now, o.UserID, o.TabID, t.now, touchInterval.Milliseconds())
 		return err
 	}
-	return t.evictTabs(o.UserID)
+	return t.evictTabs(o.UserID, o.TabID)
 }
 
-// evictTabs deletes the least recently seen tabs of userID beyond the cap.
-func (t *writeTx) evictTabs(userID string) error {
+// evictTabs deletes the least recently seen tabs of userID beyond the cap,
+// never the new tab itself.
+func (t *writeTx) evictTabs(userID, newTab string) error {
 	rows, err := t.tx.QueryContext(t.ctx, `
-		SELECT tab_id FROM tabs WHERE user_id = ?
+		SELECT tab_id FROM tabs WHERE user_id = ? AND tab_id != ?
 		ORDER BY seen_at DESC, created_at DESC LIMIT -1 OFFSET ?`,
-		userID, t.w.s.limits.TabsPerUser)
+		userID, newTab, t.w.s.limits.TabsPerUser-1)
 	if err != nil {
 		return err
 	}
@@ -353,20 +354,23 @@ func (t *writeTx) evictTabs(userID string) error {
 		return err
 	}
 	for _, id := range evict {
-		if err := t.deleteTab(userID, id); err != nil {
+		if _, err := t.deleteTab(userID, id); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *writeTx) deleteTab(userID, tabID string) error {
-	if _, err := t.tx.ExecContext(t.ctx, `
-		DELETE FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, tabID); err != nil {
-		return err
+// deleteTab deletes a tab and its rows, and returns how many rows.
+func (t *writeTx) deleteTab(userID, tabID string) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, `
+		DELETE FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, tabID)
+	if err != nil {
+		return 0, err
 	}
-	_, err := t.tx.ExecContext(t.ctx, `DELETE FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID)
-	return err
+	n, _ := res.RowsAffected()
+	_, err = t.tx.ExecContext(t.ctx, `DELETE FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID)
+	return int(n), err
 }
 
 // checkRoom refuses a new key when owner already has the most keys allowed.

@@ -34,6 +34,8 @@ import (
 type Options struct {
 	// Limits bound what one owner may keep.
 	Limits Limits
+	// Expiry says when unused tabs and users are forgotten.
+	Expiry Expiry
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 	// Logger receives the store's own messages.
@@ -51,12 +53,14 @@ var DefaultLimits = Limits{KeysPerOwner: 1000, TabsPerUser: 100}
 
 // Store is the SQLite-backed storage of the general, user and tab scopes.
 type Store struct {
-	path   string
-	rdb    *sql.DB // read-only pool
-	wdb    *sql.DB // one connection, owned by the writer goroutine
-	limits Limits
-	now    func() time.Time
-	log    *slog.Logger
+	path    string
+	rdb     *sql.DB // read-only pool
+	wdb     *sql.DB // one connection, owned by the writer goroutine
+	limits  Limits
+	expiry  Expiry
+	touched touches
+	now     func() time.Time
+	log     *slog.Logger
 
 	onCommit atomic.Pointer[func([]Change)]
 
@@ -103,6 +107,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{
 		path:    path,
 		limits:  opts.Limits,
+		expiry:  opts.Expiry.withDefaults(),
 		now:     opts.Now,
 		log:     opts.Logger,
 		ops:     make(chan *writeOp),
@@ -215,6 +220,7 @@ func (s *Store) start(ctx context.Context) error {
 	}
 	s.boot = Boot{Number: number, Time: s.now()}
 	go newWriter(s, parseInt(seq)).run()
+	go s.sweepLoop()
 	return nil
 }
 
@@ -296,4 +302,16 @@ func (s *Store) Secret(ctx context.Context) (secret string, generated bool, err 
 		return "", false, fmt.Errorf("keep generated secret: %w", err)
 	}
 	return secret, generated, nil
+}
+
+// Check runs SQLite's integrity check over the whole file.
+func (s *Store) Check(ctx context.Context) error {
+	var result string
+	if err := s.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&result); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if result != "ok" {
+		return fmt.Errorf("integrity check of %s: %s", s.path, result)
+	}
+	return nil
 }

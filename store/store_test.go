@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/storagescopes/app/store"
 )
@@ -229,9 +231,12 @@ func TestTooManyKeysIsRefusedAndChangesNothing(t *testing.T) {
 }
 
 func TestOldestTabIsEvictedOverTheCap(t *testing.T) {
-	s, _ := MustOpen(t, store.Options{Limits: store.Limits{TabsPerUser: 2}})
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, _ := MustOpen(t, store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
 	MustSet(t, s, store.TabOwner("u", "t1"), "k", `1`)
+	c.Advance(time.Second)
 	MustSet(t, s, store.TabOwner("u", "t2"), "k", `2`)
+	c.Advance(time.Second)
 	MustSet(t, s, store.TabOwner("u", "t3"), "k", `3`)
 	if _, ok := get(t, s, store.TabOwner("u", "t1"), "k"); ok {
 		t.Errorf("oldest tab t1 still has rows over the cap of 2")
@@ -293,5 +298,48 @@ func TestSecretIsGeneratedOnce(t *testing.T) {
 	second, generated, err := s.Secret(ctx)
 	if err != nil || generated || second != first {
 		t.Errorf("second Secret = %q, %v, %v; want the same secret, not generated", second, generated, err)
+	}
+}
+
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	s, path := MustOpen(t, store.Options{})
+	MustSet(t, s, store.GeneralOwner, "k", `"kept"`)
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	_, err = store.Open(context.Background(), path, store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("open with schema 999: got %v, want a refusal naming a newer schema", err)
+	}
+	// The data is untouched: remove the marker and it opens again.
+	db, _ = sql.Open("sqlite", path)
+	db.Exec(`DELETE FROM goose_db_version WHERE version_id = 999`)
+	db.Close()
+	s, err = store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := get(t, s, store.GeneralOwner, "k"); v != `"kept"` {
+		t.Errorf("value after the refused open = %s", v)
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestOpenRefusesAFolderItCannotCreate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	_, err := store.Open(context.Background(), filepath.Join(file, "storage.db"), store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "database folder") {
+		t.Errorf("got %v, want an error about the database folder", err)
 	}
 }

@@ -46,6 +46,13 @@ type config struct {
 	logLevel  slog.Level
 	writeRate float64
 	pprof     string
+	oneShot   time.Duration
+	limits    limits
+}
+
+// limits are the caps of PRODUCT.md, each a flag.
+type limits struct {
+	keys, valueBytes, bodyBytes, tabs, clients int
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -70,6 +77,21 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.pprof, "pprof", env("PPROF_ADDR", ""), "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060; off when empty (PPROF_ADDR)")
+	var oneShot string
+	fs.StringVar(&oneShot, "one-shot-ttl", env("ONE_SHOT_TTL", "24h"), "a user whose cookie never came back is forgotten after this long (ONE_SHOT_TTL)")
+	intFlag := func(p *int, name, envName string, def int, usage string) {
+		*p = def
+		if v := getenv(envName); v != "" {
+			*p = -1 // checked below: the environment value must be a number
+			fmt.Sscan(v, p)
+		}
+		fs.IntVar(p, name, *p, usage+" ("+envName+")")
+	}
+	intFlag(&c.limits.keys, "max-keys", "MAX_KEYS", 1000, "keys per scope owner")
+	intFlag(&c.limits.valueBytes, "max-value", "MAX_VALUE_BYTES", 16<<10, "bytes of one JSON value")
+	intFlag(&c.limits.bodyBytes, "max-body", "MAX_BODY_BYTES", 64<<10, "bytes of a request body")
+	intFlag(&c.limits.tabs, "max-tabs", "MAX_TABS", 100, "tabs with stored rows per user; a new one evicts the least recently used")
+	intFlag(&c.limits.clients, "max-clients", "MAX_CLIENTS", 100, "client (page-load) scopes per user; a new one evicts the least recently used")
 	var writeRate string
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +106,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.userTTL, err = parseDuration(userTTL); err != nil {
 		return c, fmt.Errorf("-user-ttl: %w", err)
+	}
+	if c.oneShot, err = parseDuration(oneShot); err != nil {
+		return c, fmt.Errorf("-one-shot-ttl: %w", err)
+	}
+	for name, v := range map[string]int{"-max-keys": c.limits.keys, "-max-value": c.limits.valueBytes,
+		"-max-body": c.limits.bodyBytes, "-max-tabs": c.limits.tabs, "-max-clients": c.limits.clients} {
+		if v < 1 {
+			return c, fmt.Errorf("%s: must be a positive number", name)
+		}
 	}
 	if c.writeRate, err = strconv.ParseFloat(writeRate, 64); err != nil || c.writeRate < 0 {
 		return c, fmt.Errorf("-write-rate: %q is not a number of writes per second (0 turns the limit off)", writeRate)
@@ -147,7 +178,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	st, err := store.Open(ctx, cfg.dbPath, store.Options{Logger: log})
+	st, err := store.Open(ctx, cfg.dbPath, store.Options{
+		Logger: log,
+		Limits: store.Limits{KeysPerOwner: cfg.limits.keys, TabsPerUser: cfg.limits.tabs},
+		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
+	})
 	if err != nil {
 		return err
 	}
@@ -171,6 +206,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TabTTL:    cfg.tabTTL,
 		UserTTL:   cfg.userTTL,
 		WriteRate: cfg.writeRate,
+		Limits: handlers.Limits{KeysPerOwner: cfg.limits.keys, ValueBytes: cfg.limits.valueBytes,
+			BodyBytes: int64(cfg.limits.bodyBytes)},
+		ClientsPerUser: cfg.limits.clients,
 	})
 	if err != nil {
 		return err
@@ -188,7 +226,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	httpServer.RegisterOnShutdown(srv.Close)
 	if cfg.pprof != "" {
 		if err := servePprof(cfg.pprof, log); err != nil {
 			return err
@@ -206,9 +243,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Requests in flight finish (their writes commit); then the live
+	// connections, which the HTTP server does not track, close with "service
+	// restart" so the pages reconnect; then the database closes.
 	if err := httpServer.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	srv.Close()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Expiry says when rows are forgotten. Zero fields take the defaults.
+type Expiry struct {
+	TabTTL  time.Duration // a tab unused this long is deleted (default 30 days)
+	UserTTL time.Duration // a user unused this long is deleted with all its rows (default 400 days)
+	// OneShot is how long a user whose cookie never came back is kept
+	// (default 24 hours): one-shot visitors and bots do not pile up.
+	OneShot time.Duration
+	// Every is how often the background sweep runs (default 10 minutes).
+	Every time.Duration
+}
+
+// DefaultExpiry is the expiry of PRODUCT.md.
+var DefaultExpiry = Expiry{TabTTL: 30 * 24 * time.Hour, UserTTL: 400 * 24 * time.Hour, OneShot: 24 * time.Hour, Every: 10 * time.Minute}
+
+func (e Expiry) withDefaults() Expiry {
+	if e.TabTTL <= 0 {
+		e.TabTTL = DefaultExpiry.TabTTL
+	}
+	if e.UserTTL <= 0 {
+		e.UserTTL = DefaultExpiry.UserTTL
+	}
+	if e.OneShot <= 0 {
+		e.OneShot = DefaultExpiry.OneShot
+	}
+	if e.Every <= 0 {
+		e.Every = DefaultExpiry.Every
+	}
+	return e
+}
+
+// Swept counts what one sweep deleted.
+type Swept struct {
+	Tabs, Users, Rows int
+}
+
+// sweepBatch bounds how many owners one transaction deletes, so that a big
+// sweep never holds the write lock for long.
+const sweepBatch = 500
+
+// Sweep deletes the tabs and users that expired by now, in small
+// transactions through the writer, and reports what it deleted.
+func (s *Store) Sweep(ctx context.Context) (Swept, error) {
+	var total Swept
+	now := s.now().UnixMilli()
+	for {
+		var n Swept
+		err := s.write(ctx, "", func(t *writeTx) error {
+			// Users first: their tabs and rows go with them.
+			rows, err := t.tx.QueryContext(t.ctx, `
+				SELECT id FROM users WHERE seen_at < ?
+				UNION SELECT id FROM users WHERE returned = 0 AND created_at < ?
+				LIMIT ?`, now-s.expiry.UserTTL.Milliseconds(), now-s.expiry.OneShot.Milliseconds(), sweepBatch)
+			if err != nil {
+				return err
+			}
+			var users []string
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				users = append(users, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, id := range users {
+				res, err := t.tx.ExecContext(t.ctx, `DELETE FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
+				if err != nil {
+					return err
+				}
+				deleted, _ := res.RowsAffected()
+				n.Rows += int(deleted)
+				if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
+					return err // its tabs go by ON DELETE CASCADE
+				}
+				s.touched.forget(id)
+			}
+			n.Users = len(users)
+
+			rows, err = t.tx.QueryContext(t.ctx, `
+				SELECT user_id, tab_id FROM tabs WHERE seen_at < ? LIMIT ?`,
+				now-s.expiry.TabTTL.Milliseconds(), sweepBatch)
+			if err != nil {
+				return err
+			}
+			var tabs [][2]string
+			for rows.Next() {
+				var ut [2]string
+				if err := rows.Scan(&ut[0], &ut[1]); err != nil {
+					rows.Close()
+					return err
+				}
+				tabs = append(tabs, ut)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, ut := range tabs {
+				deleted, err := t.deleteTab(ut[0], ut[1])
+				if err != nil {
+					return err
+				}
+				n.Rows += deleted
+			}
+			n.Tabs = len(tabs)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("sweep: %w", err)
+		}
+		total.Tabs += n.Tabs
+		total.Users += n.Users
+		total.Rows += n.Rows
+		if n.Users < sweepBatch && n.Tabs < sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// sweepLoop sweeps now and then every Expiry.Every until the store closes.
+func (s *Store) sweepLoop() {
+	t := time.NewTicker(s.expiry.Every)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := s.Sweep(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, ErrClosed):
+			return
+		case err != nil:
+			s.log.Error("expiry sweep failed", "error", err)
+		case n.Users+n.Tabs > 0:
+			s.log.Info("expired", "users", n.Users, "tabs", n.Tabs, "rows", n.Rows)
+		}
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Touch records that a user (and a tab, if tabID is set) was seen, without
+// a write on every request: at most once per touchInterval per owner, or
+// at once the first time a user's cookie comes back (returning), which
+// keeps it beyond the one-shot grace.
+func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool) error {
+	now := s.now()
+	if !s.touched.due(userID, tabID, now, returning) {
+		return nil
+	}
+	var hit bool
+	err := s.write(ctx, "", func(t *writeTx) error {
+		res, err := t.tx.ExecContext(t.ctx, `
+			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		hit = n > 0
+		if tabID != "" {
+			_, err = t.tx.ExecContext(t.ctx, `UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("touch %s: %w", userID, err)
+	}
+	if hit { // a user without rows yet is touched again next time
+		s.touched.done(userID, tabID, now, returning)
+	}
+	return nil
+}
+
+// touches remembers when each user and tab was last touched, so that
+// most requests cost a map lookup and no write.
+type touches struct {
+	mu sync.Mutex
+	m  map[string]*userTouch
+}
+
+type userTouch struct {
+	at        time.Time
+	returning bool
+	tabs      map[string]time.Time
+}
+
+func (t *touches) due(userID, tabID string, now time.Time, returning bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.m[userID]
+	if !ok || now.Sub(u.at) >= touchInterval || (returning && !u.returning) {
+		return true
+	}
+	if tabID == "" {
+		return false
+	}
+	at, ok := u.tabs[tabID]
+	return !ok || now.Sub(at) >= touchInterval
+}
+
+func (t *touches) done(userID, tabID string, now time.Time, returning bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) > 100_000 { // forgetting only costs a write
+		t.m = map[string]*userTouch{}
+	}
+	u, ok := t.m[userID]
+	if !ok {
+		u = &userTouch{tabs: map[string]time.Time{}}
+		t.m[userID] = u
+	}
+	u.at, u.returning = now, u.returning || returning
+	if tabID != "" {
+		u.tabs[tabID] = now
+	}
+}
+
+func (t *touches) forget(userID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, userID)
+}
