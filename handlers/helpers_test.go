@@ -32,7 +32,13 @@ type app struct {
 // configure, if given, adjusts the config first.
 func MustStart(tb testing.TB, configure ...func(*handlers.Config)) *app {
 	tb.Helper()
-	st, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "storage.db"), store.Options{})
+	return MustStartWith(tb, store.Options{}, configure...)
+}
+
+// MustStartWith is MustStart with store options.
+func MustStartWith(tb testing.TB, opts store.Options, configure ...func(*handlers.Config)) *app {
+	tb.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "storage.db"), opts)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

@@ -2,9 +2,12 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,4 +322,91 @@ func TestLiveShutdownClosesConnectionsForAReconnect(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestLivePushesEscapeHTML(t *testing.T) {
+	a := MustStart(t)
+	viewer := a.NewBrowser(t)
+	viewer.Page("/")
+	p := viewer.Live()
+	p.Expect(`id="visits-general"`)
+	attacker := a.NewBrowser(t)
+	attacker.API("PUT", "general/"+url.PathEscape(`<img src=x onerror=alert(1)>`), `"<script>alert(2)</script>"`)
+	m := p.Expect("alert(2)")
+	if strings.Contains(m, "<script>alert") || strings.Contains(m, "<img src=x") {
+		t.Errorf("pushed fragment holds live HTML from a stored key or value:\n%s", m)
+	}
+}
+
+// Two tabs of two browsers write one general key at the same time; when
+// the writes stop, each tab shows the last committed version.
+func TestLiveConcurrentWritersConverge(t *testing.T) {
+	a := MustStart(t)
+	type tab struct {
+		b    *browser
+		p    *page
+		mu   sync.Mutex
+		seen map[int64]string // versions of global_text this tab was shown
+	}
+	var tabs []*tab
+	for range 2 {
+		b := a.NewBrowser(t)
+		b.Page("/")
+		tb := &tab{b: b, p: b.Live(), seen: map[int64]string{}}
+		tb.p.Expect(`id="visits-general"`)
+		tabs = append(tabs, tb)
+	}
+	fieldRE := regexp.MustCompile(`<div id="field-general-global_text"[^>]*data-v="(\d+)"[\s\S]*?value="([^"]*)"`)
+	record := func(tb *tab, html string) {
+		if m := fieldRE.FindStringSubmatch(html); m != nil {
+			v, _ := strconv.ParseInt(m[1], 10, 64)
+			tb.mu.Lock()
+			tb.seen[v] = m[2]
+			tb.mu.Unlock()
+		}
+	}
+	var wg sync.WaitGroup
+	for i, tb := range tabs {
+		wg.Go(func() {
+			for j := range 50 {
+				h := tb.p.header()
+				h["Content-Type"] = "application/x-www-form-urlencoded"
+				res := tb.b.Do("POST", "/scopes/general/entries", strings.NewReader(url.Values{
+					"key": {"global_text"}, "value": {fmt.Sprintf(`"tab %d write %d"`, i, j)}}.Encode()), h)
+				record(tb, res.Body)
+			}
+		})
+	}
+	wg.Wait()
+	final := a.NewBrowser(t).API("GET", "general/global_text", "")
+	var want struct {
+		Value   string
+		Version int64
+	}
+	json.Unmarshal([]byte(final.Body), &want)
+	for i, tb := range tabs {
+		// Read pushes until this tab has been shown the final version.
+		deadline := time.After(5 * time.Second)
+		for {
+			tb.mu.Lock()
+			latest := int64(0)
+			for v := range tb.seen {
+				latest = max(latest, v)
+			}
+			got := tb.seen[latest]
+			tb.mu.Unlock()
+			if latest >= want.Version {
+				if latest != want.Version || got != want.Value {
+					t.Errorf("tab %d ended on v%d %q, want v%d %q", i, latest, got, want.Version, want.Value)
+				}
+				break
+			}
+			select {
+			case m := <-tb.p.msgs:
+				record(tb, m)
+			case <-deadline:
+				t.Fatalf("tab %d never saw v%d (latest v%d)", i, want.Version, latest)
+			}
+		}
+	}
 }
