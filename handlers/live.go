@@ -188,26 +188,39 @@ func (l *live) handle(events []liveEvent) {
 // see it. When every change came from one page, that page is skipped: it
 // already swapped its own answer.
 func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
-	snap, err := l.s.store.List(ctx, o)
-	if err != nil {
-		l.s.log.Error("live: read changed scope", "error", err, "owner", o.String())
-		return
-	}
 	skip := ""
 	if len(origins) == 1 {
 		for origin := range origins {
 			skip = origin
 		}
 	}
-	msg := l.s.draw(string(o.Scope), snap)
-	switch o.Scope {
-	case store.General:
-		l.deliver("", "", skip, msg)
-	case store.User:
-		l.deliver(o.UserID, "", skip, msg)
-	case store.Tab:
-		l.deliver(o.UserID, o.TabID, skip, msg)
+	user, tab := o.UserID, o.TabID
+	if !l.anyRecipient(user, tab, skip) {
+		return // nobody to tell: no read, no render
 	}
+	snap, err := l.s.store.List(ctx, o)
+	if err != nil {
+		l.s.log.Error("live: read changed scope", "error", err, "owner", o.String())
+		return
+	}
+	l.deliver(user, tab, skip, l.s.draw(string(o.Scope), snap))
+}
+
+// anyRecipient reports whether deliver(user, tab, skip, …) would reach
+// anyone.
+func (l *live) anyRecipient(user, tab, skip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set := l.conns
+	if user != "" {
+		set = l.byUser[user]
+	}
+	for c := range set {
+		if (tab == "" || c.tabID == tab) && (skip == "" || c.clientID != skip) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliver queues msg for the pages of user (all pages if user is empty),

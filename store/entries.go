@@ -120,38 +120,34 @@ func (s *Store) List(ctx context.Context, o Owner) (Snapshot, error) {
 
 func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
 	var snap Snapshot
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return snap, err
-	}
-	defer tx.Rollback()
-	seq, err := getSetting(ctx, tx, settingSeq)
-	if err != nil {
-		return snap, err
-	}
-	snap.Version = parseInt(seq)
-	rows, err := tx.QueryContext(ctx, `
+	// One statement is one read transaction: the sequence (the row with a
+	// NULL key, sorted first) and the rows are from the same moment.
+	rows, err := s.rstmts.queryDB(ctx, `
+		SELECT NULL, value, 0, 0 FROM settings WHERE name = 'seq'
+		UNION ALL
 		SELECT key, value, version, updated_at FROM entries
 		WHERE scope = ? AND user_id = ? AND tab_id = ?
-		ORDER BY key`, o.Scope, o.UserID, o.TabID)
+		ORDER BY 1`, o.Scope, o.UserID, o.TabID)
 	if err != nil {
 		return snap, err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var key sql.NullString
 		var e Entry
 		var value string
 		var updated int64
-		if err := rows.Scan(&e.Key, &value, &e.Version, &updated); err != nil {
+		if err := rows.Scan(&key, &value, &e.Version, &updated); err != nil {
 			return snap, err
 		}
-		e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
+		if !key.Valid {
+			snap.Version = parseInt(value)
+			continue
+		}
+		e.Key, e.Value, e.UpdatedAt = key.String, json.RawMessage(value), time.UnixMilli(updated)
 		snap.Entries = append(snap.Entries, e)
 	}
-	if err := rows.Err(); err != nil {
-		return snap, err
-	}
-	return snap, tx.Commit()
+	return snap, rows.Err()
 }
 
 // Set stores value (valid JSON, which the caller has checked) under key and
@@ -167,7 +163,7 @@ func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMess
 			return err
 		}
 		e = Entry{Key: key, Value: value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
-		if _, err := t.tx.ExecContext(t.ctx, `
+		if _, err := t.exec(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
@@ -198,7 +194,7 @@ func (s *Store) Increment(ctx context.Context, o Owner, key string, origin strin
 		}
 		e = Entry{Key: key, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
 		var value string
-		if err := t.tx.QueryRowContext(t.ctx, `
+		if err := t.queryRow(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
 			VALUES (?, ?, ?, ?, '1', ?, ?)
 			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
@@ -221,7 +217,7 @@ func (s *Store) Increment(ctx context.Context, o Owner, key string, origin strin
 // Delete removes key from owner, or returns ErrNotFound.
 func (s *Store) Delete(ctx context.Context, o Owner, key string, origin string) error {
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		res, err := t.tx.ExecContext(t.ctx, `
+		res, err := t.exec(`
 			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
 			o.Scope, o.UserID, o.TabID, key)
 		if err != nil {
@@ -243,7 +239,7 @@ func (s *Store) Delete(ctx context.Context, o Owner, key string, origin string) 
 func (s *Store) Clear(ctx context.Context, o Owner, origin string) (int, error) {
 	var n int64
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		res, err := t.tx.ExecContext(t.ctx, `
+		res, err := t.exec(`
 			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
 			o.Scope, o.UserID, o.TabID)
 		if err != nil {
@@ -269,7 +265,7 @@ func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 	to := TabOwner(userID, toTab)
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		var exists int
-		if err := t.tx.QueryRowContext(t.ctx, `
+		if err := t.queryRow(`
 			SELECT count(*) FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, toTab).Scan(&exists); err != nil {
 			return err
 		}
@@ -281,7 +277,7 @@ func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 		}
 		// Only the new tab itself sees tab rows, and it renders them from
 		// its own response, so the copy reports no change.
-		_, err := t.tx.ExecContext(t.ctx, `
+		_, err := t.exec(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
 			SELECT scope, user_id, ?, key, value, ?, ? FROM entries
 			WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`,
@@ -304,7 +300,7 @@ func (t *writeTx) ensureOwner(o Owner) error {
 	if o.Scope == General {
 		return nil
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `
+	if _, err := t.exec(`
 		INSERT INTO users (id, created_at, seen_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
 		WHERE excluded.seen_at - seen_at >= ?`,
@@ -314,7 +310,7 @@ func (t *writeTx) ensureOwner(o Owner) error {
 	if o.Scope != Tab {
 		return nil
 	}
-	res, err := t.tx.ExecContext(t.ctx, `
+	res, err := t.exec(`
 		INSERT INTO tabs (user_id, tab_id, created_at, seen_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id, tab_id) DO NOTHING`,
 		o.UserID, o.TabID, t.now, t.now)
@@ -322,7 +318,7 @@ func (t *writeTx) ensureOwner(o Owner) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		_, err := t.tx.ExecContext(t.ctx, `
+		_, err := t.exec(`
 			UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ? AND ? - seen_at >= ?`,
 			t.now, o.UserID, o.TabID, t.now, touchInterval.Milliseconds())
 		return err
@@ -333,7 +329,7 @@ func (t *writeTx) ensureOwner(o Owner) error {
 // evictTabs deletes the least recently seen tabs of userID beyond the cap,
 // never the new tab itself.
 func (t *writeTx) evictTabs(userID, newTab string) error {
-	rows, err := t.tx.QueryContext(t.ctx, `
+	rows, err := t.query(`
 		SELECT tab_id FROM tabs WHERE user_id = ? AND tab_id != ?
 		ORDER BY seen_at DESC, created_at DESC LIMIT -1 OFFSET ?`,
 		userID, newTab, t.w.s.limits.TabsPerUser-1)
@@ -363,20 +359,20 @@ func (t *writeTx) evictTabs(userID, newTab string) error {
 
 // deleteTab deletes a tab and its rows, and returns how many rows.
 func (t *writeTx) deleteTab(userID, tabID string) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, `
+	res, err := t.exec(`
 		DELETE FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, tabID)
 	if err != nil {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
-	_, err = t.tx.ExecContext(t.ctx, `DELETE FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID)
+	_, err = t.exec(`DELETE FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID)
 	return int(n), err
 }
 
 // checkRoom refuses a new key when owner already has the most keys allowed.
 func (t *writeTx) checkRoom(o Owner, key string) error {
 	var exists int
-	if err := t.tx.QueryRowContext(t.ctx, `
+	if err := t.queryRow(`
 		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
 		o.Scope, o.UserID, o.TabID, key).Scan(&exists); err != nil {
 		return err
@@ -385,7 +381,7 @@ func (t *writeTx) checkRoom(o Owner, key string) error {
 		return nil
 	}
 	var n int
-	if err := t.tx.QueryRowContext(t.ctx, `
+	if err := t.queryRow(`
 		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
 		o.Scope, o.UserID, o.TabID).Scan(&n); err != nil {
 		return err

@@ -56,7 +56,7 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 		var n Swept
 		err := s.write(ctx, "", func(t *writeTx) error {
 			// Users first: their tabs and rows go with them.
-			rows, err := t.tx.QueryContext(t.ctx, `
+			rows, err := t.query(`
 				SELECT id FROM users WHERE seen_at < ?
 				UNION SELECT id FROM users WHERE returned = 0 AND created_at < ?
 				LIMIT ?`, now-s.expiry.UserTTL.Milliseconds(), now-s.expiry.OneShot.Milliseconds(), sweepBatch)
@@ -77,20 +77,20 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 				return err
 			}
 			for _, id := range users {
-				res, err := t.tx.ExecContext(t.ctx, `DELETE FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
+				res, err := t.exec(`DELETE FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
 				if err != nil {
 					return err
 				}
 				deleted, _ := res.RowsAffected()
 				n.Rows += int(deleted)
-				if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
+				if _, err := t.exec(`DELETE FROM users WHERE id = ?`, id); err != nil {
 					return err // its tabs go by ON DELETE CASCADE
 				}
 				s.touched.forget(id)
 			}
 			n.Users = len(users)
 
-			rows, err = t.tx.QueryContext(t.ctx, `
+			rows, err = t.query(`
 				SELECT user_id, tab_id FROM tabs WHERE seen_at < ? LIMIT ?`,
 				now-s.expiry.TabTTL.Milliseconds(), sweepBatch)
 			if err != nil {
@@ -166,7 +166,7 @@ func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool)
 	}
 	var hit bool
 	err := s.write(ctx, "", func(t *writeTx) error {
-		res, err := t.tx.ExecContext(t.ctx, `
+		res, err := t.exec(`
 			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID)
 		if err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool)
 		n, _ := res.RowsAffected()
 		hit = n > 0
 		if tabID != "" {
-			_, err = t.tx.ExecContext(t.ctx, `UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
+			_, err = t.exec(`UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
 		}
 		return err
 	})

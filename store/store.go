@@ -56,6 +56,8 @@ type Store struct {
 	path    string
 	rdb     *sql.DB // read-only pool
 	wdb     *sql.DB // one connection, owned by the writer goroutine
+	rstmts  *stmts  // prepared on rdb
+	wstmts  *stmts  // prepared on wdb
 	limits  Limits
 	expiry  Expiry
 	touched touches
@@ -148,6 +150,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
+	s.rstmts, s.wstmts = &stmts{db: s.rdb}, &stmts{db: s.wdb}
 	if err := s.start(ctx); err != nil {
 		s.rdb.Close()
 		s.wdb.Close()
@@ -240,6 +243,8 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) 
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.closing) })
 	<-s.done
+	s.rstmts.close()
+	s.wstmts.close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

@@ -107,6 +107,7 @@ gather:
 		}
 	}
 	changes, err := w.commit(ops)
+	w.s.wstmts.prepareMissed(context.Background()) // the connection is free now
 	if err != nil {
 		w.s.log.Error("commit failed", "error", err, "writes", len(ops))
 		for _, op := range ops {
@@ -146,23 +147,23 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 			op.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+		if _, err := w.s.wstmts.exec(ctx, tx, `SAVEPOINT op`); err != nil {
 			return nil, fmt.Errorf("savepoint: %w", err)
 		}
 		wt := writeTx{ctx: ctx, tx: tx, now: now, w: w, origin: op.origin}
 		if op.err = op.fn(&wt); op.err != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+			if _, err := w.s.wstmts.exec(ctx, tx, `ROLLBACK TO op`); err != nil {
 				return nil, fmt.Errorf("rollback to savepoint: %w", err)
 			}
 		} else {
 			changes = append(changes, wt.changes...)
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+		if _, err := w.s.wstmts.exec(ctx, tx, `RELEASE op`); err != nil {
 			return nil, fmt.Errorf("release savepoint: %w", err)
 		}
 	}
 	if w.seq != seq0 {
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := w.s.wstmts.exec(ctx, tx, `
 			INSERT INTO settings (name, value) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 			settingSeq, strconv.FormatInt(w.seq, 10)); err != nil {
