@@ -91,22 +91,32 @@ func TestClientScopesPerUserAreCapped(t *testing.T) {
 	a := MustStart(t, func(c *handlers.Config) { c.ClientsPerUser = 2 })
 	b := a.NewBrowser(t)
 	b.Page("/")
-	pages := []*page{b.Live(), b.Live(), b.Live()}
-	for i, p := range pages[:2] {
-		p.Expect(`id="visits-general"`)
-		b.typeAs(p, "client", "client_note", fmt.Sprint("page ", i))
+	value := func(p *page) string {
+		t.Helper()
+		panel := b.Do("POST", "/scopes/client/visit", nil, p.header())
+		return inputValue(t, mustParse(t, panel.Body), "Client")
 	}
-	pages[0].conn.CloseNow() // page 0 goes away; its scope waits out the grace
-	pages[2].Expect(`id="visits-general"`)
-	b.typeAs(pages[2], "client", "client_note", "page 2")
-	// A fourth page load evicts the least recently used scope: page 0's.
-	panel := b.Do("POST", "/scopes/client/visit", nil, pages[0].header())
-	if got := inputValue(t, mustParse(t, panel.Body), "Client"); got != "" {
-		t.Errorf("page 0's client scope survived over the cap: %q", got)
+	pa := b.Live()
+	pa.Expect(`id="visits-general"`)
+	b.typeAs(pa, "client", "client_note", "page A")
+	pb := b.Live()
+	pb.Expect(`id="visits-general"`)
+	b.typeAs(pb, "client", "client_note", "page B")
+	pa.conn.CloseNow() // page A goes away
+
+	// A third page load is over the cap of 2: it evicts page A's scope
+	// (closed, and the least recently used), not B's.
+	pc := b.Live()
+	pc.Expect(`id="visits-general"`)
+	b.typeAs(pc, "client", "client_note", "page C")
+	if got := value(pb); got != "page B" {
+		t.Errorf("page B lost its client scope: %q", got)
 	}
-	panel = b.Do("POST", "/scopes/client/visit", nil, pages[2].header())
-	if got := inputValue(t, mustParse(t, panel.Body), "Client"); got != "page 2" {
-		t.Errorf("the newest page lost its client scope: %q", got)
+	if got := value(pc); got != "page C" {
+		t.Errorf("page C lost its client scope: %q", got)
+	}
+	if got := value(pa); got != "" {
+		t.Errorf("page A's client scope survived over the cap: %q", got)
 	}
 }
 

@@ -72,6 +72,7 @@ type Change struct {
 	Key     string          // empty for OpClear
 	Value   json.RawMessage // the new value for OpSet
 	Version int64
+	At      int64  // unix milliseconds of the commit
 	Origin  string // opaque id of who made the change, as given by the caller
 }
 
@@ -111,10 +112,14 @@ type Snapshot struct {
 // List returns every key of owner, sorted by key, with the version of the
 // moment they were read (both from one read transaction).
 func (s *Store) List(ctx context.Context, o Owner) (Snapshot, error) {
+	if snap, ok := s.cache.get(o); ok {
+		return snap, nil
+	}
 	snap, err := s.list(ctx, o)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}
+	s.cache.fill(o, snap)
 	return snap, nil
 }
 
@@ -156,10 +161,10 @@ func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
 func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMessage, origin string) (Entry, error) {
 	var e Entry
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		if err := t.ensureOwner(o); err != nil {
-			return err
-		}
 		if err := t.checkRoom(o, key); err != nil {
+			return err // before anything is written
+		}
+		if err := t.ensureOwner(o); err != nil {
 			return err
 		}
 		e = Entry{Key: key, Value: value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
@@ -186,10 +191,10 @@ func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMess
 func (s *Store) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
 	var e Entry
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		if err := t.ensureOwner(o); err != nil {
-			return err
-		}
 		if err := t.checkRoom(o, key); err != nil {
+			return err // before anything is written
+		}
+		if err := t.ensureOwner(o); err != nil {
 			return err
 		}
 		e = Entry{Key: key, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
@@ -277,6 +282,7 @@ func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 		}
 		// Only the new tab itself sees tab rows, and it renders them from
 		// its own response, so the copy reports no change.
+		t.stale = append(t.stale, to)
 		_, err := t.exec(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
 			SELECT scope, user_id, ?, key, value, ?, ? FROM entries
@@ -300,6 +306,30 @@ func (t *writeTx) ensureOwner(o Owner) error {
 	if o.Scope == General {
 		return nil
 	}
+	// Most writes come from owners this writer ensured a moment ago.
+	u := t.w.ensured[o.UserID]
+	fresh := func(at int64) bool { return t.now-at < touchInterval.Milliseconds() }
+	if u != nil && fresh(u.at) && (o.Scope == User || fresh(u.tabs[o.TabID])) {
+		return nil
+	}
+	if err := t.ensureRows(o); err != nil {
+		return err
+	}
+	if u == nil || !fresh(u.at) {
+		if len(t.w.ensured) > 100_000 {
+			clear(t.w.ensured) // forgetting only costs a statement
+		}
+		u = &ensuredUser{at: t.now, tabs: map[string]int64{}}
+		t.w.ensured[o.UserID] = u
+	}
+	if o.Scope == Tab {
+		u.tabs[o.TabID] = t.now
+	}
+	return nil
+}
+
+// ensureRows creates or refreshes the users (and tabs) row of o.
+func (t *writeTx) ensureRows(o Owner) error {
 	if _, err := t.exec(`
 		INSERT INTO users (id, created_at, seen_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
@@ -359,6 +389,10 @@ func (t *writeTx) evictTabs(userID, newTab string) error {
 
 // deleteTab deletes a tab and its rows, and returns how many rows.
 func (t *writeTx) deleteTab(userID, tabID string) (int, error) {
+	t.stale = append(t.stale, TabOwner(userID, tabID))
+	if u := t.w.ensured[userID]; u != nil {
+		delete(u.tabs, tabID)
+	}
 	res, err := t.exec(`
 		DELETE FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, tabID)
 	if err != nil {

@@ -87,6 +87,8 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 					return err // its tabs go by ON DELETE CASCADE
 				}
 				s.touched.forget(id)
+				delete(t.w.ensured, id)
+				t.flush = true // its user and tab snapshots
 			}
 			n.Users = len(users)
 

@@ -58,6 +58,7 @@ type Store struct {
 	wdb     *sql.DB // one connection, owned by the writer goroutine
 	rstmts  *stmts  // prepared on rdb
 	wstmts  *stmts  // prepared on wdb
+	cache   *snapCache
 	limits  Limits
 	expiry  Expiry
 	touched touches
@@ -110,6 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		path:    path,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry.withDefaults(),
+		cache:   newSnapCache(32 << 20),
 		now:     opts.Now,
 		log:     opts.Logger,
 		ops:     make(chan *writeOp),

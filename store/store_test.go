@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -341,5 +342,69 @@ func TestOpenRefusesAFolderItCannotCreate(t *testing.T) {
 	_, err := store.Open(context.Background(), filepath.Join(file, "storage.db"), store.Options{})
 	if err == nil || !strings.Contains(err.Error(), "database folder") {
 		t.Errorf("got %v, want an error about the database folder", err)
+	}
+}
+
+// The in-memory snapshots stay equal to the database under concurrent
+// writes, deletes, clears and reads.
+func TestCachedSnapshotsMatchTheDatabase(t *testing.T) {
+	s, path := MustOpen(t, store.Options{})
+	ctx := context.Background()
+	owners := []store.Owner{store.GeneralOwner, store.UserOwner("u"), store.TabOwner("u", "t")}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				o := owners[(g+i)%len(owners)]
+				key := fmt.Sprintf("k%d", i%7)
+				switch i % 11 {
+				case 3:
+					s.Delete(ctx, o, key, "")
+				case 7:
+					s.Clear(ctx, o, "")
+				default:
+					s.Set(ctx, o, key, json.RawMessage(fmt.Sprintf(`"%d-%d"`, g, i)), "")
+				}
+				if _, err := s.List(ctx, o); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fresh, err := store.Open(ctx, path, store.Options{}) // no cache yet: reads the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	for _, o := range owners {
+		got, _ := s.List(ctx, o)
+		want, _ := fresh.List(ctx, o)
+		if fmt.Sprint(entriesOf(got)) != fmt.Sprint(entriesOf(want)) {
+			t.Errorf("%s cached %v, database %v", o, entriesOf(got), entriesOf(want))
+		}
+	}
+}
+
+func entriesOf(s store.Snapshot) []string {
+	var out []string
+	for _, e := range s.Entries {
+		out = append(out, fmt.Sprintf("%s=%s@%d", e.Key, e.Value, e.Version))
+	}
+	return out
+}
+
+func TestCopyIntoACachedEmptyTab(t *testing.T) {
+	s, _ := MustOpen(t, store.Options{})
+	ctx := context.Background()
+	MustSet(t, s, store.TabOwner("u", "orig"), "k", `"v"`)
+	if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 0 {
+		t.Fatal("new tab not empty")
+	}
+	if err := s.CopyTab(ctx, "u", "orig", "dup", ""); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 1 {
+		t.Errorf("after the copy the tab lists %v, want the copied key", snap.Entries)
 	}
 }

@@ -30,6 +30,8 @@ type writeTx struct {
 	w       *writer
 	origin  string
 	changes []Change
+	stale   []Owner // owners changed without a Change: cached copies are dropped
+	flush   bool    // drop every cached snapshot (users expired)
 }
 
 // nextVersion takes the next number of the database-wide version sequence.
@@ -41,7 +43,7 @@ func (t *writeTx) nextVersion() int64 {
 }
 
 func (t *writeTx) record(c Change) {
-	c.Origin = t.origin
+	c.Origin, c.At = t.origin, t.now
 	t.changes = append(t.changes, c)
 }
 
@@ -50,10 +52,24 @@ type writer struct {
 	s   *Store
 	seq int64
 	buf []*writeOp
+	// ensured remembers, per user, when its users row (and each tab's
+	// row) was last created or refreshed, so most writes skip that.
+	ensured map[string]*ensuredUser
+}
+
+type ensuredUser struct {
+	at   int64 // unix milliseconds
+	tabs map[string]int64
 }
 
 func newWriter(s *Store, seq int64) *writer {
-	return &writer{s: s, seq: seq, buf: make([]*writeOp, 0, maxBatch)}
+	return &writer{s: s, seq: seq, buf: make([]*writeOp, 0, maxBatch), ensured: map[string]*ensuredUser{}}
+}
+
+// refusal reports whether err is one a write function returns before it
+// writes anything: the write is refused and the rest of its batch commits.
+func refusal(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooManyKeys) || errors.Is(err, ErrTabExists)
 }
 
 // write queues fn and waits until the transaction that ran it committed (or
@@ -92,9 +108,11 @@ func (w *writer) run() {
 	}
 }
 
-// batch runs first and every write waiting right now in one transaction.
-// Each write runs inside a savepoint, so one write's error undoes only that
-// write; the commit then acknowledges all the others together.
+// batch runs first and every write waiting right now in one transaction,
+// commits, and only then answers each. A write function refuses (ErrNotFound,
+// ErrTooManyKeys, ErrTabExists) before it writes anything, so a refused
+// write leaves nothing behind and the others commit; any other error fails
+// the whole batch, which then commits nothing.
 func (w *writer) batch(first *writeOp) {
 	ops := append(w.buf[:0], first)
 gather:
@@ -109,6 +127,7 @@ gather:
 	changes, err := w.commit(ops)
 	w.s.wstmts.prepareMissed(context.Background()) // the connection is free now
 	if err != nil {
+		clear(w.ensured) // it may name rows that were rolled back
 		w.s.log.Error("commit failed", "error", err, "writes", len(ops))
 		for _, op := range ops {
 			if op.err == nil {
@@ -127,6 +146,8 @@ gather:
 }
 
 func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
+	var stale []Owner
+	flush := false
 	// Writes run to the end even if their caller goes away, so that a
 	// shutdown finishes the writes in flight.
 	ctx := context.Background()
@@ -147,19 +168,16 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 			op.err = err
 			continue
 		}
-		if _, err := w.s.wstmts.exec(ctx, tx, `SAVEPOINT op`); err != nil {
-			return nil, fmt.Errorf("savepoint: %w", err)
-		}
 		wt := writeTx{ctx: ctx, tx: tx, now: now, w: w, origin: op.origin}
-		if op.err = op.fn(&wt); op.err != nil {
-			if _, err := w.s.wstmts.exec(ctx, tx, `ROLLBACK TO op`); err != nil {
-				return nil, fmt.Errorf("rollback to savepoint: %w", err)
-			}
-		} else {
+		op.err = op.fn(&wt)
+		switch {
+		case op.err == nil:
 			changes = append(changes, wt.changes...)
-		}
-		if _, err := w.s.wstmts.exec(ctx, tx, `RELEASE op`); err != nil {
-			return nil, fmt.Errorf("release savepoint: %w", err)
+			stale = append(stale, wt.stale...)
+			flush = flush || wt.flush
+		case !refusal(op.err):
+			// Something broke mid-write: none of the batch commits.
+			return nil, op.err
 		}
 	}
 	if w.seq != seq0 {
@@ -173,6 +191,8 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	// Before anyone hears of the commit, the cached snapshots include it.
+	w.s.cache.apply(w.seq, changes, stale, flush)
 	return changes, nil
 }
 
