@@ -138,20 +138,27 @@ func greetingName(entries []store.Entry) string {
 func (s *Server) handlePage(path string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
+		id := identityFrom(r)
+		// The visit counts in the general and user scopes, and the page the
+		// user saw last, in one write.
+		if _, err := s.store.Apply(ctx, "",
+			store.Mutation{Owner: store.GeneralOwner, Key: keyVisits, Increment: true},
+			store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyVisits, Increment: true},
+			store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyLastVisited, Value: mustJSON(path)},
+		); err != nil {
+			return err
+		}
 		dicts := map[string]dict{}
 		for _, scope := range []string{scopeGeneral, scopeUser, scopeBrowser} {
 			d, err := s.dictFor(w, r, scope)
 			if err != nil {
 				return err
 			}
-			// The browser scope's counter also re-issues the cookie, which
-			// keeps it alive for another cookieMaxAge.
-			if _, err := d.Increment(ctx, keyVisits); err != nil {
-				return err
-			}
 			dicts[scope] = d
 		}
-		if _, err := dicts[scopeUser].Set(ctx, keyLastVisited, mustJSON(path)); err != nil {
+		// The browser scope's counter also re-issues the cookie, which keeps
+		// it alive for another cookieMaxAge.
+		if _, err := dicts[scopeBrowser].Increment(ctx, keyVisits); err != nil {
 			return err
 		}
 

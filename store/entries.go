@@ -159,45 +159,66 @@ func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
 // returns the entry with its new version. origin is passed through to the
 // change report.
 func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMessage, origin string) (Entry, error) {
-	var e Entry
-	err := s.write(ctx, origin, func(t *writeTx) error {
-		if err := t.checkRoom(o, key); err != nil {
-			return err // before anything is written
-		}
-		if err := t.ensureOwner(o); err != nil {
-			return err
-		}
-		e = Entry{Key: key, Value: value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
-		if _, err := t.exec(`
-			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
-			SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at`,
-			o.Scope, o.UserID, o.TabID, key, string(value), e.Version, t.now); err != nil {
-			return err
-		}
-		t.record(Change{Owner: o, Op: OpSet, Key: key, Value: value, Version: e.Version})
-		return nil
-	})
+	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Value: value})
 	if err != nil {
 		return Entry{}, fmt.Errorf("set %s/%s: %w", o, key, err)
 	}
-	return e, nil
+	return entries[0], nil
 }
 
 // Increment adds one to the integer stored under key (a missing or
 // non-integer value counts as zero) and returns the new entry. Concurrent
 // increments never lose a count.
 func (s *Store) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
-	var e Entry
+	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Increment: true})
+	if err != nil {
+		return Entry{}, fmt.Errorf("increment %s/%s: %w", o, key, err)
+	}
+	return entries[0], nil
+}
+
+// Mutation is one set or increment of an Apply.
+type Mutation struct {
+	Owner     Owner
+	Key       string
+	Value     json.RawMessage // for a set
+	Increment bool            // add one instead (see Increment)
+}
+
+// Apply runs several sets and increments as one write, all or nothing, and
+// returns the new entries in order: a page view counts its visits in three
+// places for the cost of one.
+func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+	entries := make([]Entry, len(muts))
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		if err := t.checkRoom(o, key); err != nil {
-			return err // before anything is written
+		for _, m := range muts {
+			if err := t.checkRoom(m.Owner, m.Key); err != nil {
+				return err // before anything is written
+			}
 		}
-		if err := t.ensureOwner(o); err != nil {
-			return err
+		for i, m := range muts {
+			e, err := t.mutate(m)
+			if err != nil {
+				return err
+			}
+			entries[i] = e
 		}
-		e = Entry{Key: key, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// mutate runs one set or increment.
+func (t *writeTx) mutate(m Mutation) (Entry, error) {
+	o := m.Owner
+	if err := t.ensureOwner(o); err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Key: m.Key, Value: m.Value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
+	if m.Increment {
 		var value string
 		if err := t.queryRow(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
@@ -206,16 +227,19 @@ func (s *Store) Increment(ctx context.Context, o Owner, key string, origin strin
 			SET value = CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END,
 			    version = excluded.version, updated_at = excluded.updated_at
 			RETURNING value`,
-			o.Scope, o.UserID, o.TabID, key, e.Version, t.now).Scan(&value); err != nil {
-			return err
+			o.Scope, o.UserID, o.TabID, m.Key, e.Version, t.now).Scan(&value); err != nil {
+			return Entry{}, err
 		}
 		e.Value = json.RawMessage(value)
-		t.record(Change{Owner: o, Op: OpSet, Key: key, Value: e.Value, Version: e.Version})
-		return nil
-	})
-	if err != nil {
-		return Entry{}, fmt.Errorf("increment %s/%s: %w", o, key, err)
+	} else if _, err := t.exec(`
+		INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
+		SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at`,
+		o.Scope, o.UserID, o.TabID, m.Key, string(m.Value), e.Version, t.now); err != nil {
+		return Entry{}, err
 	}
+	t.record(Change{Owner: o, Op: OpSet, Key: m.Key, Value: e.Value, Version: e.Version})
 	return e, nil
 }
 
