@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/storagescopes/app/store"
 )
 
@@ -40,7 +42,7 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	if e.Status >= 500 {
-		logger(r.Context(), s.log).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
+		s.logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -79,15 +81,14 @@ func asError(err error) *Error {
 
 type ctxKey int
 
-const (
-	loggerKey ctxKey = iota
-	identityKey
-)
+const identityKey ctxKey = 0
 
-// logger returns the request's logger, or base.
-func logger(ctx context.Context, base *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
+// logger returns the logger of a request: with its id and its user. It is
+// made only when something is logged, not on every request.
+func (s *Server) logger(ctx context.Context) *slog.Logger {
+	l := s.log.With("request", middleware.GetReqID(ctx))
+	if id, ok := ctx.Value(identityKey).(*identity); ok {
+		l = l.With("user", id.UserID[:8])
 	}
-	return base
+	return l
 }

@@ -120,7 +120,7 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 		id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", session: sess}
 		if !id.Returning {
 			if err != nil {
-				logger(r.Context(), s.log).Debug("cookie did not decode; new identity", "reason", err.Error())
+				s.logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
 			}
 			clear(sess.Values)
 			id.UserID = newUserID()
@@ -138,11 +138,10 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 		if id.Returning {
 			// The cookie came back: keep the user past the one-shot grace.
 			if err := s.store.Touch(r.Context(), id.UserID, "", true); err != nil {
-				logger(r.Context(), s.log).Error("touch user", "error", err)
+				s.logger(r.Context()).Error("touch user", "error", err)
 			}
 		}
 		ctx := context.WithValue(r.Context(), identityKey, id)
-		ctx = context.WithValue(ctx, loggerKey, logger(ctx, s.log).With("user", id.UserID[:8]))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -10,15 +11,17 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 )
 
-// logRequests gives each request a logger with its id and logs one line
-// when it ends.
+// logRequests logs one line per request at debug level. When that level
+// is off it costs nothing.
 func (s *Server) logRequests(next http.Handler) http.Handler {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		l := s.log.With("request", middleware.GetReqID(r.Context()))
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), loggerKey, l)))
-		l.Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+		next.ServeHTTP(ww, r)
+		s.logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 			"bytes", ww.BytesWritten(), "duration", time.Since(start))
 	})
 }

@@ -59,7 +59,7 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 			return nil, err
 		}
 		if err := s.store.Touch(r.Context(), id.UserID, tab, id.Returning); err != nil {
-			logger(r.Context(), s.log).Error("touch tab", "error", err)
+			s.logger(r.Context()).Error("touch tab", "error", err)
 		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:

@@ -86,19 +86,30 @@ type Boot struct {
 // begins its transactions IMMEDIATE (it takes the write lock at BEGIN, so
 // it never fails to upgrade a read lock); readers begin deferred and never
 // take it.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, role int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	if readOnly {
+	switch role {
+	case reader:
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	case writerRole:
 		q.Set("_txlock", "immediate")
+		// The checkpointer keeps the WAL short; this is only the backstop
+		// should it fall behind (4x SQLite's default).
+		q.Add("_pragma", "wal_autocheckpoint(4000)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
+
+// The connections' roles.
+const (
+	writerRole = iota
+	reader
+	checkpointer
+)
 
 // Open opens (creating it if needed) the database at path, applies the
 // migrations, counts this boot and starts the writer. It refuses a file that
@@ -135,7 +146,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	var err error
-	if s.wdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if s.wdb, err = sql.Open("sqlite", dsn(path, writerRole)); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)
@@ -146,7 +157,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, err
 	}
-	if s.rdb, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+	if s.rdb, err = sql.Open("sqlite", dsn(path, reader)); err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -224,8 +235,14 @@ func (s *Store) start(ctx context.Context) error {
 		return fmt.Errorf("count boot: %w", err)
 	}
 	s.boot = Boot{Number: number, Time: s.now()}
+	cp, err := sql.Open("sqlite", dsn(s.path, checkpointer))
+	if err != nil {
+		return fmt.Errorf("open checkpointer: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
 	go newWriter(s, parseInt(seq)).run()
 	go s.sweepLoop()
+	go s.checkpointLoop(cp)
 	return nil
 }
 

@@ -149,11 +149,54 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 	}
+	if o.rows > 0 {
+		if target.cmd == nil {
+			return fmt.Errorf("-rows needs the tool to start the server (no -url)")
+		}
+		if target, err = bigDatabase(ctx, o, target, base, out); err != nil {
+			return err
+		}
+		defer target.stop()
+	}
 	if target.cmd != nil {
 		cpu, rss := target.usage()
 		fmt.Fprintf(out, "\nserver process: CPU time %s, peak RSS %.1f MiB\n", cpu.Round(time.Millisecond), float64(rss)/(1<<20))
 	}
 	return nil
+}
+
+// bigDatabase fills the database with o.rows rows, measures the write and
+// page scenarios again against the empty-database figures, and times a
+// restart until /healthz answers.
+func bigDatabase(ctx context.Context, o options, target, base *process, out io.Writer) (*process, error) {
+	names := []string{"write-htmx", "page"}
+	empty := map[string]float64{}
+	for _, name := range names {
+		r, _, err := measure(ctx, name, o.conns, o, target, base)
+		if err != nil {
+			return target, err
+		}
+		empty[name] = r.rps()
+	}
+	start := time.Now()
+	if err := fill(ctx, target.url, o.rows); err != nil {
+		return target, err
+	}
+	fmt.Fprintf(out, "\nfilled %d rows through the API in %s\n", o.rows, time.Since(start).Round(time.Second))
+	target, ready, err := readyAfterRestart(ctx, target)
+	if err != nil {
+		return target, err
+	}
+	fmt.Fprintf(out, "restart on %d rows: /healthz answered %s after the process started\n", o.rows, ready.Round(time.Millisecond))
+	fmt.Fprintf(out, "%-14s %10s %9s %12s\n", "scenario", "req/s", "p99", "vs empty")
+	for _, name := range names {
+		r, _, err := measure(ctx, name, o.conns, o, target, base)
+		if err != nil {
+			return target, err
+		}
+		fmt.Fprintf(out, "%-14s %10.0f %9s %11.0f%%\n", name, r.rps(), ms(r.p(99)), 100*r.rps()/empty[name])
+	}
+	return target, nil
 }
 
 // measure runs one scenario against the server and, with responses of the

@@ -119,6 +119,8 @@ func startProcess(ctx context.Context, bin string, args ...string) (*process, er
 	return p, nil
 }
 
+var sigterm = syscall.SIGTERM
+
 // stop ends the process (SIGTERM, then SIGKILL) and removes its folder.
 func (p *process) stop() {
 	if p.cmd != nil && p.cmd.ProcessState == nil {
