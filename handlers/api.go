@@ -52,13 +52,19 @@ func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// handleAPIGet answers one key, or 404.
-func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
+// apiKey is the URL's scope and key.
+func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) (dict, string, error) {
 	key, err := keyParam(r, s.limits)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	d, err := s.apiDict(w, r)
+	return d, key, err
+}
+
+// handleAPIGet answers one key, or 404.
+func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
+	d, key, err := s.apiKey(w, r)
 	if err != nil {
 		return err
 	}
@@ -71,11 +77,7 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIPut stores the JSON value of the body under the key.
 func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
-	key, err := keyParam(r, s.limits)
-	if err != nil {
-		return err
-	}
-	d, err := s.apiDict(w, r)
+	d, key, err := s.apiKey(w, r)
 	if err != nil {
 		return err
 	}
@@ -101,11 +103,7 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIDelete deletes one key, or answers 404.
 func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
-	key, err := keyParam(r, s.limits)
-	if err != nil {
-		return err
-	}
-	d, err := s.apiDict(w, r)
+	d, key, err := s.apiKey(w, r)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"sync"
@@ -206,37 +207,39 @@ func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]
 	l.deliver(user, tab, skip, l.s.draw(string(o.Scope), snap))
 }
 
+// recipients yields the pages of user (all pages if user is empty), of
+// tab only if tab is set, except the page skip. l.mu is held.
+func (l *live) recipients(user, tab, skip string) iter.Seq[*liveConn] {
+	return func(yield func(*liveConn) bool) {
+		set := l.conns
+		if user != "" {
+			set = l.byUser[user]
+		}
+		for c := range set {
+			if (tab == "" || c.tabID == tab) && (skip == "" || c.clientID != skip) && !yield(c) {
+				return
+			}
+		}
+	}
+}
+
 // anyRecipient reports whether deliver(user, tab, skip, …) would reach
 // anyone.
 func (l *live) anyRecipient(user, tab, skip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	set := l.conns
-	if user != "" {
-		set = l.byUser[user]
-	}
-	for c := range set {
-		if (tab == "" || c.tabID == tab) && (skip == "" || c.clientID != skip) {
-			return true
-		}
+	for range l.recipients(user, tab, skip) {
+		return true
 	}
 	return false
 }
 
-// deliver queues msg for the pages of user (all pages if user is empty),
-// of tab only if tab is set, except the page skip. A page whose queue is
-// full is dropped: it reconnects and gets a snapshot.
+// deliver queues msg for the recipients (see recipients). A page whose
+// queue is full is dropped: it reconnects and gets a snapshot.
 func (l *live) deliver(user, tab, skip string, msg []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	set := l.conns
-	if user != "" {
-		set = l.byUser[user]
-	}
-	for c := range set {
-		if (tab != "" && c.tabID != tab) || (skip != "" && c.clientID == skip) {
-			continue
-		}
+	for c := range l.recipients(user, tab, skip) {
 		if !c.send(msg) {
 			c.cancel(errSlow)
 		}

@@ -390,17 +390,8 @@ func (t *writeTx) evictTabs(userID, newTab string) error {
 	if err != nil {
 		return err
 	}
-	var evict []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		evict = append(evict, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	evict, err := scanAll(rows, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
+	if err != nil {
 		return err
 	}
 	for _, id := range evict {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -63,17 +64,8 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 			if err != nil {
 				return err
 			}
-			var users []string
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				users = append(users, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			users, err := scanAll(rows, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
+			if err != nil {
 				return err
 			}
 			for _, id := range users {
@@ -98,17 +90,8 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 			if err != nil {
 				return err
 			}
-			var tabs [][2]string
-			for rows.Next() {
-				var ut [2]string
-				if err := rows.Scan(&ut[0], &ut[1]); err != nil {
-					rows.Close()
-					return err
-				}
-				tabs = append(tabs, ut)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			tabs, err := scanAll(rows, func(r *sql.Rows) (ut [2]string, err error) { return ut, r.Scan(&ut[0], &ut[1]) })
+			if err != nil {
 				return err
 			}
 			for _, ut := range tabs {

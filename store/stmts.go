@@ -109,3 +109,17 @@ func (t *writeTx) query(query string, args ...any) (*sql.Rows, error) {
 func (t *writeTx) queryRow(query string, args ...any) *sql.Row {
 	return t.w.s.wstmts.queryRow(t.ctx, t.tx, query, args...)
 }
+
+// scanAll reads every row with scan and closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
