@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"iter"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,15 +70,12 @@ type liveConn struct {
 }
 
 // liveEvent is what run works through, in order: a connection that joins
-// (and gets a snapshot), committed store changes, or a browser-scope change
-// (the browser scope lives in the cookie, so the request brings its
-// contents).
+// (and gets a snapshot), or committed changes (a browser-scope change
+// carries the new contents, as the cookie is not kept on the server).
 type liveEvent struct {
 	join    *liveConn
-	browser store.Snapshot // the join's browser scope, or a browser change's
+	browser store.Snapshot // the join's browser scope
 	changes []store.Change
-	user    string // a browser change's user
-	origin  string // a browser change's page
 }
 
 // Why a connection ends.
@@ -168,10 +168,19 @@ func (l *live) handle(events []liveEvent) {
 		case e.join != nil:
 			flush() // changes before the join are already in its snapshot, but keep order simple
 			l.join(ctx, e.join, e.browser)
-		case e.user != "":
-			l.deliver(e.user, "", e.origin, l.s.draw(scopeBrowser, e.browser))
 		default:
 			for _, c := range e.changes {
+				switch {
+				case c.Op == store.OpResync:
+					flush()
+					l.resync(ctx)
+					continue
+				case c.Owner.Scope == store.Browser:
+					var m memKV
+					json.Unmarshal(c.Value, &m)
+					l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
+					continue
+				}
 				g, ok := groups[c.Owner]
 				if !ok {
 					g = &group{origins: map[string]bool{}}
@@ -183,6 +192,34 @@ func (l *live) handle(events []liveEvent) {
 		}
 	}
 	flush()
+}
+
+// resync sends every page a fresh copy of the stored scopes: changes may
+// have been missed.
+func (l *live) resync(ctx context.Context) {
+	l.mu.Lock()
+	conns := slices.Collect(maps.Keys(l.conns))
+	l.mu.Unlock()
+	cache := map[store.Owner][]byte{}
+	for _, c := range conns {
+		var msg bytes.Buffer
+		for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
+			part, ok := cache[o]
+			if !ok {
+				snap, err := l.s.store.List(ctx, o)
+				if err != nil {
+					l.s.log.Error("live: resync", "error", err)
+					return
+				}
+				part = l.s.draw(string(o.Scope), snap)
+				cache[o] = part
+			}
+			msg.Write(part)
+		}
+		if !c.send(msg.Bytes()) {
+			c.cancel(errSlow)
+		}
+	}
 }
 
 // pushOwner reads an owner's current state and sends it to the pages that

@@ -63,8 +63,13 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:
-		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(snap store.Snapshot) {
-			s.live.post(liveEvent{user: id.UserID, origin: origin, browser: snap})
+		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(m *memKV) {
+			raw, _ := json.Marshal(m)
+			c := store.Change{Owner: store.Owner{Scope: store.Browser, UserID: id.UserID}, Op: store.OpSet,
+				Value: raw, Version: m.Seq, Origin: origin}
+			if err := s.store.Announce(r.Context(), c); err != nil {
+				s.logger(r.Context()).Error("announce a browser change", "error", err)
+			}
 		}}, nil
 	case scopeClient:
 		if origin == "" {
@@ -94,7 +99,7 @@ func clientID(r *http.Request, required bool) (string, error) {
 
 // sqlDict is a dictionary kept in the store.
 type sqlDict struct {
-	st     *store.Store
+	st     Store
 	owner  store.Owner
 	origin string
 }
@@ -104,10 +109,17 @@ func (d sqlDict) Get(ctx context.Context, key string) (store.Entry, error) {
 	return d.st.Get(ctx, d.owner, key)
 }
 func (d sqlDict) Set(ctx context.Context, key string, v json.RawMessage) (store.Entry, error) {
-	return d.st.Set(ctx, d.owner, key, v, d.origin)
+	return d.apply(ctx, store.Mutation{Owner: d.owner, Key: key, Value: v})
 }
 func (d sqlDict) Increment(ctx context.Context, key string) (store.Entry, error) {
-	return d.st.Increment(ctx, d.owner, key, d.origin)
+	return d.apply(ctx, store.Mutation{Owner: d.owner, Key: key, Increment: true})
+}
+func (d sqlDict) apply(ctx context.Context, m store.Mutation) (store.Entry, error) {
+	entries, err := d.st.Apply(ctx, d.origin, m)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return entries[0], nil
 }
 func (d sqlDict) Delete(ctx context.Context, key string) error {
 	return d.st.Delete(ctx, d.owner, key, d.origin)
@@ -198,7 +210,7 @@ type cookieDict struct {
 	id      *identity
 	w       http.ResponseWriter
 	r       *http.Request
-	changed func(store.Snapshot) // after a change, with the new contents
+	changed func(*memKV) // after a change, with the new contents
 }
 
 func (d *cookieDict) load() *memKV {
@@ -224,7 +236,7 @@ func (d *cookieDict) save(m *memKV) error {
 			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	}
 	if d.changed != nil {
-		d.changed(m.list())
+		d.changed(m)
 	}
 	return nil
 }

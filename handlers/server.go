@@ -6,6 +6,7 @@ package handlers
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,9 +18,30 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
+// Store is the persistent storage of the general, user and tab scopes:
+// SQLite (*store.Store) by default, Redis (*store.Redis) for many instances.
+// Both keep the same semantics; the store package's tests run one suite
+// against both.
+type Store interface {
+	List(ctx context.Context, o store.Owner) (store.Snapshot, error)
+	Get(ctx context.Context, o store.Owner, key string) (store.Entry, error)
+	Apply(ctx context.Context, origin string, muts ...store.Mutation) ([]store.Entry, error)
+	Delete(ctx context.Context, o store.Owner, key, origin string) error
+	Clear(ctx context.Context, o store.Owner, origin string) (int, error)
+	CopyTab(ctx context.Context, userID, fromTab, toTab, origin string) error
+	Touch(ctx context.Context, userID, tabID string, returning bool) error
+	// Subscribe sets the function told of every committed change, from this
+	// process or (Redis) any other; Announce tells it of a change the store
+	// does not keep (the browser scope, which lives in the cookie).
+	Subscribe(fn func([]store.Change))
+	Announce(ctx context.Context, c store.Change) error
+	Boot() store.Boot
+	Ping(ctx context.Context) error
+}
+
 // Config is what the server needs; cmd/web fills it from flags.
 type Config struct {
-	Store   *store.Store
+	Store   Store
 	Secrets []string // the first signs; all verify
 	Logger  *slog.Logger
 	Limits  Limits
@@ -37,7 +59,7 @@ type Config struct {
 
 // Server serves the app. Build it with New.
 type Server struct {
-	store   *store.Store
+	store   Store
 	cookies *sessions.CookieStore
 	log     *slog.Logger
 	limits  Limits

@@ -17,6 +17,9 @@ const (
 	General Scope = "general"
 	User    Scope = "user"
 	Tab     Scope = "tab"
+	// Browser is kept in the cookie, not here; its changes are announced
+	// (see Announce) so that every instance can push them.
+	Browser Scope = "browser"
 )
 
 // Owner is one dictionary: the general space, one user's, or one tab of one
@@ -63,6 +66,9 @@ const (
 	OpSet    Op = "set"
 	OpDelete Op = "delete"
 	OpClear  Op = "clear"
+	// OpResync says changes may have been missed (a lost subscription):
+	// whoever shows stored values should read them all again.
+	OpResync Op = "resync"
 )
 
 // Change is one committed change, reported to Options.OnCommit.

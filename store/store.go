@@ -251,6 +251,15 @@ func (s *Store) start(ctx context.Context) error {
 // write). It must not block: the next commit waits for it.
 func (s *Store) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
 
+// Announce reports a change this store does not keep (a browser-scope
+// change, which lives in the cookie) to the subscriber, like a commit.
+func (s *Store) Announce(_ context.Context, c Change) error {
+	if fn := s.onCommit.Load(); fn != nil {
+		(*fn)([]Change{c})
+	}
+	return nil
+}
+
 // Boot returns the boot number and time of this start.
 func (s *Store) Boot() Boot { return s.boot }
 
