@@ -2,6 +2,8 @@ package store
 
 import (
 	"container/list"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -165,4 +167,9 @@ func search(entries []Entry, key string) (int, bool) {
 		}
 	}
 	return lo, lo < len(entries) && entries[lo].Key == key
+}
+
+// sortEntries sorts by key, in byte order (SQLite's BINARY collation).
+func sortEntries(entries []Entry) {
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
 }

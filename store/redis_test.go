@@ -1,0 +1,137 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storagescopes/app/store"
+)
+
+// MustRedis starts a redis-server of its own, with AOF on, on a free
+// loopback port and a temp folder, and returns its URL. Without the binary
+// the test skips, unless REDIS_REQUIRED=1 (CI).
+func MustRedis(tb testing.TB) string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		msg := "redis-server not found: install it with `apt-get install -y redis-server` to run the Redis tests"
+		if os.Getenv("REDIS_REQUIRED") == "1" {
+			tb.Fatal(msg + " (REDIS_REQUIRED=1)")
+		}
+		tb.Skip(msg)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", tb.TempDir(),
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no")
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "redis://" + addr + "/0"
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("redis-server did not start on %s", addr)
+		}
+	}
+}
+
+// Redis forgets by TTLs: a new user lives for the one-shot grace, a user
+// whose cookie came back for the user TTL, a tab for the tab TTL.
+func TestRedisExpiryByTTL(t *testing.T) {
+	url := MustRedis(t)
+	ctx := context.Background()
+	exp := store.Expiry{TabTTL: 3 * time.Hour, UserTTL: 48 * time.Hour, OneShot: 2 * time.Hour}
+	s, err := store.OpenRedis(ctx, url, store.Options{Expiry: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	MustSet(t, s, store.UserOwner("u"), "k", `1`)
+	MustSet(t, s, store.TabOwner("u", "t"), "k", `1`)
+
+	opt, _ := redis.ParseURL(url)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ttl := func(key string) time.Duration { return rdb.PTTL(ctx, "scopes:"+key).Val() }
+	within := func(got, want time.Duration) bool { return got > want-time.Minute && got <= want }
+	if got := ttl("o:user:u"); !within(got, exp.OneShot) {
+		t.Errorf("a new user's TTL = %s, want the one-shot grace %s", got, exp.OneShot)
+	}
+	if got := ttl("o:tab:u:t"); !within(got, exp.TabTTL) {
+		t.Errorf("a tab's TTL = %s, want %s", got, exp.TabTTL)
+	}
+	if err := s.Touch(ctx, "u", "", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"o:user:u", "m:u", "tabs:u"} {
+		if got := ttl(key); !within(got, exp.UserTTL) {
+			t.Errorf("%s TTL after the cookie came back = %s, want %s", key, got, exp.UserTTL)
+		}
+	}
+}
+
+// Pub/sub loses what is sent while it is down: after the subscription
+// comes back, the subscriber is told to resync.
+func TestRedisResyncAfterALostSubscription(t *testing.T) {
+	url := MustRedis(t)
+	ctx := context.Background()
+	s, err := store.OpenRedis(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resync := make(chan struct{}, 10)
+	s.Subscribe(func(cs []store.Change) {
+		for _, c := range cs {
+			if c.Op == store.OpResync {
+				resync <- struct{}{}
+			}
+		}
+	})
+	opt, _ := redis.ParseURL(url)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resync:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no resync after the subscription was killed")
+	}
+	// And changes flow again.
+	got := make(chan store.Change, 10)
+	s.Subscribe(func(cs []store.Change) {
+		for _, c := range cs {
+			got <- c
+		}
+	})
+	MustSet(t, s, store.GeneralOwner, "after", `1`)
+	select {
+	case c := <-got:
+		if c.Key != "after" {
+			t.Errorf("change = %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported after the resync")
+	}
+}
