@@ -2,57 +2,17 @@ package store_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/store/redistest"
 )
 
-// MustRedis starts a redis-server of its own, with AOF on, on a free
-// loopback port and a temp folder, and returns its URL. Without the binary
-// the test skips, unless REDIS_REQUIRED=1 (CI).
-func MustRedis(tb testing.TB) string {
-	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		msg := "redis-server not found: install it with `apt-get install -y redis-server` to run the Redis tests"
-		if os.Getenv("REDIS_REQUIRED") == "1" {
-			tb.Fatal(msg + " (REDIS_REQUIRED=1)")
-		}
-		tb.Skip(msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", tb.TempDir(),
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no")
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "redis://" + addr + "/0"
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redis-server did not start on %s", addr)
-		}
-	}
-}
+// MustRedis starts a redis-server of its own for the test.
+func MustRedis(tb testing.TB) string { return redistest.Start(tb) }
 
 // Redis forgets by TTLs: a new user lives for the one-shot grace, a user
 // whose cookie came back for the user TTL, a tab for the tab TTL.

@@ -2,7 +2,8 @@
 //
 //	go run ./cmd/web [-addr localhost:8080] [-db data/storage.db] [-secret S[,OLD…]] [-tab-ttl 30d] [-user-ttl 400d]
 //
-// Every flag has an environment fallback (ADDR, DB_PATH, STORAGE_SECRET,
+// With -redis URL (REDIS_URL) the scopes live in Redis, shared by several
+// instances. Every flag has an environment fallback (ADDR, DB_PATH, STORAGE_SECRET,
 // TAB_TTL, USER_TTL, WRITE_RATE, LOG_LEVEL).
 package main
 
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -61,6 +63,7 @@ type config struct {
 	logLevel  slog.Level
 	writeRate float64
 	pprof     string
+	redisURL  string
 	oneShot   time.Duration
 	limits    limits
 }
@@ -91,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&tabTTL, "tab-ttl", env("TAB_TTL", "30d"), "tab storage is forgotten after this long unused, e.g. 30d, 12h (TAB_TTL)")
 	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&c.redisURL, "redis", env("REDIS_URL", ""), "keep the general, user and tab scopes in this Redis (redis://host:port/db), shared by every instance, instead of -db (REDIS_URL)")
 	fs.StringVar(&c.pprof, "pprof", env("PPROF_ADDR", ""), "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060; off when empty (PPROF_ADDR)")
 	var oneShot string
 	fs.StringVar(&oneShot, "one-shot-ttl", env("ONE_SHOT_TTL", "24h"), "a user whose cookie never came back is forgotten after this long (ONE_SHOT_TTL)")
@@ -150,6 +154,38 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	return c, nil
 }
 
+// backend is the store run needs: what the handlers use, plus the secret
+// and closing.
+type backend interface {
+	handlers.Store
+	Secret(ctx context.Context) (string, bool, error)
+	Close() error
+}
+
+// openStore opens Redis when -redis is set, else the SQLite file.
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (backend, error) {
+	opts := store.Options{
+		Logger: log,
+		Limits: store.Limits{KeysPerOwner: cfg.limits.keys, TabsPerUser: cfg.limits.tabs},
+		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
+	}
+	if cfg.redisURL != "" {
+		return store.OpenRedis(ctx, cfg.redisURL, opts)
+	}
+	return store.Open(ctx, cfg.dbPath, opts)
+}
+
+// storeName says where the data is, without a password a URL may hold.
+func (c config) storeName() string {
+	if c.redisURL == "" {
+		return c.dbPath
+	}
+	if u, err := url.Parse(c.redisURL); err == nil {
+		return "redis://" + u.Host + u.Path
+	}
+	return "redis"
+}
+
 // servePprof serves the profiler on its own listener, never on the app's.
 func servePprof(addr string, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
@@ -193,11 +229,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	st, err := store.Open(ctx, cfg.dbPath, store.Options{
-		Logger: log,
-		Limits: store.Limits{KeysPerOwner: cfg.limits.keys, TabsPerUser: cfg.limits.tabs},
-		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
-	})
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -246,7 +278,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	log.Info("serving", "url", "http://"+ln.Addr().String(), "db", cfg.dbPath, "boot", st.Boot().Number)
+	log.Info("serving", "url", "http://"+ln.Addr().String(), "store", cfg.storeName(), "boot", st.Boot().Number)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()

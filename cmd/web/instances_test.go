@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/storagescopes/app/store/redistest"
+)
+
+// twoInstances starts two programs on different ports sharing one Redis.
+func twoInstances(t *testing.T) (a, b *child) {
+	t.Helper()
+	url := redistest.Start(t)
+	args := []string{"-addr", "127.0.0.1:0", "-redis", url, "-secret", testSecret, "-write-rate", "0"}
+	return startChild(t, args...), startChild(t, args...)
+}
+
+func newJarClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+// A browser's cookie works on any instance: it points at the same rows.
+func TestInstancesShareCookiesAndData(t *testing.T) {
+	a, b := twoInstances(t)
+	c := newJarClient()
+	put(t, c, a.URL, "user/note", `"written on A"`)
+	// The jar holds the cookie for 127.0.0.1; both instances are there.
+	if _, body := fetch(t, c, b.URL+"/api/storage/user/note"); !strings.Contains(body, "written on A") {
+		t.Errorf("B does not see A's user write: %s", body)
+	}
+	// A delete on one instance is not brought back by the other.
+	put(t, c, b.URL, "general/doomed", `1`)
+	req, _ := http.NewRequest("DELETE", a.URL+"/api/storage/general/doomed", nil)
+	if res, err := c.Do(req); err != nil || res.StatusCode != 204 {
+		t.Fatalf("delete on A: %v %v", err, res)
+	}
+	put(t, c, b.URL, "general/other", `2`) // B writes the same scope again
+	for _, inst := range []*child{a, b} {
+		if status, _ := fetch(t, c, inst.URL+"/api/storage/general/doomed"); status != 404 {
+			t.Errorf("the deleted key is back on %s: status %d", inst.URL, status)
+		}
+	}
+}
+
+// Page loads on both instances at once count exactly.
+func TestInstancesCountExactly(t *testing.T) {
+	a, b := twoInstances(t)
+	const perInstance, clients = 50, 8
+	var wg sync.WaitGroup
+	for i := range clients {
+		base := []string{a.URL, b.URL}[i%2]
+		wg.Go(func() {
+			c := newJarClient()
+			for range perInstance {
+				res, err := c.Get(base + "/")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	_, body := fetch(t, newJarClient(), a.URL+"/api/storage/general/visits")
+	if want := fmt.Sprintf(`"value":%d`, clients*perInstance); !strings.Contains(body, want) {
+		t.Errorf("visits = %s, want %s", body, want)
+	}
+}
+
+// A write on one instance reaches a live page on the other.
+func TestInstancesPushAcross(t *testing.T) {
+	a, b := twoInstances(t)
+	c := newJarClient()
+	fetch(t, c, b.URL+"/") // the page, and the cookie
+	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000001"
+	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	msgs := make(chan string, 1000)
+	go func() {
+		for {
+			_, data, err := conn.Read(context.Background())
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(data)
+		}
+	}()
+	<-msgs // the snapshot
+
+	const writes = 100
+	var took []time.Duration
+	writer := newJarClient()
+	for i := range writes {
+		marker := fmt.Sprintf("across-%d", i)
+		start := time.Now()
+		put(t, writer, a.URL, "general/global_text", `"`+marker+`"`)
+		for found := false; !found; {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatal("the live connection on B closed")
+				}
+				found = strings.Contains(m, marker)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("write %d on A never reached the page on B", i)
+			}
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	t.Logf("A to B over Redis, %d writes: p50 %s, p99 %s, max %s", writes,
+		took[writes/2].Round(time.Microsecond), took[writes*99/100].Round(time.Microsecond), took[writes-1].Round(time.Microsecond))
+}
+
+// When an instance dies, its pages reconnect to another (here: the test
+// plays the load balancer) and show current values.
+func TestInstanceDiesPagesMoveOn(t *testing.T) {
+	a, b := twoInstances(t)
+	c := newJarClient()
+	put(t, c, a.URL, "user/note", `"before A died"`)
+	a.kill()
+	// The page's reconnect lands on B: the snapshot has the current values.
+	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000002"
+	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	_, snapshot, err := conn.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(snapshot), "before A died") {
+		t.Errorf("the snapshot on B lacks the user's note")
+	}
+}
