@@ -44,20 +44,18 @@ func TestMain(m *testing.M) {
 				break
 			}
 		}
-		if chromePath != "" {
-			dir, err := os.MkdirTemp("", "e2e-bin-")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
-			defer os.RemoveAll(dir)
-			serverBin = filepath.Join(dir, "web")
-			build := exec.Command("go", "build", "-o", serverBin, "../cmd/web")
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			if err := build.Run(); err != nil {
-				fmt.Fprintln(os.Stderr, "build server:", err)
-				return 1
-			}
+		dir, err := os.MkdirTemp("", "e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		serverBin = filepath.Join(dir, "web")
+		build := exec.Command("go", "build", "-o", serverBin, "../cmd/web")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build server:", err)
+			return 1
 		}
 		return m.Run()
 	}())
@@ -78,13 +76,14 @@ func needChromium(t *testing.T) {
 
 // server is the real program running as a child process.
 type server struct {
-	t    *testing.T
-	db   string
-	addr string // host:port, kept across restarts
-	URL  string
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
+	t     *testing.T
+	db    string
+	addr  string // host:port, kept across restarts
+	URL   string
+	cmd   *exec.Cmd
+	log   *syncBuffer
+	done  chan struct{}
+	extra []string
 }
 
 type syncBuffer struct {
@@ -104,10 +103,11 @@ func (b *syncBuffer) String() string {
 	return b.sb.String()
 }
 
-// startServer runs the server on a fresh database and a free port.
-func startServer(t *testing.T) *server {
+// startServer runs the server on a fresh database and a free port; extra
+// flags go after the defaults.
+func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, db: filepath.Join(t.TempDir(), "storage.db"), addr: "127.0.0.1:0", log: &syncBuffer{}}
+	s := &server{t: t, db: filepath.Join(t.TempDir(), "storage.db"), addr: "127.0.0.1:0", log: &syncBuffer{}, extra: extra}
 	s.start()
 	t.Cleanup(func() {
 		s.kill()
@@ -122,7 +122,7 @@ var urlRE = regexp.MustCompile(`url=http://(\S+)`)
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(serverBin, "-addr", s.addr, "-db", s.db, "-secret", secret)
+	s.cmd = exec.Command(serverBin, append([]string{"-addr", s.addr, "-db", s.db, "-secret", secret}, s.extra...)...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
