@@ -17,7 +17,13 @@ import (
 // fanout opens o.subscribers live connections (tabs of 50 browsers), then
 // makes general writes one at a time and measures how long each takes to
 // reach every tab. It also reports the server's memory per idle connection.
-func fanout(ctx context.Context, o options, target *process, out io.Writer) error {
+// With writeTo set (a second instance on the same Redis) the writes go
+// there, so every delivery crosses instances.
+func fanout(ctx context.Context, o options, target, writeTo *process, out io.Writer) error {
+	writeURL, across := target.url, ""
+	if writeTo != nil {
+		writeURL, across = writeTo.url, ", written on a second instance"
+	}
 	const browsers, rounds = 50, 5
 	n := o.subscribers
 	wsURL := strings.Replace(target.url, "http", "ws", 1) + "/live"
@@ -121,7 +127,7 @@ func fanout(ctx context.Context, o options, target *process, out io.Writer) erro
 	var roundMax []time.Duration
 	for round := range rounds {
 		m := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
-		req, _ := http.NewRequestWithContext(ctx, "PUT", target.url+"/api/storage/general/fanout", strings.NewReader(`"`+m+`"`))
+		req, _ := http.NewRequestWithContext(ctx, "PUT", writeURL+"/api/storage/general/fanout", strings.NewReader(`"`+m+`"`))
 		req.Header.Set("Content-Type", "application/json")
 		t0 := time.Now()
 		res, err := writer.Do(req)
@@ -147,8 +153,8 @@ func fanout(ctx context.Context, o options, target *process, out io.Writer) erro
 	}
 	slices.Sort(deliveries)
 	r := result{latencies: deliveries}
-	fmt.Fprintf(out, "\nfanout: %d live connections (%d browsers), opened in %s; %d general writes, each to every connection\n",
-		n, browsers, dialTime.Round(time.Millisecond), rounds)
+	fmt.Fprintf(out, "\nfanout: %d live connections (%d browsers), opened in %s; %d general writes%s, each to every connection\n",
+		n, browsers, dialTime.Round(time.Millisecond), rounds, across)
 	fmt.Fprintf(out, "  delivery p50 %s  p99 %s  max %s  (per-write max: %v)\n", ms(r.p(50)), ms(r.p(99)), ms(r.max()), roundMax)
 	if target.cmd != nil {
 		fmt.Fprintf(out, "  server memory per idle connection: %.1f KiB in use (Go heap + stacks, after a GC); %.1f KiB of RSS growth\n", inUsePer/1024, rssPer/1024)

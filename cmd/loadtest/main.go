@@ -44,6 +44,7 @@ type options struct {
 	chart       string
 	levels      []int
 	rows        int
+	backend     string
 	baseline    string // internal: serve the baseline on this address
 }
 
@@ -59,10 +60,14 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.subscribers, "subscribers", 5000, "live connections for the fanout scenario")
 	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
 	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
+	fs.StringVar(&o.backend, "backend", "sqlite", "the server's store: sqlite, or redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance)")
 	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.backend != "sqlite" && o.backend != "redis" {
+		return o, fmt.Errorf("-backend %q: use sqlite or redis", o.backend)
 	}
 	o.scenarios = strings.Split(scenarios, ",")
 	for _, s := range o.scenarios {
@@ -111,11 +116,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	target := &process{url: o.url}
+	var writeTo *process // where the fan-out writes: another instance with Redis
 	if o.url == "" {
-		if target, err = startServer(ctx); err != nil {
+		redisURL := ""
+		if o.backend == "redis" {
+			url, stop, err := startRedis(ctx)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			redisURL = url
+		}
+		if target, err = startServer(ctx, redisURL); err != nil {
 			return err
 		}
 		defer target.stop()
+		if o.backend == "redis" {
+			if writeTo, err = target.another(ctx); err != nil {
+				return err
+			}
+			defer writeTo.stop()
+		}
 	}
 	base, err := startBaseline(ctx)
 	if err != nil {
@@ -124,8 +145,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer base.stop()
 
 	fmt.Fprintf(out, "machine: %s\n", machine())
-	fmt.Fprintf(out, "server: %s   baseline: %s   connections: %d   duration: %s (+%s warm-up)\n\n",
-		target.url, base.url, o.conns, o.duration, o.warmup)
+	fmt.Fprintf(out, "server: %s (%s)   baseline: %s   connections: %d   duration: %s (+%s warm-up)\n\n",
+		target.url, o.backend, base.url, o.conns, o.duration, o.warmup)
 
 	if o.chart != "" {
 		return chartRun(ctx, o, target, base, out)
@@ -144,7 +165,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	for _, name := range o.scenarios {
 		if name == "fanout" {
-			if err := fanout(ctx, o, target, out); err != nil {
+			if err := fanout(ctx, o, target, writeTo, out); err != nil {
 				return fmt.Errorf("fanout: %w", err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,8 +28,9 @@ type process struct {
 	done  chan struct{}
 }
 
-// startServer builds the app and starts it on a temp database.
-func startServer(ctx context.Context) (*process, error) {
+// startServer builds the app and starts it on a temp database, or on
+// Redis if redisURL is set.
+func startServer(ctx context.Context, redisURL string) (*process, error) {
 	dir, err := os.MkdirTemp("", "loadtest-")
 	if err != nil {
 		return nil, err
@@ -44,13 +46,62 @@ func startServer(ctx context.Context) (*process, error) {
 	if err := build.Run(); err != nil {
 		return nil, fmt.Errorf("build server: %w", err)
 	}
-	p, err := startProcess(ctx, bin, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
-		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0")
+	args := []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
+		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0"}
+	if redisURL != "" {
+		args = append(args, "-redis", redisURL)
+	}
+	p, err := startProcess(ctx, bin, args...)
 	if err != nil {
 		return nil, err
 	}
 	p.dir = dir
 	return p, nil
+}
+
+// another starts a second instance of the same server (same flags).
+func (p *process) another(ctx context.Context) (*process, error) {
+	return startProcess(ctx, p.cmd.Path, p.cmd.Args[1:]...)
+}
+
+// startRedis runs a redis-server of its own (AOF on, fsync every second,
+// as the tests run it) on a free loopback port.
+func startRedis(ctx context.Context) (url string, stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, fmt.Errorf("-backend redis needs redis-server (apt-get install -y redis-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp("", "loadtest-redis-")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "redis://" + addr + "/0", stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("redis-server did not start")
+		}
+	}
 }
 
 // startBaseline starts this binary as the bare net/http baseline.
