@@ -72,13 +72,13 @@ func (s *Server) scopeTitle(scope string) string {
 func (s *Server) scopeLifetime(scope string) string {
 	switch scope {
 	case scopeGeneral:
-		return "Shared by everyone. Kept in SQLite: survives restarts, forever."
+		return "Shared by everyone. Kept in " + s.storeName + ": survives restarts, forever."
 	case scopeUser:
-		return fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in SQLite: survives restarts; forgotten after %s unused.", humanDuration(s.userTTL))
+		return fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in %s: survives restarts; forgotten after %s unused.", s.storeName, humanDuration(s.userTTL))
 	case scopeBrowser:
 		return "Inside the cookie itself (about 4 KiB in all): lives as long as the cookie, and travels with every request."
 	case scopeTab:
-		return fmt.Sprintf("This tab only, by an id in sessionStorage. Kept in SQLite: survives reloads and restarts; a new tab starts empty; forgotten after %s unused.", humanDuration(s.tabTTL))
+		return fmt.Sprintf("This tab only, by an id in sessionStorage. Kept in %s: survives reloads and restarts; a new tab starts empty; forgotten after %s unused.", s.storeName, humanDuration(s.tabTTL))
 	case scopeClient:
 		return "This page load only. Kept in server memory: gone soon after the page closes, and on restart."
 	}

@@ -41,12 +41,13 @@ type Store interface {
 
 // Config is what the server needs; cmd/web fills it from flags.
 type Config struct {
-	Store   Store
-	Secrets []string // the first signs; all verify
-	Logger  *slog.Logger
-	Limits  Limits
-	TabTTL  time.Duration // shown in the tab panel's lifetime line
-	UserTTL time.Duration // shown in the user panel's lifetime line
+	Store     Store
+	StoreName string   // shown in the lifetime lines: "SQLite" (default) or "Redis"
+	Secrets   []string // the first signs; all verify
+	Logger    *slog.Logger
+	Limits    Limits
+	TabTTL    time.Duration // shown in the tab panel's lifetime line
+	UserTTL   time.Duration // shown in the user panel's lifetime line
 	// ClientGrace is how long a page's client scope outlives its live
 	// connection (default 5s); ClientsPerUser caps a user's client scopes
 	// (default 100).
@@ -59,16 +60,17 @@ type Config struct {
 
 // Server serves the app. Build it with New.
 type Server struct {
-	store   Store
-	cookies *sessions.CookieStore
-	log     *slog.Logger
-	limits  Limits
-	tabTTL  time.Duration
-	userTTL time.Duration
-	handler http.Handler
-	live    *live
-	clients *clients
-	writes  *writeLimiter // nil: no limit
+	store     Store
+	cookies   *sessions.CookieStore
+	log       *slog.Logger
+	limits    Limits
+	tabTTL    time.Duration
+	userTTL   time.Duration
+	handler   http.Handler
+	live      *live
+	clients   *clients
+	writes    *writeLimiter // nil: no limit
+	storeName string
 }
 
 // New builds the server and its routes.
@@ -78,13 +80,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
 	s := &Server{
-		store:   cfg.Store,
-		cookies: cookies,
-		log:     cfg.Logger,
-		limits:  cfg.Limits.withDefaults(),
-		tabTTL:  cfg.TabTTL,
-		userTTL: cfg.UserTTL,
-		writes:  newWriteLimiter(cfg.WriteRate),
+		store:     cfg.Store,
+		cookies:   cookies,
+		log:       cfg.Logger,
+		limits:    cfg.Limits.withDefaults(),
+		tabTTL:    cfg.TabTTL,
+		userTTL:   cfg.UserTTL,
+		writes:    newWriteLimiter(cfg.WriteRate),
+		storeName: cmp.Or(cfg.StoreName, "SQLite"),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -248,6 +248,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	srv, err := handlers.New(handlers.Config{
 		Store:     st,
+		StoreName: map[bool]string{true: "Redis", false: "SQLite"}[cfg.redisURL != ""],
 		Secrets:   cfg.secrets,
 		Logger:    log,
 		TabTTL:    cfg.tabTTL,
