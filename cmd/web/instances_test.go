@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/storagescopes/app/store/redistest"
 )
@@ -149,5 +150,47 @@ func TestInstanceDiesPagesMoveOn(t *testing.T) {
 	}
 	if !strings.Contains(string(snapshot), "before A died") {
 		t.Errorf("the snapshot on B lacks the user's note")
+	}
+}
+
+// Pub/sub loses what is published while an instance's subscription is
+// down; when it is back, every page of that instance gets a fresh snapshot.
+func TestInstanceResnapshotsAfterALostSubscription(t *testing.T) {
+	redisURL := redistest.Start(t)
+	b := startChild(t, "-addr", "127.0.0.1:0", "-redis", redisURL, "-secret", testSecret)
+	c := newJarClient()
+	fetch(t, c, b.URL+"/")
+	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000003"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	if _, _, err := conn.Read(ctx); err != nil { // the first snapshot
+		t.Fatal(err)
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	// A change whose message was lost (written here without publishing,
+	// as if it had been published while the subscription was down)...
+	ver := rdb.Incr(ctx, "scopes:seq").Val()
+	rdb.HSet(ctx, "scopes:o:general", "global_text", fmt.Sprintf(`%d %d "written while cut off"`, ver, time.Now().UnixMilli()))
+	// ...reaches the page in the fresh snapshot sent once the subscription
+	// is back.
+	if err := rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("no fresh snapshot after the subscription came back: %v", err)
+		}
+		if strings.Contains(string(data), "written while cut off") {
+			return
+		}
 	}
 }
