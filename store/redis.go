@@ -49,6 +49,7 @@ type Redis struct {
 // OpenRedis connects to the Redis at url (redis://host:port/db), counts
 // this boot and subscribes to the changes of every instance.
 func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
+	opts = opts.withDefaults()
 	o, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -57,22 +58,10 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		rdb:    redis.NewClient(o),
 		prefix: "scopes:",
 		limits: opts.Limits,
-		expiry: opts.Expiry.withDefaults(),
+		expiry: opts.Expiry,
 		now:    opts.Now,
 		log:    opts.Logger,
 		done:   make(chan struct{}),
-	}
-	if s.limits.KeysPerOwner <= 0 {
-		s.limits.KeysPerOwner = DefaultLimits.KeysPerOwner
-	}
-	if s.limits.TabsPerUser <= 0 {
-		s.limits.TabsPerUser = DefaultLimits.TabsPerUser
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	n, err := s.rdb.Incr(ctx, s.prefix+"boots").Result()
 	if err != nil {

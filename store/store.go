@@ -42,6 +42,24 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// withDefaults fills in the zero fields.
+func (o Options) withDefaults() Options {
+	if o.Limits.KeysPerOwner <= 0 {
+		o.Limits.KeysPerOwner = DefaultLimits.KeysPerOwner
+	}
+	if o.Limits.TabsPerUser <= 0 {
+		o.Limits.TabsPerUser = DefaultLimits.TabsPerUser
+	}
+	o.Expiry = o.Expiry.withDefaults()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
 // Limits bound the rows an owner may create. Zero means the default.
 type Limits struct {
 	KeysPerOwner int // keys in one scope owner (default 1,000)
@@ -115,31 +133,20 @@ const (
 // migrations, counts this boot and starts the writer. It refuses a file that
 // is not SQLite and a schema newer than this binary, leaving the file as it is.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
 	s := &Store{
 		path:    path,
 		limits:  opts.Limits,
-		expiry:  opts.Expiry.withDefaults(),
+		expiry:  opts.Expiry,
 		cache:   newSnapCache(32 << 20),
 		now:     opts.Now,
 		log:     opts.Logger,
 		ops:     make(chan *writeOp),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
-	}
-	if s.limits.KeysPerOwner <= 0 {
-		s.limits.KeysPerOwner = DefaultLimits.KeysPerOwner
-	}
-	if s.limits.TabsPerUser <= 0 {
-		s.limits.TabsPerUser = DefaultLimits.TabsPerUser
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 
 	if err := checkHeader(path); err != nil {
