@@ -261,7 +261,7 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 	if _, err := d.Set(r.Context(), key, value); err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, key, "Saved")
+	return s.renderUpdate(w, r, scope, d, true, "Saved")
 }
 
 // handleEntrySet is the inspector's form: any key to any JSON value.
@@ -285,7 +285,7 @@ func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	if _, err := d.Set(r.Context(), key, value); err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Set %q.", key))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Set %q.", key))
 }
 
 // handleEntryDelete is the inspector's delete button.
@@ -302,7 +302,7 @@ func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error
 	if err := d.Delete(r.Context(), key); err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Deleted %q.", key))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Deleted %q.", key))
 }
 
 // handleEntriesClear is the inspector's clear-all button.
@@ -316,17 +316,18 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, "", fmt.Sprintf("Cleared %d keys.", n))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n))
 }
 
 // renderUpdate answers a write: message for where it came from, and fresh
-// copies of the scope's controls (but skipField's), counter and entries.
-func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope string, d dict, skipField, message string) error {
+// copies of the scope's counter, entries, greeting and (unless noFields, for
+// the answer to a bound control) controls.
+func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope string, d dict, noFields bool, message string) error {
 	snap, err := d.List(r.Context())
 	if err != nil {
 		return err
 	}
-	u := views.Update{Panel: s.panel(scope, snap), SkipField: skipField, Message: message}
+	u := views.Update{Panel: s.panel(scope, snap), NoFields: noFields, Message: message}
 	if scope == scopeUser {
 		name := greetingName(snap.Entries)
 		u.Name = &name

@@ -71,9 +71,10 @@ type Entry struct {
 // everything of the scope that may have changed, swapped in by id.
 type Update struct {
 	Panel Panel
-	// SkipField is the key of a field that must not be redrawn: the control
-	// the person is typing in keeps its own value.
-	SkipField string
+	// NoFields leaves the scope's bound controls out: the answer to a bound
+	// control, whose own value must not be redrawn while the person types,
+	// and whose sibling controls the live connection keeps current.
+	NoFields bool
 	// Name is the new greeting when the user scope changed.
 	Name *string
 	// Message is shown where the write came from ("Saved", "Deleted …").
