@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -408,5 +409,23 @@ func TestLiveConcurrentWritersConverge(t *testing.T) {
 				t.Fatalf("tab %d never saw v%d (latest v%d)", i, want.Version, latest)
 			}
 		}
+	}
+}
+
+func TestLiveRefusesAForeignOrigin(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	u := strings.Replace(a.URL, "http", "ws", 1) + "/live?tab=" + b.tab + "&client=" + newUUID()
+	_, res, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{
+		HTTPClient: b.client, HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil || res == nil || res.StatusCode != 403 {
+		t.Errorf("a foreign page opened a live connection: err %v, response %v", err, res)
+	}
+	// And the ids in the URL are checked like the headers.
+	_, res, err = websocket.Dial(context.Background(), strings.Replace(a.URL, "http", "ws", 1)+"/live?tab=x&client=y",
+		&websocket.DialOptions{HTTPClient: b.client})
+	if err == nil || res == nil || res.StatusCode != 400 {
+		t.Errorf("bad ids: err %v, response %v", err, res)
 	}
 }
