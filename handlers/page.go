@@ -163,17 +163,15 @@ func (s *Server) handlePage(path string) handlerFunc {
 		}
 
 		page := views.Page{
-			Path: path,
 			Boot: views.Boot{Number: s.store.Boot().Number, Time: s.store.Boot().Time},
 			Nav: []views.NavLink{
 				{Path: "/", Label: "Home", Current: path == "/"},
 				{Path: "/settings", Label: "Settings", Current: path == "/settings"},
 			},
-			Title:    "Home",
-			Settings: path == "/settings",
-			LiveURL:  "/live",
+			Title:   "Home",
+			LiveURL: "/live",
 		}
-		if page.Settings {
+		if path == "/settings" {
 			page.Title = "Settings"
 		}
 		for _, scope := range pageScopes {

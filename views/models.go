@@ -6,7 +6,6 @@ import "time"
 
 // Page is a full page: the greeting, one panel per scope, and the footer.
 type Page struct {
-	Path        string // "/" or "/settings"
 	Title       string
 	Name        string // the greeting's name
 	NameVersion int64  // the user scope's version the name comes from
@@ -14,7 +13,6 @@ type Page struct {
 	Boot        Boot
 	LiveURL     string // the live connection's endpoint; empty turns live updates off
 	Nav         []NavLink
-	Settings    bool // true on the settings page
 }
 
 // NavLink is one link of the page navigation.
