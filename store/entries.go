@@ -197,6 +197,11 @@ type Mutation struct {
 func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
 	entries := make([]Entry, len(muts))
 	err := s.write(ctx, origin, func(t *writeTx) error {
+		if len(muts) == 1 { // the common case: one statement for a key that exists
+			e, err := t.updateOrInsert(muts[0])
+			entries[0] = e
+			return err
+		}
 		for _, m := range muts {
 			if err := t.checkRoom(m.Owner, m.Key); err != nil {
 				return err // before anything is written
@@ -215,6 +220,59 @@ func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 		return nil, err
 	}
 	return entries, nil
+}
+
+// updateOrInsert runs one set or increment: an update if the key exists
+// (one statement), else a room check and an insert. A refusal comes before
+// anything is written.
+func (t *writeTx) updateOrInsert(m Mutation) (Entry, error) {
+	o := m.Owner
+	e := Entry{Key: m.Key, Value: m.Value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
+	var value string
+	var err error
+	if m.Increment {
+		err = t.queryRow(`
+			UPDATE entries
+			SET value = CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END,
+			    version = ?, updated_at = ?
+			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?
+			RETURNING value`,
+			e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key).Scan(&value)
+	} else {
+		err = t.queryRow(`
+			UPDATE entries SET value = ?, version = ?, updated_at = ?
+			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?
+			RETURNING value`,
+			string(m.Value), e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key).Scan(&value)
+	}
+	switch {
+	case err == nil: // the key existed
+		if err := t.ensureOwner(o); err != nil {
+			return Entry{}, err
+		}
+	case errors.Is(err, sql.ErrNoRows): // a new key
+		if err := t.checkRoom(o, m.Key); err != nil {
+			return Entry{}, err // nothing written yet
+		}
+		if err := t.ensureOwner(o); err != nil {
+			return Entry{}, err
+		}
+		value = string(m.Value)
+		if m.Increment {
+			value = "1"
+		}
+		if _, err := t.exec(`
+			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			o.Scope, o.UserID, o.TabID, m.Key, value, e.Version, t.now); err != nil {
+			return Entry{}, err
+		}
+	default:
+		return Entry{}, err
+	}
+	e.Value = json.RawMessage(value)
+	t.record(Change{Owner: o, Op: OpSet, Key: m.Key, Value: e.Value, Version: e.Version})
+	return e, nil
 }
 
 // mutate runs one set or increment.

@@ -140,9 +140,32 @@ type result struct {
 	latencies []time.Duration // sorted
 	errors    int
 	elapsed   time.Duration
+	median    float64 // requests/s of the median slice, when pooled
 }
 
-func (r result) rps() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+func (r result) rps() float64 {
+	if r.median > 0 {
+		return r.median
+	}
+	return float64(len(r.latencies)) / r.elapsed.Seconds()
+}
+
+// pool merges the slices of one measurement: the median slice's
+// throughput, and every latency.
+func pool(rs []result) result {
+	var all result
+	var rates []float64
+	for _, r := range rs {
+		rates = append(rates, r.rps())
+		all.latencies = append(all.latencies, r.latencies...)
+		all.errors += r.errors
+		all.elapsed += r.elapsed
+	}
+	slices.Sort(rates)
+	slices.Sort(all.latencies)
+	all.median = rates[len(rates)/2]
+	return all
+}
 
 func (r result) p(q float64) time.Duration {
 	if len(r.latencies) == 0 {
