@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -368,6 +369,47 @@ func TestCopyIntoACachedEmptyTab(t *testing.T) {
 		}
 		if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 1 {
 			t.Errorf("after the copy the tab lists %v, want the copied key", snap.Entries)
+		}
+	})
+}
+
+// Apply is all or nothing: two new keys of one owner need room for two.
+func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		s := open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
+		o := store.UserOwner("u")
+		MustSet(t, s, o, "a", `1`)
+		MustSet(t, s, o, "b", `1`) // room for one more key, not two
+		_, err := s.Apply(context.Background(), "",
+			store.Mutation{Owner: o, Key: "a", Increment: true},
+			store.Mutation{Owner: o, Key: "c", Value: json.RawMessage(`1`)},
+			store.Mutation{Owner: o, Key: "d", Value: json.RawMessage(`1`)})
+		if !errors.Is(err, store.ErrTooManyKeys) {
+			t.Fatalf("got %v, want ErrTooManyKeys", err)
+		}
+		snap, _ := s.List(context.Background(), o)
+		if got := fmt.Sprint(entriesOf(snap)); len(snap.Entries) != 2 || !strings.Contains(got, "a=1@") {
+			t.Errorf("a refused Apply changed something: %s", got)
+		}
+	})
+}
+
+// A snapshot read again after a restart, before any write, carries the
+// version the data was left at (not 0), wherever it is served from.
+func TestSnapshotVersionsSurviveARestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		s := open(store.Options{})
+		last := MustSet(t, s, store.GeneralOwner, "k", `1`)
+		s.Close()
+		s = open(store.Options{})
+		for i := range 2 { // read from the data, then (SQLite) from memory
+			snap, err := s.List(context.Background(), store.GeneralOwner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if snap.Version < last.Version {
+				t.Errorf("read %d after the restart: version %d, want at least %d", i+1, snap.Version, last.Version)
+			}
 		}
 	})
 }

@@ -193,22 +193,19 @@ type Mutation struct {
 
 // Apply runs several sets and increments as one write, all or nothing, and
 // returns the new entries in order: a page view counts its visits in three
-// places for the cost of one.
+// places for the cost of one. A key that exists costs one statement.
 func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
 	entries := make([]Entry, len(muts))
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		if len(muts) == 1 { // the common case: one statement for a key that exists
-			e, err := t.updateOrInsert(muts[0])
-			entries[0] = e
-			return err
-		}
-		for _, m := range muts {
-			if err := t.checkRoom(m.Owner, m.Key); err != nil {
-				return err // before anything is written
+		if len(muts) > 1 {
+			// All or nothing: every refusal must come before the first
+			// write, so the room for all new keys is checked together.
+			if err := t.checkRoomFor(muts); err != nil {
+				return err
 			}
 		}
 		for i, m := range muts {
-			e, err := t.mutate(m)
+			e, err := t.updateOrInsert(m)
 			if err != nil {
 				return err
 			}
@@ -251,7 +248,7 @@ func (t *writeTx) updateOrInsert(m Mutation) (Entry, error) {
 			return Entry{}, err
 		}
 	case errors.Is(err, sql.ErrNoRows): // a new key
-		if err := t.checkRoom(o, m.Key); err != nil {
+		if err := t.checkRoom(o, 1); err != nil {
 			return Entry{}, err // nothing written yet
 		}
 		if err := t.ensureOwner(o); err != nil {
@@ -271,38 +268,6 @@ func (t *writeTx) updateOrInsert(m Mutation) (Entry, error) {
 		return Entry{}, err
 	}
 	e.Value = json.RawMessage(value)
-	t.record(Change{Owner: o, Op: OpSet, Key: m.Key, Value: e.Value, Version: e.Version})
-	return e, nil
-}
-
-// mutate runs one set or increment.
-func (t *writeTx) mutate(m Mutation) (Entry, error) {
-	o := m.Owner
-	if err := t.ensureOwner(o); err != nil {
-		return Entry{}, err
-	}
-	e := Entry{Key: m.Key, Value: m.Value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
-	if m.Increment {
-		var value string
-		if err := t.queryRow(`
-			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-			VALUES (?, ?, ?, ?, '1', ?, ?)
-			ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
-			SET value = CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END,
-			    version = excluded.version, updated_at = excluded.updated_at
-			RETURNING value`,
-			o.Scope, o.UserID, o.TabID, m.Key, e.Version, t.now).Scan(&value); err != nil {
-			return Entry{}, err
-		}
-		e.Value = json.RawMessage(value)
-	} else if _, err := t.exec(`
-		INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (scope, user_id, tab_id, key) DO UPDATE
-		SET value = excluded.value, version = excluded.version, updated_at = excluded.updated_at`,
-		o.Scope, o.UserID, o.TabID, m.Key, string(m.Value), e.Version, t.now); err != nil {
-		return Entry{}, err
-	}
 	t.record(Change{Owner: o, Op: OpSet, Key: m.Key, Value: e.Value, Version: e.Version})
 	return e, nil
 }
@@ -482,25 +447,39 @@ func (t *writeTx) deleteTab(userID, tabID string) (int, error) {
 	return int(n), err
 }
 
-// checkRoom refuses a new key when owner already has the most keys allowed.
-func (t *writeTx) checkRoom(o Owner, key string) error {
-	var exists int
-	if err := t.queryRow(`
-		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-		o.Scope, o.UserID, o.TabID, key).Scan(&exists); err != nil {
-		return err
-	}
-	if exists > 0 {
-		return nil
-	}
-	var n int
+// checkRoom refuses when owner o has no room for n more keys.
+func (t *writeTx) checkRoom(o Owner, n int) error {
+	var count int
 	if err := t.queryRow(`
 		SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
-		o.Scope, o.UserID, o.TabID).Scan(&n); err != nil {
+		o.Scope, o.UserID, o.TabID).Scan(&count); err != nil {
 		return err
 	}
-	if n >= t.w.s.limits.KeysPerOwner {
+	if count+n > t.w.s.limits.KeysPerOwner {
 		return ErrTooManyKeys
+	}
+	return nil
+}
+
+// checkRoomFor checks the room for the new keys of several mutations at
+// once: two new keys of one owner need room for two.
+func (t *writeTx) checkRoomFor(muts []Mutation) error {
+	added := map[Owner]int{}
+	for _, m := range muts {
+		var exists int
+		if err := t.queryRow(`
+			SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+			m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			added[m.Owner]++
+		}
+	}
+	for o, n := range added {
+		if err := t.checkRoom(o, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }

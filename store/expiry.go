@@ -143,32 +143,29 @@ func (s *Store) sweepLoop() {
 // Touch records that a user (and a tab, if tabID is set) was seen, without
 // a write on every request: at most once per touchInterval per owner, or
 // at once the first time a user's cookie comes back (returning), which
-// keeps it beyond the one-shot grace.
+// keeps it beyond the one-shot grace. A user without rows yet (its first
+// write is still to come) is touched again after the interval, well
+// within the grace.
 func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
 	if !s.touched.due(userID, tabID, now, returning) {
 		return nil
 	}
-	var hit bool
 	err := s.write(ctx, "", func(t *writeTx) error {
-		res, err := t.exec(`
-			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID)
-		if err != nil {
+		if _, err := t.exec(`
+			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID); err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		hit = n > 0
-		if tabID != "" {
-			_, err = t.exec(`UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
+		if tabID == "" {
+			return nil
 		}
+		_, err := t.exec(`UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	if hit { // a user without rows yet is touched again next time
-		s.touched.done(userID, tabID, now, returning)
-	}
+	s.touched.done(userID, tabID, now, returning)
 	return nil
 }
 

@@ -221,9 +221,15 @@ end
 var applyScript = redis.NewScript(luaPrelude + `
 local maxKeys, origin, n = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 local function m(i, j) return ARGV[9 + (i - 1) * 6 + j] end
+-- All or nothing: room for every new key first (two new keys of one
+-- owner need room for two).
+local added = {}
 for i = 1, n do
-  if redis.call('HEXISTS', KEYS[i], m(i, 4)) == 0 and redis.call('HLEN', KEYS[i]) >= maxKeys then
-    return redis.error_reply('TOOMANYKEYS')
+  if redis.call('HEXISTS', KEYS[i], m(i, 4)) == 0 then
+    added[KEYS[i]] = (added[KEYS[i]] or 0) + 1
+    if redis.call('HLEN', KEYS[i]) + added[KEYS[i]] > maxKeys then
+      return redis.error_reply('TOOMANYKEYS')
+    end
   end
 end
 local out = {}
@@ -442,7 +448,7 @@ func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 }
 
 // Touch refreshes the TTLs of a user (and tab) at most once per
-// touchInterval, or at once when the cookie first comes back.
+// touchInterval, or at once when the cookie first comes back (as Store).
 func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
 	if !s.touched.due(userID, tabID, now, returning) {
@@ -452,13 +458,10 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if returning {
 		ret = "1"
 	}
-	hit, err := touchScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID, ret)...).Int()
-	if err != nil {
+	if err := touchScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID, ret)...).Err(); err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	if hit == 1 {
-		s.touched.done(userID, tabID, now, returning)
-	}
+	s.touched.done(userID, tabID, now, returning)
 	return nil
 }
 
