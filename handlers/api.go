@@ -28,11 +28,15 @@ func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dict, error) {
 	return s.dictFor(w, r, scope)
 }
 
+// writeJSON answers v as JSON, values as they were stored (no \u003c for
+// <: the answer is application/json with nosniff, never HTML).
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // handleAPIList answers an object of every key of the scope.

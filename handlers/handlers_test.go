@@ -457,3 +457,35 @@ func state(t *testing.T, b *browser) string {
 	}
 	return sb.String()
 }
+
+// The browser scope lives as long as the cookie: 400 days from the last
+// page load, HttpOnly, SameSite=Lax, for the whole site.
+func TestCookieLifetimeAndFlags(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	res := b.Do("GET", "/", nil, map[string]string{"HX-Request": ""})
+	cookies := (&http.Response{Header: res.Header}).Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("Set-Cookie = %v, want one cookie", res.Header.Values("Set-Cookie"))
+	}
+	c := cookies[0]
+	if c.MaxAge != 400*24*3600 || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure {
+		t.Errorf("cookie = %+v, want Max-Age 400 days, HttpOnly, SameSite=Lax, Path=/, not Secure over plain HTTP", c)
+	}
+	// Every page load renews it.
+	res = b.Do("GET", "/", nil, map[string]string{"HX-Request": ""})
+	if len(res.Header.Values("Set-Cookie")) != 1 {
+		t.Errorf("a returning page load did not renew the cookie")
+	}
+}
+
+// What a person types is stored as typed: the inspector and the API show
+// <, > and & as they are (the page escapes them for HTML).
+func TestTypedTextIsStoredAsTyped(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Type("user", "user_note", `a<b & c>d`)
+	if res := b.API("GET", "user/user_note", ""); !strings.Contains(res.Body, `"value":"a<b & c>d"`) {
+		t.Errorf("stored %s, want the text as typed", res.Body)
+	}
+}

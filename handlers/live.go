@@ -151,16 +151,13 @@ func (l *live) run() {
 func (l *live) handle(events []liveEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	type group struct {
-		origins map[string]bool
-	}
-	groups := map[store.Owner]*group{}
+	origins := map[store.Owner]map[string]bool{} // the pages that changed each owner
 	var order []store.Owner
 	flush := func() {
 		for _, o := range order {
-			l.pushOwner(ctx, o, groups[o].origins)
+			l.pushOwner(ctx, o, origins[o])
 		}
-		clear(groups)
+		clear(origins)
 		order = order[:0]
 	}
 	for _, e := range events {
@@ -181,13 +178,11 @@ func (l *live) handle(events []liveEvent) {
 					l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
 					continue
 				}
-				g, ok := groups[c.Owner]
-				if !ok {
-					g = &group{origins: map[string]bool{}}
-					groups[c.Owner] = g
+				if origins[c.Owner] == nil {
+					origins[c.Owner] = map[string]bool{}
 					order = append(order, c.Owner)
 				}
-				g.origins[c.Origin] = true
+				origins[c.Owner][c.Origin] = true
 			}
 		}
 	}
@@ -200,26 +195,36 @@ func (l *live) resync(ctx context.Context) {
 	l.mu.Lock()
 	conns := slices.Collect(maps.Keys(l.conns))
 	l.mu.Unlock()
-	cache := map[store.Owner][]byte{}
+	drawn := map[store.Owner][]byte{} // general is drawn once for all
 	for _, c := range conns {
-		var msg bytes.Buffer
-		for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
-			part, ok := cache[o]
-			if !ok {
-				snap, err := l.s.store.List(ctx, o)
-				if err != nil {
-					l.s.log.Error("live: resync", "error", err)
-					return
-				}
-				part = l.s.draw(string(o.Scope), snap)
-				cache[o] = part
-			}
-			msg.Write(part)
+		msg, err := l.stored(ctx, c, drawn)
+		if err != nil {
+			l.s.log.Error("live: resync", "error", err)
+			return
 		}
-		if !c.send(msg.Bytes()) {
+		if !c.send(msg) {
 			c.cancel(errSlow)
 		}
 	}
+}
+
+// stored draws the stored scopes a page sees (general, its user, its tab),
+// reusing and filling drawn.
+func (l *live) stored(ctx context.Context, c *liveConn, drawn map[store.Owner][]byte) ([]byte, error) {
+	var msg bytes.Buffer
+	for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
+		part, ok := drawn[o]
+		if !ok {
+			snap, err := l.s.store.List(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			part = l.s.draw(string(o.Scope), snap)
+			drawn[o] = part
+		}
+		msg.Write(part)
+	}
+	return msg.Bytes(), nil
 }
 
 // pushOwner reads an owner's current state and sends it to the pages that
@@ -286,16 +291,13 @@ func (l *live) deliver(user, tab, skip string, msg []byte) {
 // join sends a new connection the current state of every scope it sees,
 // then adds it to the set, so every later push comes after the snapshot.
 func (l *live) join(ctx context.Context, c *liveConn, browser store.Snapshot) {
-	var snapshot bytes.Buffer
-	for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
-		snap, err := l.s.store.List(ctx, o)
-		if err != nil {
-			l.s.log.Error("live: snapshot", "error", err)
-			c.cancel(err)
-			return
-		}
-		snapshot.Write(l.s.draw(string(o.Scope), snap))
+	stored, err := l.stored(ctx, c, map[store.Owner][]byte{})
+	if err != nil {
+		l.s.log.Error("live: snapshot", "error", err)
+		c.cancel(err)
+		return
 	}
+	snapshot := bytes.NewBuffer(stored)
 	snapshot.Write(l.s.draw(scopeBrowser, browser))
 	client, _ := l.s.clients.dict(c.userID, c.clientID).List(ctx)
 	snapshot.Write(l.s.draw(scopeClient, client))

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ func findBinding(scope, key string) (binding, bool) {
 }
 
 // pageScopes are the scopes of the page, widest first; the tab and client
-// panels load themselves once the page's script can name the tab.
+// panels load themselves once the page's script can name the tab and page.
 var pageScopes = []string{scopeGeneral, scopeUser, scopeBrowser, scopeTab, scopeClient}
 
 // Keys the page itself writes.
@@ -148,17 +149,13 @@ func (s *Server) handlePage(path string) handlerFunc {
 		); err != nil {
 			return err
 		}
-		dicts := map[string]dict{}
-		for _, scope := range []string{scopeGeneral, scopeUser, scopeBrowser} {
-			d, err := s.dictFor(w, r, scope)
-			if err != nil {
-				return err
-			}
-			dicts[scope] = d
-		}
 		// The browser scope's counter also re-issues the cookie, which keeps
 		// it alive for another cookieMaxAge.
-		if _, err := dicts[scopeBrowser].Increment(ctx, keyVisits); err != nil {
+		browser, err := s.dictFor(w, r, scopeBrowser)
+		if err != nil {
+			return err
+		}
+		if _, err := browser.Increment(ctx, keyVisits); err != nil {
 			return err
 		}
 
@@ -175,10 +172,13 @@ func (s *Server) handlePage(path string) handlerFunc {
 			page.Title = "Settings"
 		}
 		for _, scope := range pageScopes {
-			d, ok := dicts[scope]
-			if !ok {
+			if scope == scopeTab || scope == scopeClient { // they load themselves
 				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Lazy: true})
 				continue
+			}
+			d, err := s.dictFor(w, r, scope)
+			if err != nil {
+				return err
 			}
 			snap, err := d.List(ctx)
 			if err != nil {
@@ -252,7 +252,10 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 		if !utf8.ValidString(text) {
 			return badRequest("value is not valid UTF-8")
 		}
-		if value, err = parseValue(mustJSON(text), s.limits); err != nil {
+		// A string the server encoded itself needs no parsing, only the
+		// size check.
+		value = mustJSON(text)
+		if err := checkSize(value, s.limits); err != nil {
 			return err
 		}
 	}
@@ -359,12 +362,16 @@ func keyParam(r *http.Request, l Limits) (string, error) {
 }
 
 // mustJSON encodes a value that always encodes.
+// mustJSON encodes a value that always encodes, leaving <, > and & as they
+// are (the views escape for HTML; the inspector shows the JSON as typed).
 func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		panic(err)
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // humanDuration writes a TTL the way a person says it: "30 days", "24 hours".

@@ -72,12 +72,11 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 			}
 		}}, nil
 	case scopeClient:
-		if origin == "" {
-			if _, err := clientID(r, true); err != nil {
-				return nil, err
-			}
+		client, err := clientID(r, true)
+		if err != nil {
+			return nil, err
 		}
-		return s.clients.dict(id.UserID, origin), nil
+		return s.clients.dict(id.UserID, client), nil
 	}
 	return nil, notFound(fmt.Sprintf("unknown scope %q: use general, user, browser, tab or client", scope))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
@@ -70,8 +71,8 @@ func checkKey(key string, max int) error {
 // keys, numbers that do not fit a float64 and nesting deeper than maxDepth,
 // so that every stored value means one thing to every reader.
 func parseValue(b []byte, l Limits) (json.RawMessage, error) {
-	if len(b) > l.ValueBytes {
-		return nil, &Error{Status: 413, Message: fmt.Sprintf("value is larger than %d bytes", l.ValueBytes)}
+	if err := checkSize(b, l); err != nil {
+		return nil, err
 	}
 	if !utf8.Valid(b) {
 		return nil, badRequest("value is not valid UTF-8")
@@ -92,6 +93,14 @@ func parseValue(b []byte, l Limits) (json.RawMessage, error) {
 		return nil, badRequest("value is not valid JSON")
 	}
 	return out.Bytes(), nil
+}
+
+// checkSize refuses a JSON value larger than the limit.
+func checkSize(b []byte, l Limits) error {
+	if len(b) > l.ValueBytes {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("value is larger than %d bytes", l.ValueBytes)}
+	}
+	return nil
 }
 
 // checkJSON walks one JSON value from dec.

@@ -182,3 +182,32 @@ func markNewer(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// The limit flags reach the server: a value over -max-value is 413, a key
+// over -max-keys is 429, and neither is stored.
+func TestLimitFlags(t *testing.T) {
+	s := startChild(t, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "s.db"), "-secret", testSecret,
+		"-max-value", "20", "-max-keys", "2")
+	c := newJarClient()
+	try := func(path, body string) int {
+		req, _ := http.NewRequest("PUT", s.URL+"/api/storage/"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := try("user/big", `"`+strings.Repeat("x", 30)+`"`); got != 413 {
+		t.Errorf("31-byte value with -max-value 20: %d, want 413", got)
+	}
+	try("user/a", `1`)
+	try("user/b", `1`)
+	if got := try("user/c", `1`); got != 429 {
+		t.Errorf("third key with -max-keys 2: %d, want 429", got)
+	}
+	if _, body := fetch(t, c, s.URL+"/api/storage/user"); body != `{"a":1,"b":1}`+"\n" {
+		t.Errorf("user scope = %s, want only a and b", body)
+	}
+}
