@@ -141,6 +141,19 @@ type result struct {
 	errors    int
 	elapsed   time.Duration
 	median    float64 // requests/s of the median slice, when pooled
+	// sent counts every request, warm-up included, and serverCPU and
+	// clientCPU are the CPU time spent over all of them (serverCPU is zero
+	// for a server the tool did not start).
+	sent                 int
+	serverCPU, clientCPU time.Duration
+}
+
+// cpuPerRequest is the server's and the client's CPU time per request.
+func (r result) cpuPerRequest() (server, client time.Duration) {
+	if r.sent == 0 {
+		return 0, 0
+	}
+	return r.serverCPU / time.Duration(r.sent), r.clientCPU / time.Duration(r.sent)
 }
 
 func (r result) rps() float64 {
@@ -160,6 +173,9 @@ func pool(rs []result) result {
 		all.latencies = append(all.latencies, r.latencies...)
 		all.errors += r.errors
 		all.elapsed += r.elapsed
+		all.sent += r.sent
+		all.serverCPU += r.serverCPU
+		all.clientCPU += r.clientCPU
 	}
 	slices.Sort(rates)
 	slices.Sort(all.latencies)
@@ -181,8 +197,10 @@ func (r result) max() time.Duration {
 	return r.latencies[len(r.latencies)-1]
 }
 
-// drive runs every client in a loop: warmup first, then d measured.
-func drive(ctx context.Context, s *scenario, warmup, d time.Duration) result {
+// drive runs every client in a loop against p: warmup first, then d
+// measured.
+func drive(ctx context.Context, s *scenario, p *process, warmup, d time.Duration) result {
+	server0, client0 := p.cpu(), selfCPU()
 	start := time.Now()
 	from, until := start.Add(warmup), start.Add(warmup+d)
 	var mu sync.Mutex
@@ -191,13 +209,14 @@ func drive(ctx context.Context, s *scenario, warmup, d time.Duration) result {
 	for _, v := range s.clients {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 4096)
-			errs := 0
+			errs, sent := 0, 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
 				if t0.After(until) {
 					break
 				}
 				_, err := s.do(ctx, v)
+				sent++
 				t1 := time.Now()
 				if t0.Before(from) || t1.After(until) {
 					continue
@@ -211,11 +230,13 @@ func drive(ctx context.Context, s *scenario, warmup, d time.Duration) result {
 			mu.Lock()
 			all.latencies = append(all.latencies, lat...)
 			all.errors += errs
+			all.sent += sent
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	all.elapsed = d
+	all.serverCPU, all.clientCPU = p.cpu()-server0, selfCPU()-client0
 	slices.Sort(all.latencies)
 	return all
 }

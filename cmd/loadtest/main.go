@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return chartRun(ctx, o, target, base, out)
 	}
 
-	fmt.Fprintf(out, "%-14s %10s %9s %9s %9s %7s %10s %7s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "ratio")
+	fmt.Fprintf(out, "%-14s %10s %9s %9s %9s %7s %10s %7s   %s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "ratio", "CPU µs/req: server client (baseline's)")
 	for _, name := range o.scenarios {
 		if name == "fanout" {
 			continue
@@ -161,7 +161,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		fmt.Fprintf(out, "%-14s %10.0f %9s %9s %9s %7d %10.0f %7.2f\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), r.rps()/b.rps())
+		rs, rc := r.cpuPerRequest()
+		bs, bc := b.cpuPerRequest()
+		fmt.Fprintf(out, "%-14s %10.0f %9s %9s %9s %7d %10.0f %7.2f   %s %s (%s %s)\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), r.rps()/b.rps(),
+			us(rs), us(rc), us(bs), us(bc))
 	}
 	for _, name := range o.scenarios {
 		if name == "fanout" {
@@ -242,10 +245,17 @@ func measure(ctx context.Context, name string, conns int, o options, target, bas
 	const slices = 3
 	var rs, bss []result
 	for range slices {
-		rs = append(rs, drive(ctx, sc, o.warmup/slices, o.duration/slices))
-		bss = append(bss, drive(ctx, bs, o.warmup/slices, o.duration/slices))
+		rs = append(rs, drive(ctx, sc, target, o.warmup/slices, o.duration/slices))
+		bss = append(bss, drive(ctx, bs, base, o.warmup/slices, o.duration/slices))
 	}
 	return pool(rs), pool(bss), nil
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d", d.Microseconds())
 }
 
 func ms(d time.Duration) string {

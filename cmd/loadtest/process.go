@@ -190,18 +190,34 @@ func (p *process) stop() {
 
 // usage is the process's CPU time so far and its peak resident memory.
 func (p *process) usage() (cpu time.Duration, peakRSS int64) {
-	pid := p.cmd.Process.Pid
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the command name, which is in parentheses.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		if len(f) > 12 {
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ
-		}
+	return p.cpu(), statusKiB(p.cmd.Process.Pid, "VmHWM") << 10
+}
+
+// cpu is the process's CPU time so far (user and system), or zero for a
+// server the tool did not start.
+func (p *process) cpu() time.Duration {
+	if p.cmd == nil {
+		return 0
 	}
-	peakRSS = statusKiB(pid, "VmHWM") << 10
-	return cpu, peakRSS
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) <= 12 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// selfCPU is this process's CPU time so far: the client's.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rss is the process's resident memory now.
