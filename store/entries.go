@@ -236,11 +236,19 @@ func (t *writeTx) updateOrInsert(m Mutation) (Entry, error) {
 			RETURNING value`,
 			e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key).Scan(&value)
 	} else {
-		err = t.queryRow(`
+		// The value is known: no RETURNING, which costs SQLite a temporary
+		// table and database/sql a Rows (a sixth of a write, measured).
+		value = string(m.Value)
+		var res sql.Result
+		res, err = t.exec(`
 			UPDATE entries SET value = ?, version = ?, updated_at = ?
-			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?
-			RETURNING value`,
-			string(m.Value), e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key).Scan(&value)
+			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+			value, e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				err = sql.ErrNoRows
+			}
+		}
 	}
 	switch {
 	case err == nil: // the key existed
