@@ -173,9 +173,11 @@ func (l *live) handle(events []liveEvent) {
 					l.resync(ctx)
 					continue
 				case c.Owner.Scope == store.Browser:
-					var m memKV
-					json.Unmarshal(c.Value, &m)
-					l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
+					if l.anyRecipient(c.Owner.UserID, "", c.Origin) {
+						var m memKV
+						json.Unmarshal(c.Value, &m)
+						l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
+					}
 					continue
 				}
 				if origins[c.Owner] == nil {
