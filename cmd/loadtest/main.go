@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -275,7 +276,9 @@ func serveBaseline(ctx context.Context, addr string) error {
 		fmt.Sscan(r.URL.Query().Get("size"), &n)
 		n = min(max(n, 1), len(body))
 		io.Copy(io.Discard, r.Body)
+		// As the app does: the length up front, so no chunking.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(n))
 		w.Write(body[:n])
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
