@@ -181,6 +181,9 @@ func (l *live) handle(events []liveEvent) {
 					continue
 				}
 				if origins[c.Owner] == nil {
+					if !l.anyRecipient(c.Owner.UserID, c.Owner.TabID, "") {
+						continue // nobody sees this owner: nothing to gather
+					}
 					origins[c.Owner] = map[string]bool{}
 					order = append(order, c.Owner)
 				}

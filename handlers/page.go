@@ -88,27 +88,43 @@ func (s *Server) scopeLifetime(scope string) string {
 
 // panel builds the view of one scope from a snapshot of it.
 func (s *Server) panel(scope string, snap store.Snapshot) views.Panel {
-	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Visits: "0", Version: snap.Version}
-	byKey := make(map[string]store.Entry, len(snap.Entries))
-	for _, e := range snap.Entries {
-		byKey[e.Key] = e
-		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
-	}
-	if e, ok := byKey[keyVisits]; ok {
-		p.Visits = string(e.Value)
-	}
+	p := s.panelData(scope, snap)
 	for _, b := range bindings {
 		if b.scope != scope {
 			continue
 		}
 		f := views.Field{Scope: scope, Key: b.key, Label: b.label, Checkbox: b.checkbox}
-		if e, ok := byKey[b.key]; ok {
+		if e, ok := findEntry(snap.Entries, b.key); ok {
 			f.Text = displayText(e.Value)
 			f.Checked = string(e.Value) == "true"
 		}
 		p.Fields = append(p.Fields, f)
 	}
 	return p
+}
+
+// panelData is a panel without its bound controls: what the answer to a
+// bound control carries.
+func (s *Server) panelData(scope string, snap store.Snapshot) views.Panel {
+	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.lifetimes[scope], Visits: "0", Version: snap.Version}
+	p.Entries = make([]views.Entry, 0, len(snap.Entries))
+	for _, e := range snap.Entries {
+		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
+	}
+	if e, ok := findEntry(snap.Entries, keyVisits); ok {
+		p.Visits = string(e.Value)
+	}
+	return p
+}
+
+// findEntry finds key among entries (a scan: a panel looks up a few keys).
+func findEntry(entries []store.Entry, key string) (store.Entry, bool) {
+	for _, e := range entries {
+		if e.Key == key {
+			return e, true
+		}
+	}
+	return store.Entry{}, false
 }
 
 // displayText is how a JSON value shows in a text input: a string as its
@@ -123,11 +139,9 @@ func displayText(v json.RawMessage) string {
 
 // greetingName is the user's name, or the default.
 func greetingName(entries []store.Entry) string {
-	for _, e := range entries {
-		if e.Key == keyUsername {
-			if name := displayText(e.Value); name != "" {
-				return name
-			}
+	if e, ok := findEntry(entries, keyUsername); ok {
+		if name := displayText(e.Value); name != "" {
+			return name
 		}
 	}
 	return defaultName
@@ -173,7 +187,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 		}
 		for _, scope := range pageScopes {
 			if scope == scopeTab || scope == scopeClient { // they load themselves
-				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.scopeLifetime(scope), Lazy: true})
+				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.lifetimes[scope], Lazy: true})
 				continue
 			}
 			d, err := s.dictFor(w, r, scope)
@@ -328,7 +342,12 @@ func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope stri
 	if err != nil {
 		return err
 	}
-	u := views.Update{Panel: s.panel(scope, snap), NoFields: noFields, Message: message}
+	u := views.Update{NoFields: noFields, Message: message}
+	if noFields {
+		u.Panel = s.panelData(scope, snap)
+	} else {
+		u.Panel = s.panel(scope, snap)
+	}
 	if scope == scopeUser {
 		name := greetingName(snap.Entries)
 		u.Name = &name

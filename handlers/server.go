@@ -73,6 +73,7 @@ type Server struct {
 	clients   *clients
 	writes    *writeLimiter // nil: no limit
 	storeName string
+	lifetimes map[string]string // each scope's lifetime line, made once
 }
 
 // New builds the server and its routes.
@@ -93,6 +94,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.lifetimes = map[string]string{}
+	for _, scope := range pageScopes {
+		s.lifetimes[scope] = s.scopeLifetime(scope)
 	}
 	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), s.limits.KeysPerOwner, cmp.Or(cfg.ClientGrace, 5*time.Second))
 	s.live = newLive(s)

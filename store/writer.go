@@ -151,6 +151,7 @@ gather:
 }
 
 func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
+	changes = make([]Change, 0, len(ops)) // most writes make one change
 	var stale []Owner
 	flush := false
 	// Writes run to the end even if their caller goes away, so that a
