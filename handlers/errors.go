@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-chi/chi/v5/middleware"
-
 	"github.com/storagescopes/app/store"
 )
 
@@ -79,16 +77,13 @@ func asError(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Message: "internal error"}
 }
 
-type ctxKey int
-
-const identityKey ctxKey = 0
-
-// logger returns the logger of a request: with its id and its user. It is
-// made only when something is logged, not on every request.
+// logger returns the logger of a request: with its number and its user. It
+// is made only when something is logged, not on every request.
 func (s *Server) logger(ctx context.Context) *slog.Logger {
-	l := s.log.With("request", middleware.GetReqID(ctx))
-	if id, ok := ctx.Value(identityKey).(*identity); ok {
-		l = l.With("user", id.UserID[:8])
+	info := infoFrom(ctx)
+	l := s.log.With("request", info.id)
+	if info.identity != nil {
+		l = l.With("user", info.identity.UserID[:8])
 	}
 	return l
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -230,16 +229,20 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 				s.logger(r.Context()).Error("touch user", "error", err)
 			}
 		}
-		ctx := context.WithValue(r.Context(), identityKey, id)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		infoFrom(r.Context()).identity = id
+		next.ServeHTTP(w, r)
 	})
 }
 
 // underOldKey reports whether the request's (valid) cookie was made under
 // a secret other than the first, during a rotation.
 func (s *Server) underOldKey(r *http.Request) bool {
+	codec := s.cookies.Codecs[0].(*cookieCodec)
+	if len(codec.codecs) < 2 {
+		return false // no rotation under way
+	}
 	c, err := r.Cookie(cookieName)
-	return err == nil && s.cookies.Codecs[0].(*cookieCodec).underOldKey(cookieName, c.Value)
+	return err == nil && codec.underOldKey(cookieName, c.Value)
 }
 
 // newUserID returns a random 128-bit id in hex.
@@ -250,7 +253,7 @@ func newUserID() string {
 }
 
 func identityFrom(r *http.Request) *identity {
-	return r.Context().Value(identityKey).(*identity)
+	return infoFrom(r.Context()).identity
 }
 
 // saveCookie writes the cookie to the response (before its body). Called

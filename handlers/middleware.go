@@ -6,10 +6,43 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
 )
+
+// requestInfo is what the middleware learns about a request, under one
+// context key: its number, for the logs, and once the cookie is read, who
+// is asking. One key means one context (and one copy of the request) for
+// both.
+type requestInfo struct {
+	id       uint64
+	identity *identity
+}
+
+type ctxKey int
+
+const requestInfoKey ctxKey = 0
+
+// requestCount numbers the requests since start.
+var requestCount atomic.Uint64
+
+// numberRequests gives each request its number.
+func numberRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &requestInfo{id: requestCount.Add(1)}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
+	})
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey).(*requestInfo)
+	if info == nil {
+		return &requestInfo{}
+	}
+	return info
+}
 
 // logRequests logs one line per request at debug level. When that level
 // is off it costs nothing.

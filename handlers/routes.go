@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/storagescopes/app/static"
 )
@@ -12,7 +11,7 @@ import (
 // routes is every URL of the app, with the middleware stack.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverPanics, securityHeaders)
+	r.Use(numberRequests, s.logRequests, s.recoverPanics, securityHeaders)
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return notFound("not found") }))
 	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
