@@ -394,6 +394,61 @@ func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
 	})
 }
 
+func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		s := open(store.Options{})
+		u, tab := store.UserOwner("u"), store.TabOwner("u", "t")
+		MustSet(t, s, u, "visits", `41`)
+		MustSet(t, s, tab, "word", `"many"`)
+		steps := []struct {
+			m    store.Mutation
+			want string
+		}{
+			{store.Mutation{Owner: u, Key: "visits", Increment: true}, "42"},              // an integer counts on
+			{store.Mutation{Owner: store.GeneralOwner, Key: "new", Increment: true}, "1"}, // a new key starts at 1
+			{store.Mutation{Owner: tab, Key: "word", Increment: true}, "1"},               // so does a non-integer
+			{store.Mutation{Owner: u, Key: "page", Value: json.RawMessage(`"/"`)}, `"/"`},
+		}
+		var muts []store.Mutation
+		for _, st := range steps {
+			muts = append(muts, st.m)
+		}
+		got, err := s.Apply(context.Background(), "", muts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, st := range steps {
+			e := got[i]
+			if string(e.Value) != st.want {
+				t.Errorf("%s answered %s, want %s", e.Key, e.Value, st.want)
+			}
+			if v, _ := get(t, s, st.m.Owner, st.m.Key); v != st.want {
+				t.Errorf("%s stored %s, want %s", e.Key, v, st.want)
+			}
+			if i > 0 && e.Version <= got[i-1].Version {
+				t.Errorf("versions do not grow in order: %d after %d", e.Version, got[i-1].Version)
+			}
+		}
+	})
+}
+
+func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		s := open(store.Options{})
+		o := store.UserOwner("u")
+		MustSet(t, s, o, "visits", `1`)
+		_, err := s.Apply(context.Background(), "",
+			store.Mutation{Owner: o, Key: "visits", Increment: true},
+			store.Mutation{Owner: o, Key: "visits", Increment: true})
+		if err == nil {
+			t.Fatal("an Apply naming a key twice was accepted")
+		}
+		if v, _ := get(t, s, o, "visits"); v != "1" {
+			t.Errorf("visits = %s after a refused Apply, want 1", v)
+		}
+	})
+}
+
 // A snapshot read again after a restart, before any write, carries the
 // version the data was left at (not 0), wherever it is served from.
 func TestSnapshotVersionsSurviveARestart(t *testing.T) {

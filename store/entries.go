@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -193,25 +194,19 @@ type Mutation struct {
 
 // Apply runs several sets and increments as one write, all or nothing, and
 // returns the new entries in order: a page view counts its visits in three
-// places for the cost of one. A key that exists costs one statement.
+// places for the cost of one. Each key may appear once.
 func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+	if err := distinctKeys(muts); err != nil {
+		return nil, err
+	}
 	entries := make([]Entry, len(muts))
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		if len(muts) > 1 {
-			// All or nothing: every refusal must come before the first
-			// write, so the room for all new keys is checked together.
-			if err := t.checkRoomFor(muts); err != nil {
-				return err
-			}
+		if len(muts) == 1 && !muts[0].Increment {
+			e, err := t.set(muts[0])
+			entries[0] = e
+			return err
 		}
-		for i, m := range muts {
-			e, err := t.updateOrInsert(m)
-			if err != nil {
-				return err
-			}
-			entries[i] = e
-		}
-		return nil
+		return t.applyAll(muts, entries)
 	})
 	if err != nil {
 		return nil, err
@@ -219,65 +214,118 @@ func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 	return entries, nil
 }
 
-// updateOrInsert runs one set or increment: an update if the key exists
-// (one statement), else a room check and an insert. A refusal comes before
-// anything is written.
-func (t *writeTx) updateOrInsert(m Mutation) (Entry, error) {
-	o := m.Owner
-	e := Entry{Key: m.Key, Value: m.Value, Version: t.nextVersion(), UpdatedAt: time.UnixMilli(t.now)}
-	var value string
-	var err error
-	if m.Increment {
-		err = t.queryRow(`
-			UPDATE entries
-			SET value = CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END,
-			    version = ?, updated_at = ?
-			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?
-			RETURNING value`,
-			e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key).Scan(&value)
-	} else {
-		// The value is known: no RETURNING, which costs SQLite a temporary
-		// table and database/sql a Rows (a sixth of a write, measured).
-		value = string(m.Value)
-		var res sql.Result
-		res, err = t.exec(`
-			UPDATE entries SET value = ?, version = ?, updated_at = ?
-			WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-			value, e.Version, t.now, o.Scope, o.UserID, o.TabID, m.Key)
-		if err == nil {
-			if n, _ := res.RowsAffected(); n == 0 {
-				err = sql.ErrNoRows
+// distinctKeys refuses an Apply that names one key twice (before it is
+// queued: it is the caller's mistake, not the batch's).
+func distinctKeys(muts []Mutation) error {
+	for i, m := range muts {
+		for _, earlier := range muts[:i] {
+			if earlier.Owner == m.Owner && earlier.Key == m.Key {
+				return fmt.Errorf("store: apply: %s/%s named twice", m.Owner, m.Key)
 			}
 		}
 	}
-	switch {
-	case err == nil: // the key existed
-		if err := t.ensureOwner(o); err != nil {
-			return Entry{}, err
-		}
-	case errors.Is(err, sql.ErrNoRows): // a new key
-		if err := t.checkRoom(o, 1); err != nil {
-			return Entry{}, err // nothing written yet
-		}
-		if err := t.ensureOwner(o); err != nil {
-			return Entry{}, err
-		}
-		value = string(m.Value)
-		if m.Increment {
-			value = "1"
-		}
-		if _, err := t.exec(`
-			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			o.Scope, o.UserID, o.TabID, m.Key, value, e.Version, t.now); err != nil {
-			return Entry{}, err
-		}
-	default:
+	return nil
+}
+
+// set stores one value: an update if the key exists (one statement), else
+// a room check and an insert. A refusal comes before anything is written.
+func (t *writeTx) set(m Mutation) (Entry, error) {
+	v := t.nextVersion()
+	res, err := t.exec(`
+		UPDATE entries SET value = ?, version = ?, updated_at = ?
+		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+		string(m.Value), v, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
+	if err != nil {
 		return Entry{}, err
 	}
-	e.Value = json.RawMessage(value)
-	t.record(Change{Owner: o, Op: OpSet, Key: m.Key, Value: e.Value, Version: e.Version})
-	return e, nil
+	if n, _ := res.RowsAffected(); n == 0 { // a new key
+		if err := t.checkRoom(m.Owner, 1); err != nil {
+			return Entry{}, err
+		}
+		return t.insert(m, m.Value, v)
+	}
+	if err := t.ensureOwner(m.Owner); err != nil {
+		return Entry{}, err
+	}
+	return t.recordSet(m, m.Value, v), nil
+}
+
+// applyAll reads every key first, so that every refusal comes before the
+// first write and each increment learns its new value (SQLite computes
+// it: a missing or non-integer value counts as zero); then it writes.
+func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
+	next := make([]string, len(muts)) // the new count, for a key that exists
+	exists := make([]bool, len(muts))
+	added := map[Owner]int{}
+	for i, m := range muts {
+		err := t.queryRow(`
+			SELECT CASE json_type(value) WHEN 'integer' THEN CAST(value AS INTEGER) + 1 ELSE 1 END
+			FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+			m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key).Scan(&next[i])
+		switch {
+		case err == nil:
+			exists[i] = true
+		case errors.Is(err, sql.ErrNoRows):
+			added[m.Owner]++
+		default:
+			return err
+		}
+	}
+	for o, n := range added {
+		if err := t.checkRoom(o, n); err != nil {
+			return err // nothing written yet
+		}
+	}
+	for i, m := range muts {
+		value := m.Value
+		if m.Increment {
+			value = json.RawMessage(cmp.Or(next[i], "1"))
+		}
+		var err error
+		if exists[i] {
+			out[i], err = t.update(m, value, t.nextVersion())
+		} else {
+			out[i], err = t.insert(m, value, t.nextVersion())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// update writes value to a key known to exist.
+func (t *writeTx) update(m Mutation, value json.RawMessage, version int64) (Entry, error) {
+	if err := t.ensureOwner(m.Owner); err != nil {
+		return Entry{}, err
+	}
+	if _, err := t.exec(`
+		UPDATE entries SET value = ?, version = ?, updated_at = ?
+		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+		string(value), version, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key); err != nil {
+		return Entry{}, err
+	}
+	return t.recordSet(m, value, version), nil
+}
+
+// insert writes a new key; the caller has checked the room.
+func (t *writeTx) insert(m Mutation, value json.RawMessage, version int64) (Entry, error) {
+	if err := t.ensureOwner(m.Owner); err != nil {
+		return Entry{}, err
+	}
+	if _, err := t.exec(`
+		INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key, string(value), version, t.now); err != nil {
+		return Entry{}, err
+	}
+	return t.recordSet(m, value, version), nil
+}
+
+// recordSet reports a key's new value.
+func (t *writeTx) recordSet(m Mutation, value json.RawMessage, version int64) Entry {
+	t.record(Change{Owner: m.Owner, Op: OpSet, Key: m.Key, Value: value, Version: version})
+	return Entry{Key: m.Key, Value: value, Version: version, UpdatedAt: time.UnixMilli(t.now)}
 }
 
 // Delete removes key from owner, or returns ErrNotFound.
@@ -465,29 +513,6 @@ func (t *writeTx) checkRoom(o Owner, n int) error {
 	}
 	if count+n > t.w.s.limits.KeysPerOwner {
 		return ErrTooManyKeys
-	}
-	return nil
-}
-
-// checkRoomFor checks the room for the new keys of several mutations at
-// once: two new keys of one owner need room for two.
-func (t *writeTx) checkRoomFor(muts []Mutation) error {
-	added := map[Owner]int{}
-	for _, m := range muts {
-		var exists int
-		if err := t.queryRow(`
-			SELECT count(*) FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-			m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key).Scan(&exists); err != nil {
-			return err
-		}
-		if exists == 0 {
-			added[m.Owner]++
-		}
-	}
-	for o, n := range added {
-		if err := t.checkRoom(o, n); err != nil {
-			return err
-		}
 	}
 	return nil
 }

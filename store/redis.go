@@ -391,6 +391,9 @@ func (s *Redis) Increment(ctx context.Context, o Owner, key string, origin strin
 
 // Apply runs several sets and increments as one atomic script.
 func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+	if err := distinctKeys(muts); err != nil {
+		return nil, err
+	}
 	keys := make([]string, len(muts))
 	args := append(s.common(), s.limits.KeysPerOwner, origin, len(muts))
 	for i, m := range muts {
