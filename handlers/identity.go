@@ -190,6 +190,7 @@ type identity struct {
 	// a cookie that failed to decode (tampered, or under an unknown key).
 	Returning bool
 	session   *sessions.Session
+	browser   *memKV // the browser scope, once decoded (see cookieDict)
 }
 
 // Session keys inside the cookie.

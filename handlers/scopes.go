@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -63,10 +64,9 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 		}
 		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
 	case scopeBrowser:
-		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(m *memKV) {
-			raw, _ := json.Marshal(m)
+		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(version int64, raw []byte) {
 			c := store.Change{Owner: store.Owner{Scope: store.Browser, UserID: id.UserID}, Op: store.OpSet,
-				Value: raw, Version: m.Seq, Origin: origin}
+				Value: raw, Version: version, Origin: origin}
 			if err := s.store.Announce(r.Context(), c); err != nil {
 				s.logger(r.Context()).Error("announce a browser change", "error", err)
 			}
@@ -209,15 +209,25 @@ type cookieDict struct {
 	id      *identity
 	w       http.ResponseWriter
 	r       *http.Request
-	changed func(*memKV) // after a change, with the new contents
+	changed func(version int64, contents []byte) // after a change, with the new contents as JSON
 }
 
-func (d *cookieDict) load() *memKV {
-	m := &memKV{}
-	if raw, ok := d.id.session.Values[sessBrowser].(string); ok {
-		json.Unmarshal([]byte(raw), m) // a cookie we signed holds what we wrote
+// contents is the browser scope, decoded once per request (a page load
+// changes it and then draws it). Only save replaces it.
+func (d *cookieDict) contents() *memKV {
+	if d.id.browser == nil {
+		d.id.browser = &memKV{}
+		if raw, ok := d.id.session.Values[sessBrowser].(string); ok {
+			json.Unmarshal([]byte(raw), d.id.browser) // a cookie we signed holds what we wrote
+		}
 	}
-	return m
+	return d.id.browser
+}
+
+// load returns a copy of the contents to change and save.
+func (d *cookieDict) load() *memKV {
+	c := d.contents()
+	return &memKV{Seq: c.Seq, Entries: maps.Clone(c.Entries)}
 }
 
 // save stores m in the cookie; if the cookie would be too large it keeps
@@ -234,16 +244,17 @@ func (d *cookieDict) save(m *memKV) error {
 		return &Error{Status: http.StatusRequestEntityTooLarge,
 			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	}
+	d.id.browser = m
 	if d.changed != nil {
-		d.changed(m)
+		d.changed(m.Seq, raw)
 	}
 	return nil
 }
 
-func (d *cookieDict) List(context.Context) (store.Snapshot, error) { return d.load().list(), nil }
+func (d *cookieDict) List(context.Context) (store.Snapshot, error) { return d.contents().list(), nil }
 
 func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
-	return d.load().get(key)
+	return d.contents().get(key)
 }
 
 func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (store.Entry, error) {
