@@ -252,12 +252,14 @@ func TestBrowserInspector(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#panel-user .set-form button[type=submit]`)),
 	)
 	tab1.waitFor("prefs to be listed", `document.querySelector('#entries-user tr[data-key="prefs"] code')?.textContent === '{"theme":"dark","sizes":[1,2]}'`)
+	tab1.waitFor("the inspector to say so", `document.querySelector('#inspector-status-user').textContent.includes('Set "prefs"')`)
 	if got := tab1.value("#set-key-user"); got != "" {
 		t.Errorf("the set form kept %q after a success", got)
 	}
 
 	tab1.do(chromedp.Click(chromedp.CSS(`#entries-user tr[data-key="prefs"] button`)))
 	tab1.waitFor("prefs to be gone", `!document.querySelector('#entries-user tr[data-key="prefs"]')`)
+	tab1.waitFor("the inspector to say so", `document.querySelector('#inspector-status-user').textContent.includes('Deleted "prefs"')`)
 
 	// A bad value is refused with a message, and nothing is stored.
 	tab1.do(
@@ -283,5 +285,6 @@ func TestBrowserInspector(t *testing.T) {
 	}()
 	tab1.do(chromedp.Click(chromedp.CSS(`#panel-user .inspector-actions button.danger`)))
 	tab1.waitFor("the user scope to be empty", `document.querySelector('#entries-user .empty') !== null`)
+	tab1.waitFor("the inspector to say so", `document.querySelector('#inspector-status-user').textContent.includes('Cleared')`)
 	tab1.waitValue(field("user", "user_note"), "")
 }
