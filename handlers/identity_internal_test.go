@@ -62,3 +62,14 @@ func TestRememberedCookiesAreBoundedAndExpire(t *testing.T) {
 		t.Error("a cookie remembered for over a minute was not verified again")
 	}
 }
+
+func BenchmarkCookieEncode(b *testing.B) {
+	cs, _ := newCookieStore([]string{"secret-one"})
+	c := cs.Codecs[0].(*cookieCodec)
+	v := map[any]any{sessUserID: "0123456789abcdef0123456789abcdef", sessBrowser: `{"s":2,"e":{"visits":{"v":2,"n":2,"t":1795638033000}}}`}
+	for b.Loop() {
+		if _, err := c.codecs[0].Encode(cookieName, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return chartRun(ctx, o, target, base, out)
 	}
 
-	fmt.Fprintf(out, "%-14s %10s %9s %9s %9s %7s %10s %7s   %s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "ratio", "CPU µs/req: server client (baseline's)")
+	fmt.Fprintf(out, "%-14s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's)")
 	for _, name := range o.scenarios {
 		if name == "fanout" {
 			continue
@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		rs, rc := r.cpuPerRequest()
 		bs, bc := b.cpuPerRequest()
-		fmt.Fprintf(out, "%-14s %10.0f %9s %9s %9s %7d %10.0f %7.2f   %s %s (%s %s)\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), r.rps()/b.rps(),
+		fmt.Fprintf(out, "%-14s %8.0f %8s %8s %8s %6d %9.0f %8s %6.2f   %s %s (%s %s)\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), ms(b.p(99)), r.rps()/b.rps(),
 			us(rs), us(rc), us(bs), us(bc))
 	}
 	for _, name := range o.scenarios {
