@@ -254,9 +254,8 @@ func (t *writeTx) set(m Mutation) (Entry, error) {
 // applyAll reads every key first, in one statement, so that every refusal
 // comes before the first write and each increment learns its new value
 // (SQLite computes it: a missing or non-integer value counts as zero); then
-// it writes. A page view's write went from 33 to 24 us this way (go test
-// -bench PageVisit ./store), against a count and an UPDATE ... RETURNING
-// per key.
+// it writes. One lookup statement rather than one per key: a page view's
+// write takes 24 us against 33 (go test -bench PageVisit ./store).
 func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	next := make([]string, len(muts)) // the new count, for a key that exists
 	exists := make([]bool, len(muts))
