@@ -84,8 +84,8 @@ const (
 
 func (c *cookieCodec) Encode(name string, value any) (string, error) {
 	encoded, err := c.codecs[0].Encode(name, value)
-	if err == nil {
-		c.remember(encoded, decodedCookie{name: name, values: maps.Clone(value.(map[any]any))})
+	if values, ok := value.(map[any]any); ok && err == nil {
+		c.remember(encoded, decodedCookie{name: name, values: maps.Clone(values)})
 	}
 	return encoded, err
 }
@@ -230,7 +230,8 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 				s.logger(r.Context()).Error("touch user", "error", err)
 			}
 		}
-		infoFrom(r.Context()).identity = id
+		info, r := s.requestInfo(r)
+		info.identity = id
 		next.ServeHTTP(w, r)
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -25,23 +24,31 @@ type ctxKey int
 
 const requestInfoKey ctxKey = 0
 
-// requestCount numbers the requests since start.
-var requestCount atomic.Uint64
-
 // numberRequests gives each request its number.
-func numberRequests(next http.Handler) http.Handler {
+func (s *Server) numberRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &requestInfo{id: requestCount.Add(1)}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
+		_, r = s.requestInfo(r)
+		next.ServeHTTP(w, r)
 	})
 }
 
-func infoFrom(ctx context.Context) *requestInfo {
-	info, _ := ctx.Value(requestInfoKey).(*requestInfo)
-	if info == nil {
-		return &requestInfo{}
+// requestInfo returns the request's info, adding it to the request first if
+// numberRequests has not.
+func (s *Server) requestInfo(r *http.Request) (*requestInfo, *http.Request) {
+	if info, ok := r.Context().Value(requestInfoKey).(*requestInfo); ok {
+		return info, r
 	}
-	return info
+	info := &requestInfo{id: s.requests.Add(1)}
+	return info, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info))
+}
+
+// infoFrom returns what is known of the request of ctx (nothing outside
+// the middleware).
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
 }
 
 // logRequests logs one line per request at debug level. When that level

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -74,6 +75,7 @@ type Server struct {
 	writes    *writeLimiter // nil: no limit
 	storeName string
 	lifetimes map[string]string // each scope's lifetime line, made once
+	requests  atomic.Uint64     // requests numbered so far, for the logs
 }
 
 // New builds the server and its routes.
