@@ -228,14 +228,16 @@ func distinctKeys(muts []Mutation) error {
 	return nil
 }
 
+// updateEntry writes a key's value, if the key exists.
+const updateEntry = `
+	UPDATE entries SET value = ?, version = ?, updated_at = ?
+	WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`
+
 // set stores one value: an update if the key exists (one statement), else
 // a room check and an insert. A refusal comes before anything is written.
 func (t *writeTx) set(m Mutation) (Entry, error) {
 	v := t.nextVersion()
-	res, err := t.exec(`
-		UPDATE entries SET value = ?, version = ?, updated_at = ?
-		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-		string(m.Value), v, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
+	res, err := t.exec(updateEntry, string(m.Value), v, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -326,10 +328,7 @@ func (t *writeTx) update(m Mutation, value json.RawMessage, version int64) (Entr
 	if err := t.ensureOwner(m.Owner); err != nil {
 		return Entry{}, err
 	}
-	if _, err := t.exec(`
-		UPDATE entries SET value = ?, version = ?, updated_at = ?
-		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-		string(value), version, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key); err != nil {
+	if _, err := t.exec(updateEntry, string(value), version, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key); err != nil {
 		return Entry{}, err
 	}
 	return t.recordSet(m, value, version), nil
