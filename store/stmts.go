@@ -74,40 +74,42 @@ func (c *stmts) queryDB(ctx context.Context, query string, args ...any) (*sql.Ro
 	return c.db.QueryContext(ctx, query, args...)
 }
 
-// exec, query and queryRow run a statement inside a transaction, prepared
-// if it has been.
-func (c *stmts) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if s := c.lookup(query); s != nil {
-		return tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+// The writer's statements, run inside its transaction. database/sql binds
+// a prepared statement to a transaction with a new Stmt each time
+// (Tx.StmtContext); a batch runs the same few statements once per write, so
+// each is bound once per batch and kept until the transaction ends.
+func (t *writeTx) stmt(query string) *sql.Stmt {
+	if s, ok := t.w.bound[query]; ok {
+		return s
 	}
-	return tx.ExecContext(ctx, query, args...)
+	p := t.w.s.wstmts.lookup(query)
+	if p == nil {
+		return nil // not prepared yet: run as text this time
+	}
+	s := t.tx.StmtContext(t.ctx, p)
+	t.w.bound[query] = s
+	return s
 }
 
-func (c *stmts) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	if s := c.lookup(query); s != nil {
-		return tx.StmtContext(ctx, s).QueryContext(ctx, args...)
-	}
-	return tx.QueryContext(ctx, query, args...)
-}
-
-func (c *stmts) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if s := c.lookup(query); s != nil {
-		return tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, query, args...)
-}
-
-// The writer's statements, run inside its transaction.
 func (t *writeTx) exec(query string, args ...any) (sql.Result, error) {
-	return t.w.s.wstmts.exec(t.ctx, t.tx, query, args...)
+	if s := t.stmt(query); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, query, args...)
 }
 
 func (t *writeTx) query(query string, args ...any) (*sql.Rows, error) {
-	return t.w.s.wstmts.query(t.ctx, t.tx, query, args...)
+	if s := t.stmt(query); s != nil {
+		return s.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, query, args...)
 }
 
 func (t *writeTx) queryRow(query string, args ...any) *sql.Row {
-	return t.w.s.wstmts.queryRow(t.ctx, t.tx, query, args...)
+	if s := t.stmt(query); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
 // scanAll reads every row with scan and closes rows.

@@ -56,6 +56,7 @@ type writer struct {
 	// ensured remembers, per user, when its users row (and each tab's
 	// row) was last created or refreshed, so most writes skip that.
 	ensured map[string]*ensuredUser
+	bound   map[string]*sql.Stmt // statements bound to the current transaction (see writeTx.stmt)
 }
 
 type ensuredUser struct {
@@ -64,7 +65,7 @@ type ensuredUser struct {
 }
 
 func newWriter(s *Store, seq int64) *writer {
-	return &writer{s: s, seq: seq, buf: make([]*writeOp, 0, maxBatch), ensured: map[string]*ensuredUser{}}
+	return &writer{s: s, seq: seq, buf: make([]*writeOp, 0, maxBatch), ensured: map[string]*ensuredUser{}, bound: map[string]*sql.Stmt{}}
 }
 
 // refusal reports whether err is one a write function returns before it
@@ -168,6 +169,7 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	defer clear(w.bound) // they end with the transaction
 	now := w.s.now().UnixMilli()
 	for _, op := range ops {
 		if err := op.ctx.Err(); err != nil {
@@ -187,7 +189,8 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 		}
 	}
 	if w.seq != seq0 {
-		if _, err := w.s.wstmts.exec(ctx, tx, `
+		wt := writeTx{ctx: ctx, tx: tx, now: now, w: w}
+		if _, err := wt.exec(`
 			INSERT INTO settings (name, value) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 			settingSeq, strconv.FormatInt(w.seq, 10)); err != nil {
