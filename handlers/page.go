@@ -185,6 +185,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 		if path == "/settings" {
 			page.Title = "Settings"
 		}
+		page.Panels = make([]views.Panel, 0, len(pageScopes))
 		for _, scope := range pageScopes {
 			if scope == scopeTab || scope == scopeClient { // they load themselves
 				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.lifetimes[scope], Lazy: true})
