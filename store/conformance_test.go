@@ -432,6 +432,26 @@ func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
 	})
 }
 
+func TestApplyRefusesTooManyMutations(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		s := open(store.Options{})
+		o := store.UserOwner("u")
+		var muts []store.Mutation
+		for i := range store.MaxMutations + 1 {
+			muts = append(muts, store.Mutation{Owner: o, Key: fmt.Sprint("k", i), Value: json.RawMessage(`1`)})
+		}
+		if _, err := s.Apply(context.Background(), "", muts...); err == nil {
+			t.Fatalf("an Apply of %d mutations was accepted", len(muts))
+		}
+		if _, err := s.Apply(context.Background(), "", muts[:store.MaxMutations]...); err != nil {
+			t.Fatalf("an Apply of %d mutations: %v", store.MaxMutations, err)
+		}
+		if snap, _ := s.List(context.Background(), o); len(snap.Entries) != store.MaxMutations {
+			t.Errorf("%d keys stored, want %d", len(snap.Entries), store.MaxMutations)
+		}
+	})
+}
+
 func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open opener) {
 		s := open(store.Options{})

@@ -195,9 +195,10 @@ type Mutation struct {
 
 // Apply runs several sets and increments as one write, all or nothing, and
 // returns the new entries in order: a page view counts its visits in three
-// places for the cost of one. Each key may appear once.
+// places for the cost of one. Each key may appear once, and one Apply
+// takes at most MaxMutations.
 func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
-	if err := distinctKeys(muts); err != nil {
+	if err := checkMutations(muts); err != nil {
 		return nil, err
 	}
 	entries := make([]Entry, len(muts))
@@ -215,9 +216,15 @@ func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 	return entries, nil
 }
 
-// distinctKeys refuses an Apply that names one key twice (before it is
-// queued: it is the caller's mistake, not the batch's).
-func distinctKeys(muts []Mutation) error {
+// MaxMutations bounds one Apply (SQLite reads its keys in one statement).
+const MaxMutations = 64
+
+// checkMutations refuses an Apply that names one key twice or too many
+// keys, before it is queued: it is the caller's mistake, not the batch's.
+func checkMutations(muts []Mutation) error {
+	if len(muts) == 0 || len(muts) > MaxMutations {
+		return fmt.Errorf("store: apply: %d mutations, want 1 to %d", len(muts), MaxMutations)
+	}
 	for i, m := range muts {
 		for _, earlier := range muts[:i] {
 			if earlier.Owner == m.Owner && earlier.Key == m.Key {

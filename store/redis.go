@@ -391,7 +391,7 @@ func (s *Redis) Increment(ctx context.Context, o Owner, key string, origin strin
 
 // Apply runs several sets and increments as one atomic script.
 func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
-	if err := distinctKeys(muts); err != nil {
+	if err := checkMutations(muts); err != nil {
 		return nil, err
 	}
 	keys := make([]string, len(muts))
