@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
 )
 
 func mustCookieCodec(t *testing.T, secrets ...string) *cookieCodec {
@@ -66,10 +69,45 @@ func TestRememberedCookiesAreBoundedAndExpire(t *testing.T) {
 func BenchmarkCookieEncode(b *testing.B) {
 	cs, _ := newCookieStore([]string{"secret-one"})
 	c := cs.Codecs[0].(*cookieCodec)
-	v := map[any]any{sessUserID: "0123456789abcdef0123456789abcdef", sessBrowser: `{"s":2,"e":{"visits":{"v":2,"n":2,"t":1795638033000}}}`}
+	browser := &memKV{Seq: 2, Entries: map[string]memEntry{"visits": {V: []byte("2"), Ver: 2, At: 1795638033000}}}
+	v := map[any]any{sessUserID: "0123456789abcdef0123456789abcdef", sessBrowser: browser}
 	for b.Loop() {
 		if _, err := c.codecs[0].Encode(cookieName, v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// earlierSerializer writes the cookie's earlier form: every value a string,
+// the browser scope as its JSON.
+type earlierSerializer struct{}
+
+func (earlierSerializer) Serialize(src any) ([]byte, error) {
+	out := map[string]string{}
+	for k, v := range src.(map[any]any) {
+		out[k.(string)] = v.(string)
+	}
+	return json.Marshal(out)
+}
+
+func (earlierSerializer) Deserialize([]byte, any) error { return nil }
+
+// A cookie made before the browser scope became an object of its own
+// still reads, scope and all.
+func TestEarlierCookieFormStillReads(t *testing.T) {
+	earlier := mustCookieCodec(t, "secret-one").codecs[0].(*securecookie.SecureCookie)
+	earlier.SetSerializer(earlierSerializer{})
+	encoded, err := earlier.Encode(cookieName, map[any]any{
+		sessUserID: "u1", sessBrowser: `{"s":2,"e":{"visits":{"v":2,"n":2,"t":1}}}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[any]any{}
+	if err := mustCookieCodec(t, "secret-one").Decode(cookieName, encoded, &values); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := values[sessBrowser].(*memKV)
+	if values[sessUserID] != "u1" || m == nil || string(m.Entries["visits"].V) != "2" {
+		t.Errorf("decoded %v (browser %+v), want uid u1 and visits 2", values, m)
 	}
 }

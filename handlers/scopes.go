@@ -212,16 +212,13 @@ type cookieDict struct {
 	changed func(version int64, contents []byte) // after a change, with the new contents as JSON
 }
 
-// contents is the browser scope, decoded once per request (a page load
-// changes it and then draws it). Only save replaces it.
+// contents is the browser scope as the cookie holds it: shared with the
+// remembered cookie (see cookieCodec), so it is never changed in place.
 func (d *cookieDict) contents() *memKV {
-	if d.id.browser == nil {
-		d.id.browser = &memKV{}
-		if raw, ok := d.id.session.Values[sessBrowser].(string); ok {
-			json.Unmarshal([]byte(raw), d.id.browser) // a cookie we signed holds what we wrote
-		}
+	if m, ok := d.id.session.Values[sessBrowser].(*memKV); ok {
+		return m
 	}
-	return d.id.browser
+	return &memKV{}
 }
 
 // load returns a copy of the contents to change and save.
@@ -233,9 +230,8 @@ func (d *cookieDict) load() *memKV {
 // save stores m in the cookie; if the cookie would be too large it keeps
 // the old content and says so.
 func (d *cookieDict) save(m *memKV) error {
-	raw, _ := json.Marshal(m)
 	old := d.id.session.Values[sessBrowser]
-	d.id.session.Values[sessBrowser] = string(raw)
+	d.id.session.Values[sessBrowser] = m
 	if err := d.id.saveCookie(d.w, d.r); err != nil {
 		d.id.session.Values[sessBrowser] = old
 		if err := d.id.saveCookie(d.w, d.r); err != nil {
@@ -244,8 +240,8 @@ func (d *cookieDict) save(m *memKV) error {
 		return &Error{Status: http.StatusRequestEntityTooLarge,
 			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	}
-	d.id.browser = m
 	if d.changed != nil {
+		raw, _ := json.Marshal(m)
 		d.changed(m.Seq, raw)
 	}
 	return nil
