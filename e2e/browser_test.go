@@ -23,28 +23,20 @@ func TestBrowserSeedWalkthrough(t *testing.T) {
 	tab1.typeText("tab", "tab_data", "only this tab")
 
 	tab2 := b.open(s.URL)
-	for sel, want := range map[string]string{
+	tab2.checkValues("tab 2", map[string]string{
 		field("general", "global_text"): "Hello from tab 1",
 		field("user", "user_note"):      "my persistent note",
 		field("tab", "tab_data"):        "",
-	} {
-		if got := tab2.value(sel); got != want {
-			t.Errorf("tab 2 %s = %q, want %q", sel, got, want)
-		}
-	}
+	})
 
 	tab1.close()
 	tab2.close()
 	tab3 := b.open(s.URL)
-	for sel, want := range map[string]string{
+	tab3.checkValues("new tab after closing all", map[string]string{
 		field("general", "global_text"): "Hello from tab 1",
 		field("user", "user_note"):      "my persistent note",
 		field("tab", "tab_data"):        "",
-	} {
-		if got := tab3.value(sel); got != want {
-			t.Errorf("new tab after closing all: %s = %q, want %q", sel, got, want)
-		}
-	}
+	})
 }
 
 // 2. Visit counters: a reload counts in the tab, a new tab starts at 1.
@@ -53,26 +45,14 @@ func TestBrowserReloadKeepsTabDataAndCounts(t *testing.T) {
 	b := newBrowser(t)
 	tab1 := b.open(s.URL)
 	tab1.typeText("tab", "tab_data", "survives reload")
-	for id, want := range map[string]string{"visits-general": "1", "visits-user": "1", "visits-browser": "1", "visits-tab": "1", "visits-client": "1"} {
-		if got := tab1.text(`[data-testid="` + id + `"]`); got != want {
-			t.Errorf("first load %s = %s, want %s", id, got, want)
-		}
-	}
+	tab1.checkTexts("first load", map[string]string{"visits-general": "1", "visits-user": "1", "visits-browser": "1", "visits-tab": "1", "visits-client": "1"})
 	tab1.reload()
 	if got := tab1.value(field("tab", "tab_data")); got != "survives reload" {
 		t.Errorf("tab data after reload = %q", got)
 	}
-	for id, want := range map[string]string{"visits-general": "2", "visits-user": "2", "visits-browser": "2", "visits-tab": "2", "visits-client": "1"} {
-		if got := tab1.text(`[data-testid="` + id + `"]`); got != want {
-			t.Errorf("after reload %s = %s, want %s", id, got, want)
-		}
-	}
+	tab1.checkTexts("after reload", map[string]string{"visits-general": "2", "visits-user": "2", "visits-browser": "2", "visits-tab": "2", "visits-client": "1"})
 	tab2 := b.open(s.URL + "/settings")
-	for id, want := range map[string]string{"visits-general": "3", "visits-user": "3", "visits-tab": "1", "visits-client": "1"} {
-		if got := tab2.text(`[data-testid="` + id + `"]`); got != want {
-			t.Errorf("new tab %s = %s, want %s", id, got, want)
-		}
-	}
+	tab2.checkTexts("new tab", map[string]string{"visits-general": "3", "visits-user": "3", "visits-tab": "1", "visits-client": "1"})
 	// The first tab's counters follow live.
 	tab1.waitText(`[data-testid="visits-general"]`, "3")
 }
@@ -90,16 +70,12 @@ func TestBrowserRestartKeepsEverything(t *testing.T) {
 
 	s.restart() // SIGKILL, then start on the same file and port
 	tab1.reload()
-	for sel, want := range map[string]string{
+	tab1.checkValues("after kill -9 and restart", map[string]string{
 		field("general", "global_text"):  "general survives",
 		field("user", "user_note"):       "user survives",
 		field("browser", "browser_note"): "browser survives",
 		field("tab", "tab_data"):         "tab survives",
-	} {
-		if got := tab1.value(sel); got != want {
-			t.Errorf("after kill -9 and restart %s = %q, want %q", sel, got, want)
-		}
-	}
+	})
 	if got := tab1.text(`[data-testid="boot-number"]`); got == boot {
 		t.Errorf("boot number still %s after a restart", got)
 	}

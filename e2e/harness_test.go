@@ -379,6 +379,28 @@ func (t *tab) waitSaved(scope, key string) {
 	t.waitFor(scope+"/"+key+" saved", fmt.Sprintf(`document.querySelector('#status-%s-%s').dataset.state === 'saved'`, scope, key))
 }
 
+// checkValues reports each input (by selector) that does not show its
+// wanted value; when says at what point of the test.
+func (t *tab) checkValues(when string, want map[string]string) {
+	t.b.t.Helper()
+	for sel, w := range want {
+		if got := t.value(sel); got != w {
+			t.b.t.Errorf("%s: %s = %q, want %q", when, sel, got, w)
+		}
+	}
+}
+
+// checkTexts reports each element (by data-testid) whose text is not the
+// wanted one.
+func (t *tab) checkTexts(when string, want map[string]string) {
+	t.b.t.Helper()
+	for id, w := range want {
+		if got := t.text(`[data-testid="` + id + `"]`); got != w {
+			t.b.t.Errorf("%s: %s = %s, want %s", when, id, got, w)
+		}
+	}
+}
+
 // waitValue waits until an input shows want.
 func (t *tab) waitValue(sel, want string) {
 	t.b.t.Helper()

@@ -28,15 +28,11 @@ func TestBrowserTwoInstances(t *testing.T) {
 	tab1.typeText("tab", "tab_data", "tab on A")
 
 	tab2 := br.open(b.URL)
-	for sel, want := range map[string]string{
+	tab2.checkValues("tab 2 on B", map[string]string{
 		field("general", "global_text"): "from A",
 		field("user", "user_note"):      "note via A",
 		field("tab", "tab_data"):        "",
-	} {
-		if got := tab2.value(sel); got != want {
-			t.Errorf("tab 2 on B: %s = %q, want %q", sel, got, want)
-		}
-	}
+	})
 	tab2.clear("general", "global_text")
 	tab2.typeText("general", "global_text", "from B")
 	tab1.waitValue(field("general", "global_text"), "from B")
