@@ -24,7 +24,7 @@ type snapCache struct {
 	seq      int64                   // the last commit applied
 	recent   []recentChange          // ring of the last changes
 	next     int                     // where the ring writes next
-	forgot   int64                   // fills read before this are refused
+	forgot   int64                   // fills read at an older version are refused
 }
 
 type cached struct {
@@ -113,7 +113,7 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner, all bool) 
 		clear(c.m)
 		c.lru.Init()
 		c.bytes = 0
-		c.forgot = seq + 1
+		c.forgot = seq // the flush took a version of its own
 		return
 	}
 	for _, o := range stale {

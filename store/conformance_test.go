@@ -266,6 +266,25 @@ func TestOldestTabIsEvictedOverTheCap(t *testing.T) {
 	})
 }
 
+// Duplicating the least recently used tab at the cap copies it first; the
+// eviction that makes room may take the original, never the copy's rows.
+func TestCopyOfTheOldestTabAtTheCapKeepsItsRows(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		s := open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
+		MustSet(t, s, store.TabOwner("u", "t1"), "k", `"from t1"`)
+		c.Advance(time.Second)
+		MustSet(t, s, store.TabOwner("u", "t2"), "k", `2`)
+		c.Advance(time.Second)
+		if err := s.CopyTab(context.Background(), "u", "t1", "t3", ""); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := get(t, s, store.TabOwner("u", "t3"), "k"); v != `"from t1"` {
+			t.Errorf("the copy of t1 holds %q, want \"from t1\"", v)
+		}
+	})
+}
+
 func TestOnCommitReportsChangesInOrder(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open opener) {
 		var mu sync.Mutex

@@ -419,18 +419,19 @@ func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 		if exists > 0 {
 			return ErrTabExists
 		}
-		if err := t.ensureOwner(to); err != nil {
-			return err
-		}
 		// Only the new tab itself sees tab rows, and it renders them from
 		// its own response, so the copy reports no change.
 		t.stale = append(t.stale, to)
-		_, err := t.exec(`
+		if _, err := t.exec(`
 			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
 			SELECT scope, user_id, ?, key, value, ?, ? FROM entries
 			WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`,
-			toTab, t.nextVersion(), t.now, userID, fromTab)
-		return err
+			toTab, t.nextVersion(), t.now, userID, fromTab); err != nil {
+			return err
+		}
+		// Only now: a new tab over the cap evicts the oldest, which may be
+		// the one just copied.
+		return t.ensureOwner(to)
 	})
 	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, err)

@@ -151,21 +151,25 @@ func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if !s.touched.due(userID, tabID, now, returning) {
 		return nil
 	}
+	var found bool
 	err := s.write(ctx, "", func(t *writeTx) error {
-		if _, err := t.exec(`
-			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID); err != nil {
+		res, err := t.exec(`
+			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID)
+		if err != nil {
 			return err
 		}
+		n, _ := res.RowsAffected()
+		found = n == 1
 		if tabID == "" {
 			return nil
 		}
-		_, err := t.exec(`UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
+		_, err = t.exec(`UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ?`, t.now, userID, tabID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning)
+	s.touched.done(userID, tabID, now, returning && found)
 	return nil
 }
 
@@ -196,6 +200,9 @@ func (t *touches) due(userID, tabID string, now time.Time, returning bool) bool 
 	return !ok || now.Sub(at) >= touchInterval
 }
 
+// done records a touch. returning is only recorded once the user exists:
+// a returning cookie whose user has no row yet is told again with its next
+// request, or the row its first write makes would stay one-shot.
 func (t *touches) done(userID, tabID string, now time.Time, returning bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

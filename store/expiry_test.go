@@ -111,3 +111,26 @@ func TestSweepDeletesInBatches(t *testing.T) {
 }
 
 func itoa(i int) string { return time.Duration(i).String() }
+
+// A cookie that comes back before its user has any row (a client that only
+// read at first) still counts as returning once the user writes: it is not
+// forgotten with the one-shot visitors.
+func TestAReturningUserWhoseFirstWriteCameLaterIsNotOneShot(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	s, _ := MustOpen(t, store.Options{Now: c.Now, Expiry: store.Expiry{OneShot: 2 * time.Hour, UserTTL: 48 * time.Hour}})
+	ctx := context.Background()
+	if err := s.Touch(ctx, "reader", "", true); err != nil { // no row yet
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	MustSet(t, s, store.UserOwner("reader"), "k", `1`)
+	c.Advance(time.Minute)
+	if err := s.Touch(ctx, "reader", "", true); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(3 * time.Hour)
+	mustSweep(t, s)
+	if !has(t, s, store.UserOwner("reader")) {
+		t.Errorf("a returning user was forgotten as a one-shot visitor")
+	}
+}

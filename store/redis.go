@@ -196,7 +196,7 @@ local function keep(scope, uid, tid)
   if scope ~= 'tab' then return end
   redis.call('PEXPIRE', p .. 'o:tab:' .. uid .. ':' .. tid, tabTTL)
   local added = redis.call('ZADD', z, now, tid)
-  redis.call('PEXPIRE', z, ttl)
+  redis.call('PEXPIRE', z, ttl) -- again: ZADD may have just made the set
   if added == 1 then
     local over = redis.call('ZCARD', z) - maxTabs
     if over > 0 then
@@ -408,7 +408,7 @@ func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 	if err != nil {
 		return nil, redisErr(err)
 	}
-	now := s.now()
+	now := time.UnixMilli(args[1].(int64)) // the time the script stored
 	entries := make([]Entry, len(muts))
 	for i, r := range res {
 		pair := r.([]any)
@@ -461,10 +461,11 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if returning {
 		ret = "1"
 	}
-	if err := touchScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID, ret)...).Err(); err != nil {
+	found, err := touchScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID, ret)...).Int()
+	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning)
+	s.touched.done(userID, tabID, now, returning && found == 1)
 	return nil
 }
 

@@ -331,13 +331,14 @@ func (s *Store) Secret(ctx context.Context) (secret string, generated bool, err 
 	b := make([]byte, 32)
 	rand.Read(b)
 	candidate := hex.EncodeToString(b)
-	err = s.write(ctx, "", func(tx *writeTx) error {
-		v, err := getSetting(ctx, tx.tx, settingSecret)
-		if err != nil || v != "" {
-			secret = v
+	err = s.write(ctx, "", func(t *writeTx) error {
+		// On the writer's context: a caller that goes away must not fail
+		// the other writes of the batch.
+		err := t.queryRow(`SELECT value FROM settings WHERE name = ?`, settingSecret).Scan(&secret)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		_, err = tx.tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, settingSecret, candidate)
+		_, err = t.exec(`INSERT INTO settings (name, value) VALUES (?, ?)`, settingSecret, candidate)
 		secret, generated = candidate, true
 		return err
 	})

@@ -188,6 +188,12 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 			return nil, op.err
 		}
 	}
+	if (len(stale) > 0 || flush) && w.seq == seq0 {
+		// Owners changed without a Change (swept, evicted): the commit
+		// still takes a version, so that a snapshot read before it is told
+		// from one read after (see snapCache.fill).
+		w.seq++
+	}
 	if w.seq != seq0 {
 		wt := writeTx{ctx: ctx, tx: tx, now: now, w: w}
 		if _, err := wt.exec(`
