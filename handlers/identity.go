@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,29 +32,36 @@ func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
 	}
 	var pairs [][]byte
 	for _, secret := range secrets {
-		hashKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie signing", 64)
-		if err != nil {
-			return nil, err
-		}
-		blockKey, err := hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie encryption", 32)
+		hashKey, blockKey, err := cookieKeys(secret)
 		if err != nil {
 			return nil, err
 		}
 		pairs = append(pairs, hashKey, blockKey)
 	}
 	cs := sessions.NewCookieStore(pairs...)
-	for _, c := range cs.Codecs {
-		c.(*securecookie.SecureCookie).SetSerializer(cookieSerializer{})
-	}
-	cs.Codecs = []securecookie.Codec{&cookieCodec{codecs: cs.Codecs, seen: map[string]decodedCookie{}}}
 	cs.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   int(cookieMaxAge.Seconds()),
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	}
+	// The codecs check a cookie's age too (30 days unless told), and only
+	// while they are securecookie's own, before they are wrapped.
 	cs.MaxAge(cs.Options.MaxAge)
+	for _, c := range cs.Codecs {
+		c.(*securecookie.SecureCookie).SetSerializer(cookieSerializer{})
+	}
+	cs.Codecs = []securecookie.Codec{&cookieCodec{codecs: cs.Codecs, seen: map[string]decodedCookie{}}}
 	return cs, nil
+}
+
+// cookieKeys derives the signing and the encryption key of one secret.
+func cookieKeys(secret string) (hashKey, blockKey []byte, err error) {
+	if hashKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie signing", 64); err != nil {
+		return nil, nil, err
+	}
+	blockKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie encryption", 32)
+	return hashKey, blockKey, err
 }
 
 // cookieCodec encodes under the first secret's keys, decodes under any
@@ -150,7 +158,8 @@ func (c *cookieCodec) remember(value string, d decodedCookie) {
 // reads.
 type cookieSerializer struct{}
 
-// cookieContents is what the cookie holds.
+// cookieContents is what the cookie holds. The browser scope is read raw
+// (it may be the earlier string form) and written as the object itself.
 type cookieContents struct {
 	UserID  string          `json:"uid"`
 	Browser json.RawMessage `json:"browser,omitempty"`
@@ -161,16 +170,20 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("cookie: cannot serialize %T", src)
 	}
-	var c cookieContents
-	c.UserID, _ = values[sessUserID].(string)
-	if m, ok := values[sessBrowser].(*memKV); ok {
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		c.Browser = raw
+	var c struct {
+		UserID  string `json:"uid"`
+		Browser *memKV `json:"browser,omitempty"`
 	}
-	return json.Marshal(c)
+	c.UserID, _ = values[sessUserID].(string)
+	c.Browser, _ = values[sessBrowser].(*memKV)
+	// As typed: <, > and & would cost six bytes each of a 4 KiB cookie.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func (cookieSerializer) Deserialize(src []byte, dst any) error {

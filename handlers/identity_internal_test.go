@@ -1,8 +1,13 @@
 package handlers
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -109,5 +114,47 @@ func TestEarlierCookieFormStillReads(t *testing.T) {
 	m, _ := values[sessBrowser].(*memKV)
 	if values[sessUserID] != "u1" || m == nil || string(m.Entries["visits"].V) != "2" {
 		t.Errorf("decoded %v (browser %+v), want uid u1 and visits 2", values, m)
+	}
+}
+
+// aged re-dates a cookie the codec made, as if it had been made age ago:
+// securecookie's form is base64(date|value|mac), the MAC over name|date|value.
+func aged(t *testing.T, secret, encoded string, age time.Duration) string {
+	t.Helper()
+	hashKey, _, err := cookieKeys(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := base64.URLEncoding.DecodeString(encoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.SplitN(b, []byte("|"), 3)[1]
+	signed := strconv.FormatInt(time.Now().Add(-age).Unix(), 10) + "|" + string(value)
+	mac := hmac.New(sha256.New, hashKey)
+	mac.Write([]byte(cookieName + "|" + signed))
+	return base64.URLEncoding.EncodeToString(append([]byte(signed+"|"), mac.Sum(nil)...))
+}
+
+// The cookie is set for 400 days, and the server accepts it that long.
+func TestACookieIsAcceptedForItsWholeLifetime(t *testing.T) {
+	const secret = "secret-one"
+	encoded, err := mustCookieCodec(t, secret).Encode(cookieName, map[any]any{sessUserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		age  time.Duration
+		want bool
+	}{
+		{31 * 24 * time.Hour, true},
+		{cookieMaxAge - 24*time.Hour, true},
+		{cookieMaxAge + 24*time.Hour, false},
+	} {
+		values := map[any]any{}
+		err := mustCookieCodec(t, secret).Decode(cookieName, aged(t, secret, encoded, tc.age), &values)
+		if got := err == nil && values[sessUserID] == "u1"; got != tc.want {
+			t.Errorf("a cookie %d days old accepted = %v (%v), want %v", tc.age/(24*time.Hour), got, err, tc.want)
+		}
 	}
 }

@@ -296,6 +296,9 @@ func (l *live) deliver(user, tab, skip string, msg []byte) {
 // join sends a new connection the current state of every scope it sees,
 // then adds it to the set, so every later push comes after the snapshot.
 func (l *live) join(ctx context.Context, c *liveConn, browser store.Snapshot) {
+	if c.ctx.Err() != nil {
+		return // gone before its turn: nothing to draw, nobody to add
+	}
 	stored, err := l.stored(ctx, c, map[store.Owner][]byte{})
 	if err != nil {
 		l.s.log.Error("live: snapshot", "error", err)
@@ -310,6 +313,11 @@ func (l *live) join(ctx context.Context, c *liveConn, browser store.Snapshot) {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Its end runs leave, which may have run already (then c would stay
+	// forever) or waits for l.mu (then it removes c).
+	if c.ctx.Err() != nil {
+		return
+	}
 	l.conns[c] = struct{}{}
 	if l.byUser[c.userID] == nil {
 		l.byUser[c.userID] = map[*liveConn]struct{}{}
