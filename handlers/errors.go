@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -42,15 +41,12 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		s.logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(e.Status)
-		json.NewEncoder(w).Encode(map[string]string{"error": e.Message})
+		writeJSON(w, e.Status, map[string]string{"error": e.Message})
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.Status)
 	w.Write([]byte(e.Message))
 }

@@ -54,36 +54,23 @@ const (
 	defaultName    = "Guest"
 )
 
-func (s *Server) scopeTitle(scope string) string {
-	switch scope {
-	case scopeGeneral:
-		return "General"
-	case scopeUser:
-		return "User"
-	case scopeBrowser:
-		return "Browser"
-	case scopeTab:
-		return "Tab"
-	case scopeClient:
-		return "Client"
+// panelHeads makes each scope's panel head once: its title and the line on
+// its lifetime.
+func panelHeads(storeName string, userTTL, tabTTL time.Duration) map[string]views.Panel {
+	lines := map[string][2]string{
+		scopeGeneral: {"General", "Shared by everyone. Kept in " + storeName + ": survives restarts, forever."},
+		scopeUser: {"User", fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in %s: survives restarts; forgotten after %s unused.",
+			storeName, humanDuration(userTTL))},
+		scopeBrowser: {"Browser", "Inside the cookie itself (about 4 KiB in all): lives as long as the cookie, and travels with every request."},
+		scopeTab: {"Tab", fmt.Sprintf("This tab only, by an id in sessionStorage. Kept in %s: survives reloads and restarts; a new tab starts empty; forgotten after %s unused.",
+			storeName, humanDuration(tabTTL))},
+		scopeClient: {"Client", "This page load only. Kept in server memory: gone soon after the page closes, and on restart."},
 	}
-	return scope
-}
-
-func (s *Server) scopeLifetime(scope string) string {
-	switch scope {
-	case scopeGeneral:
-		return "Shared by everyone. Kept in " + s.storeName + ": survives restarts, forever."
-	case scopeUser:
-		return fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in %s: survives restarts; forgotten after %s unused.", s.storeName, humanDuration(s.userTTL))
-	case scopeBrowser:
-		return "Inside the cookie itself (about 4 KiB in all): lives as long as the cookie, and travels with every request."
-	case scopeTab:
-		return fmt.Sprintf("This tab only, by an id in sessionStorage. Kept in %s: survives reloads and restarts; a new tab starts empty; forgotten after %s unused.", s.storeName, humanDuration(s.tabTTL))
-	case scopeClient:
-		return "This page load only. Kept in server memory: gone soon after the page closes, and on restart."
+	heads := map[string]views.Panel{}
+	for scope, l := range lines {
+		heads[scope] = views.Panel{Scope: scope, Title: l[0], Lifetime: l[1]}
 	}
-	return ""
+	return heads
 }
 
 // panel builds the view of one scope from a snapshot of it.
@@ -106,7 +93,8 @@ func (s *Server) panel(scope string, snap store.Snapshot) views.Panel {
 // panelData is a panel without its bound controls: what the answer to a
 // bound control carries.
 func (s *Server) panelData(scope string, snap store.Snapshot) views.Panel {
-	p := views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.lifetimes[scope], Visits: "0", Version: snap.Version}
+	p := s.heads[scope]
+	p.Visits, p.Version = "0", snap.Version
 	p.Entries = make([]views.Entry, 0, len(snap.Entries))
 	for _, e := range snap.Entries {
 		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
@@ -174,7 +162,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 		}
 
 		page := views.Page{
-			Boot: views.Boot{Number: s.store.Boot().Number, Time: s.store.Boot().Time},
+			Boot: views.Boot(s.store.Boot()),
 			Nav: []views.NavLink{
 				{Path: "/", Label: "Home", Current: path == "/"},
 				{Path: "/settings", Label: "Settings", Current: path == "/settings"},
@@ -188,12 +176,16 @@ func (s *Server) handlePage(path string) handlerFunc {
 		page.Panels = make([]views.Panel, 0, len(pageScopes))
 		for _, scope := range pageScopes {
 			if scope == scopeTab || scope == scopeClient { // they load themselves
-				page.Panels = append(page.Panels, views.Panel{Scope: scope, Title: s.scopeTitle(scope), Lifetime: s.lifetimes[scope], Lazy: true})
+				p := s.heads[scope]
+				p.Lazy = true
+				page.Panels = append(page.Panels, p)
 				continue
 			}
-			d, err := s.dictFor(w, r, scope)
-			if err != nil {
-				return err
+			d := browser // already made, and already counted in
+			if scope != scopeBrowser {
+				if d, err = s.dictFor(w, r, scope); err != nil {
+					return err
+				}
 			}
 			snap, err := d.List(ctx)
 			if err != nil {
@@ -381,7 +373,6 @@ func keyParam(r *http.Request, l Limits) (string, error) {
 	return key, checkKey(key, l.KeyRunes)
 }
 
-// mustJSON encodes a value that always encodes.
 // mustJSON encodes a value that always encodes, leaving <, > and & as they
 // are (the views escape for HTML; the inspector shows the JSON as typed).
 func mustJSON(v any) json.RawMessage {

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
 )
 
 // Store is the persistent storage of the general, user and tab scopes:
@@ -63,19 +64,16 @@ type Config struct {
 
 // Server serves the app. Build it with New.
 type Server struct {
-	store     Store
-	cookies   *sessions.CookieStore
-	log       *slog.Logger
-	limits    Limits
-	tabTTL    time.Duration
-	userTTL   time.Duration
-	handler   http.Handler
-	live      *live
-	clients   *clients
-	writes    *writeLimiter // nil: no limit
-	storeName string
-	lifetimes map[string]string // each scope's lifetime line, made once
-	requests  atomic.Uint64     // requests numbered so far, for the logs
+	store    Store
+	cookies  *sessions.CookieStore
+	log      *slog.Logger
+	limits   Limits
+	handler  http.Handler
+	live     *live
+	clients  *clients
+	writes   *writeLimiter          // nil: no limit
+	heads    map[string]views.Panel // each scope's title and lifetime line, made once
+	requests atomic.Uint64          // requests numbered so far, for the logs
 }
 
 // New builds the server and its routes.
@@ -85,21 +83,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
 	s := &Server{
-		store:     cfg.Store,
-		cookies:   cookies,
-		log:       cfg.Logger,
-		limits:    cfg.Limits.withDefaults(),
-		tabTTL:    cfg.TabTTL,
-		userTTL:   cfg.UserTTL,
-		writes:    newWriteLimiter(cfg.WriteRate),
-		storeName: cmp.Or(cfg.StoreName, "SQLite"),
+		store:   cfg.Store,
+		cookies: cookies,
+		log:     cfg.Logger,
+		limits:  cfg.Limits.withDefaults(),
+		writes:  newWriteLimiter(cfg.WriteRate),
+		heads:   panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	s.lifetimes = map[string]string{}
-	for _, scope := range pageScopes {
-		s.lifetimes[scope] = s.scopeLifetime(scope)
 	}
 	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), s.limits.KeysPerOwner, cmp.Or(cfg.ClientGrace, 5*time.Second))
 	s.live = newLive(s)
