@@ -187,12 +187,14 @@ func TestLiveUserReachesOnlyTheSameBrowser(t *testing.T) {
 
 func TestLiveDarkModeAndBrowserScopeReachTheOtherTab(t *testing.T) {
 	a := MustStart(t)
-	b := a.NewBrowser(t)
+	b, other := a.NewBrowser(t), a.NewBrowser(t)
 	b.Page("/")
+	other.Page("/")
 	tab2 := *b
 	tab2.tab = newUUID()
-	p1, p2 := b.Live(), tab2.Live()
+	p1, p2, po := b.Live(), tab2.Live(), other.Live()
 	p2.Expect(`id="visits-general"`)
+	po.Expect(`id="visits-general"`)
 
 	h := p1.header()
 	h["Content-Type"] = "application/x-www-form-urlencoded"
@@ -203,6 +205,10 @@ func TestLiveDarkModeAndBrowserScopeReachTheOtherTab(t *testing.T) {
 	}
 	b.typeAs(p1, "browser", "browser_note", "cookie note")
 	p2.Expect("cookie note")
+	// Another browser never sees it, and the page that typed it gets no echo.
+	a.NewBrowser(t).Type("general", "global_text", "marker")
+	po.ExpectNoneBefore("cookie note", "marker")
+	p1.ExpectNoneBefore("cookie note", "marker")
 }
 
 func TestLiveTabWriteReachesNobodyElse(t *testing.T) {
