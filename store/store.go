@@ -1,8 +1,9 @@
 // Package store keeps the persistent storage scopes (general, user and tab) in
 // one SQLite file. It is the only package that knows SQL.
 //
-// Every key is one row, written with an upsert in a transaction that commits
-// before the call returns, so an acknowledged write is durable. All writes go
+// Every key is one row, written in a transaction that commits before the
+// call returns, so an acknowledged write survives a crash of the process
+// (with synchronous=NORMAL, a power cut can lose the last commits). All writes go
 // through one writer goroutine that gathers the writes waiting at that moment
 // into one transaction (group commit); reads use a small pool of read-only
 // connections.
