@@ -157,16 +157,7 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner, all bool) 
 
 // search finds key in entries sorted by key.
 func search(entries []Entry, key string) (int, bool) {
-	lo, hi := 0, len(entries)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if entries[mid].Key < key {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo, lo < len(entries) && entries[lo].Key == key
+	return slices.BinarySearchFunc(entries, key, func(e Entry, k string) int { return strings.Compare(e.Key, k) })
 }
 
 // sortEntries sorts by key, in byte order (SQLite's BINARY collation).
