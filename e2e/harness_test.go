@@ -376,7 +376,7 @@ func (t *tab) clear(scope, key string) {
 // waitSaved waits for a field's saved state.
 func (t *tab) waitSaved(scope, key string) {
 	t.b.t.Helper()
-	t.waitFor(scope+"/"+key+" saved", fmt.Sprintf(`document.querySelector('#status-%s-%s').dataset.state === 'saved'`, scope, key))
+	t.waitFor(scope+"/"+key+" saved", fmt.Sprintf(`document.querySelector('[data-testid="status-%s-%s"]').dataset.state === 'saved'`, scope, key))
 }
 
 // checkValues reports each input (by selector) that does not show its
