@@ -55,8 +55,8 @@ const (
 )
 
 // panelHeads makes each scope's panel head once: its title and the line on
-// its lifetime.
-func panelHeads(storeName string, userTTL, tabTTL time.Duration) map[string]views.Panel {
+// its lifetime, and the parts of the panel drawn from them alone.
+func panelHeads(storeName string, userTTL, tabTTL time.Duration) (map[string]views.Panel, error) {
 	lines := map[string][2]string{
 		scopeGeneral: {"General", "Shared by everyone. Kept in " + storeName + ": survives restarts, forever."},
 		scopeUser: {"User", fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in %s: survives restarts; forgotten after %s unused.",
@@ -68,9 +68,13 @@ func panelHeads(storeName string, userTTL, tabTTL time.Duration) map[string]view
 	}
 	heads := map[string]views.Panel{}
 	for scope, l := range lines {
-		heads[scope] = views.Panel{Scope: scope, Title: l[0], Lifetime: l[1]}
+		p, err := views.NewPanel(scope, l[0], l[1])
+		if err != nil {
+			return nil, err
+		}
+		heads[scope] = p
 	}
-	return heads
+	return heads, nil
 }
 
 // panel builds the view of one scope from a snapshot of it.

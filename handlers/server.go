@@ -88,7 +88,9 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger,
 		limits:  cfg.Limits.withDefaults(),
 		writes:  newWriteLimiter(cfg.WriteRate),
-		heads:   panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL),
+	}
+	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
+		return nil, fmt.Errorf("draw the panels: %w", err)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

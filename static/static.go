@@ -28,9 +28,21 @@ var versions = func() map[string]string {
 	return m
 }()
 
+// paths holds each file's URL with its hash, made once (a page names four).
+var paths = func() map[string]string {
+	m := map[string]string{}
+	for name, v := range versions {
+		m[name] = "/static/" + name + "?v=" + v
+	}
+	return m
+}()
+
 // Path returns the URL of a static file, with its content hash.
 func Path(name string) string {
-	return "/static/" + name + "?v=" + versions[name]
+	if p, ok := paths[name]; ok {
+		return p
+	}
+	return "/static/" + name
 }
 
 // Handler serves the files under /static/. A request that names the current

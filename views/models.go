@@ -31,6 +31,9 @@ type Boot struct {
 // visit counter and its inspector. A lazy panel is a placeholder that loads
 // itself once the page is up (the tab and client scopes need headers that
 // only the page's script can send).
+//
+// Make a scope's panel once with NewPanel and copy it for each render: the
+// parts that never change are then drawn only once.
 type Panel struct {
 	Scope    string
 	Title    string
@@ -44,6 +47,8 @@ type Panel struct {
 	// incoming part older than the one it has: a late answer or push never
 	// shows an older state over a newer one.
 	Version int64
+
+	drawn drawnParts // by NewPanel
 }
 
 // Field is one control bound to a key of a scope.

@@ -45,6 +45,43 @@ func TestUpdateCarriesTheScopesPartsNotItsControls(t *testing.T) {
 	}
 }
 
+// A panel made by NewPanel draws its unchanging parts in advance; the page
+// must look exactly as if they were drawn on each render.
+func TestPanelsDrawnInAdvanceLookTheSame(t *testing.T) {
+	const lifetime = "This browser & <its> cookie."
+	made, err := views.NewPanel("user", "User", lifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := views.Panel{Scope: "user", Title: "User", Lifetime: lifetime}
+	draw := func(p views.Panel, lazy bool) string {
+		u := userPanel()
+		p.Fields, p.Entries, p.Visits, p.Version, p.Lazy = u.Fields, u.Entries, u.Visits, u.Version, lazy
+		var b strings.Builder
+		if err := views.ScopePanel(p).Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		lazy  bool
+		parts []string
+	}{
+		{false, []string{`id="panel-user"`, "This browser &amp; &lt;its&gt; cookie.", `hx-confirm="Delete every key of the User scope?"`, `value="Ada"`}},
+		{true, []string{`id="panel-user"`, "This browser &amp; &lt;its&gt; cookie.", `hx-post="/scopes/user/visit"`, "Loading User storage"}},
+	} {
+		got, want := draw(made, tc.lazy), draw(plain, tc.lazy)
+		if got != want {
+			t.Errorf("lazy %v: drawn in advance\n%s\nwant\n%s", tc.lazy, got, want)
+		}
+		for _, part := range tc.parts {
+			if !strings.Contains(got, part) {
+				t.Errorf("lazy %v: panel lacks %s:\n%s", tc.lazy, part, got)
+			}
+		}
+	}
+}
+
 // go test -bench . ./views: the cost of drawing an answer and a page.
 func BenchmarkScopeUpdate(b *testing.B) {
 	name := "Ada"
@@ -57,17 +94,31 @@ func BenchmarkScopeUpdate(b *testing.B) {
 }
 
 func BenchmarkFullPage(b *testing.B) {
-	user := userPanel()
-	general := views.Panel{Scope: "general", Title: "General", Visits: "8", Version: 10,
-		Fields:  []views.Field{{Scope: "general", Key: "global_text", Label: "Global Message"}},
-		Entries: []views.Entry{{Key: "visits", JSON: "8", Version: 8}}}
-	browser := views.Panel{Scope: "browser", Title: "Browser", Visits: "2", Version: 2,
-		Fields:  []views.Field{{Scope: "browser", Key: "browser_note", Label: "Browser"}},
-		Entries: []views.Entry{{Key: "visits", JSON: "2", Version: 2}}}
+	// As the app draws them: each panel made once by NewPanel.
+	head := func(scope, title string) views.Panel {
+		p, err := views.NewPanel(scope, title, "Kept in SQLite: survives restarts.")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	u := userPanel()
+	user := head("user", "User")
+	user.Fields, user.Entries, user.Visits, user.Version = u.Fields, u.Entries, u.Visits, u.Version
+	general := head("general", "General")
+	general.Visits, general.Version = "8", 10
+	general.Fields = []views.Field{{Scope: "general", Key: "global_text", Label: "Global Message"}}
+	general.Entries = []views.Entry{{Key: "visits", JSON: "8", Version: 8}}
+	browser := head("browser", "Browser")
+	browser.Visits, browser.Version = "2", 2
+	browser.Fields = []views.Field{{Scope: "browser", Key: "browser_note", Label: "Browser"}}
+	browser.Entries = []views.Entry{{Key: "visits", JSON: "2", Version: 2}}
+	tab, client := head("tab", "Tab"), head("client", "Client")
+	tab.Lazy, client.Lazy = true, true
 	p := views.Page{Title: "Home", Name: "Ada", NameVersion: 10, LiveURL: "/live",
 		Boot:   views.Boot{Number: 1, Time: time.Unix(1_800_000_000, 0)},
 		Nav:    []views.NavLink{{Path: "/", Label: "Home", Current: true}, {Path: "/settings", Label: "Settings"}},
-		Panels: []views.Panel{general, user, browser, {Scope: "tab", Title: "Tab", Lazy: true}, {Scope: "client", Title: "Client", Lazy: true}}}
+		Panels: []views.Panel{general, user, browser, tab, client}}
 	for b.Loop() {
 		if err := views.FullPage(p).Render(context.Background(), io.Discard); err != nil {
 			b.Fatal(err)
