@@ -150,6 +150,68 @@ func TestIncrementRestartsANonIntegerValue(t *testing.T) {
 	})
 }
 
+// A counter counts from what is stored now, whatever changed it last: a
+// set, a delete, a clear, a tab copy, a tab evicted over the cap. (The
+// SQLite writer remembers the values it wrote; each of these must reach
+// what it remembers.)
+func TestIncrementCountsFromWhatIsStored(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open opener) {
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		s := open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
+		ctx := context.Background()
+		count := func(o store.Owner) string {
+			t.Helper()
+			c.Advance(time.Second) // tabs are evicted by last use
+			e, err := s.Increment(ctx, o, "visits", "")
+			if err != nil {
+				t.Fatalf("increment %s: %v", o, err)
+			}
+			if v, _ := get(t, s, o, "visits"); v != string(e.Value) {
+				t.Errorf("%s: increment answered %s, stored %s", o, e.Value, v)
+			}
+			return string(e.Value)
+		}
+		user := store.UserOwner("u")
+		steps := []struct {
+			name   string
+			change func()
+			o      store.Owner
+			want   string
+		}{
+			{"first", func() {}, user, "1"},
+			{"again", func() {}, user, "2"},
+			{"after a set", func() { MustSet(t, s, user, "visits", `41`) }, user, "42"},
+			{"after a delete", func() {
+				if err := s.Delete(ctx, user, "visits", ""); err != nil {
+					t.Fatal(err)
+				}
+			}, user, "1"},
+			{"after a clear", func() {
+				count(user)
+				if _, err := s.Clear(ctx, user, ""); err != nil {
+					t.Fatal(err)
+				}
+			}, user, "1"},
+			{"in a copied tab", func() {
+				count(store.TabOwner("u", "t1"))
+				count(store.TabOwner("u", "t1"))
+				if err := s.CopyTab(ctx, "u", "t1", "t2", ""); err != nil {
+					t.Fatal(err)
+				}
+			}, store.TabOwner("u", "t2"), "3"},
+			{"in a tab evicted over the cap and opened again", func() {
+				count(store.TabOwner("u", "t3")) // evicts t1, the least recently used
+			}, store.TabOwner("u", "t1"), "1"},
+		}
+		for _, step := range steps {
+			step.change()
+			if got := count(step.o); got != step.want {
+				t.Errorf("%s: %s visits = %s, want %s", step.name, step.o, got, step.want)
+			}
+		}
+	})
+}
+
 func TestScopesAndOwnersAreSeparate(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open opener) {
 		s := open(store.Options{})

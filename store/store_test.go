@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/storagescopes/app/store"
@@ -121,4 +123,49 @@ func entriesOf(s store.Snapshot) []string {
 		out = append(out, fmt.Sprintf("%s=%s@%d", e.Key, e.Value, e.Version))
 	}
 	return out
+}
+
+// A write that breaks (here: a value SQLite's CHECK refuses) fails its whole
+// batch, and the writes that shared it fail with it. A counter then holds
+// exactly the increments that were acknowledged: the writer must not keep
+// counting from a value it wrote in a transaction that rolled back.
+func TestCountersHoldOnlyAcknowledgedIncrementsWhenBatchesFail(t *testing.T) {
+	s, _ := MustOpen(t, store.Options{})
+	ctx := context.Background()
+	var ok, failed, broken atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Go(func() {
+			for range 40 {
+				if g%4 == 0 { // a quarter of the writers break their batch
+					if _, err := s.Set(ctx, store.UserOwner("breaker"), "k", json.RawMessage("not json"), ""); err == nil {
+						t.Error("a value that is not JSON was stored")
+					}
+					broken.Add(1)
+					continue
+				}
+				if _, err := s.Increment(ctx, store.GeneralOwner, "visits", ""); err != nil {
+					failed.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() == 0 {
+		t.Fatalf("no increment shared a batch with a broken write (%d broken): the test proves nothing", broken.Load())
+	}
+	v, _ := get(t, s, store.GeneralOwner, "visits")
+	if want := fmt.Sprint(ok.Load()); v != want {
+		t.Errorf("visits = %s after %d acknowledged increments (%d failed with their batch), want %s", v, ok.Load(), failed.Load(), want)
+	}
+	// And the next one counts on from there.
+	e, err := s.Increment(ctx, store.GeneralOwner, "visits", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprint(ok.Load() + 1); string(e.Value) != want {
+		t.Errorf("the next increment answered %s, want %s", e.Value, want)
+	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -57,6 +58,7 @@ type writer struct {
 	// row) was last created or refreshed, so most writes skip that.
 	ensured map[string]*ensuredUser
 	bound   map[string]*sql.Stmt // statements bound to the current transaction (see writeTx.stmt)
+	known   knownValues
 }
 
 type ensuredUser struct {
@@ -134,6 +136,7 @@ gather:
 	w.s.wstmts.prepareMissed(context.Background()) // the connection is free now
 	if err != nil {
 		clear(w.ensured) // it may name rows that were rolled back
+		w.known.forget()
 		w.s.log.Error("commit failed", "error", err, "writes", len(ops))
 		for _, op := range ops {
 			if op.err == nil {
@@ -180,6 +183,7 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 		op.err = op.fn(&wt)
 		switch {
 		case op.err == nil:
+			w.known.learn(wt.changes, wt.stale, wt.flush)
 			changes = append(changes, wt.changes...)
 			stale = append(stale, wt.stale...)
 			flush = flush || wt.flush
@@ -213,3 +217,68 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 
 // ErrClosed is returned for writes that arrive after Close.
 var ErrClosed = errors.New("store: closed")
+
+// knownValues are the values the writer itself last wrote, per owner and
+// key, as of its open transaction: an increment then needs no read for its
+// key's value, nor a room check for a key it knows exists. Only the writer
+// writes, so what it wrote stays true until it writes again. It learns from
+// each write's changes; it forgets an owner changed without a Change (a
+// copied, evicted or expired tab; expired users), everything after a failed
+// commit, and everything when it grows past maxKnownBytes.
+type knownValues struct {
+	m     map[Owner]map[string]json.RawMessage
+	bytes int
+}
+
+const maxKnownBytes = 4 << 20
+
+func (k *knownValues) get(o Owner, key string) (json.RawMessage, bool) {
+	v, ok := k.m[o][key]
+	return v, ok
+}
+
+// learn takes in one write's changes.
+func (k *knownValues) learn(changes []Change, stale []Owner, flush bool) {
+	if flush || k.bytes > maxKnownBytes {
+		k.forget()
+	}
+	for _, o := range stale {
+		k.forgetOwner(o)
+	}
+	for _, c := range changes {
+		switch c.Op {
+		case OpSet:
+			if k.m == nil {
+				k.m = map[Owner]map[string]json.RawMessage{}
+			}
+			keys := k.m[c.Owner]
+			if keys == nil {
+				keys = map[string]json.RawMessage{}
+				k.m[c.Owner] = keys
+			}
+			k.bytes += len(c.Value) - len(keys[c.Key])
+			if _, ok := keys[c.Key]; !ok {
+				k.bytes += len(c.Key) + 64
+			}
+			keys[c.Key] = c.Value
+		case OpDelete:
+			if v, ok := k.m[c.Owner][c.Key]; ok {
+				k.bytes -= len(c.Key) + 64 + len(v)
+				delete(k.m[c.Owner], c.Key)
+			}
+		default: // OpClear, or whatever else comes: unknown from now on
+			k.forgetOwner(c.Owner)
+		}
+	}
+}
+
+func (k *knownValues) forgetOwner(o Owner) {
+	for key, v := range k.m[o] {
+		k.bytes -= len(key) + 64 + len(v)
+	}
+	delete(k.m, o)
+}
+
+func (k *knownValues) forget() {
+	k.m, k.bytes = nil, 0
+}
