@@ -163,6 +163,27 @@ func TestVisitCountersCount(t *testing.T) {
 	}
 }
 
+// Every scope counts the same way: a counter set to something that is not
+// a number it can count up from starts again at 1.
+func TestVisitCountersRestartFromWhatTheyCannotCount(t *testing.T) {
+	a := MustStart(t)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	for _, value := range []string{`"many"`, `2.5`, `9223372036854775807`} {
+		for _, scope := range []string{"general", "user", "browser"} {
+			if res := b.API("PUT", scope+"/visits", value); res.Status != 200 {
+				t.Fatalf("set %s visits to %s: %d %s", scope, value, res.Status, res.Body)
+			}
+		}
+		doc := b.Page("/")
+		for _, scope := range []string{"general", "user", "browser"} {
+			if got := testID(doc, "visits-"+scope); got != "1" {
+				t.Errorf("visits-%s after %s = %s, want 1", scope, value, got)
+			}
+		}
+	}
+}
+
 func TestDuplicatedTabStartsWithACopy(t *testing.T) {
 	a := MustStart(t)
 	orig := a.NewBrowser(t)

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/storagescopes/app/store"
@@ -174,13 +173,9 @@ func (m *memKV) set(key string, v json.RawMessage, maxKeys int) (store.Entry, er
 	return m.entry(key, e), nil
 }
 
-// increment adds one to the integer under key; anything else counts as 0.
+// increment counts up the integer under key (see store.NextCount).
 func (m *memKV) increment(key string, maxKeys int) (store.Entry, error) {
-	var n int64
-	if e, ok := m.Entries[key]; ok {
-		json.Unmarshal(e.V, &n)
-	}
-	return m.set(key, json.RawMessage(strconv.FormatInt(n+1, 10)), maxKeys)
+	return m.set(key, store.NextCount(m.Entries[key].V), maxKeys)
 }
 
 func (m *memKV) delete(key string) error {

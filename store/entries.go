@@ -294,7 +294,7 @@ func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	for i, m := range muts {
 		value := m.Value
 		if m.Increment {
-			value = nextCount(current[i])
+			value = NextCount(current[i])
 		}
 		var err error
 		if current[i] != nil {
@@ -341,10 +341,10 @@ func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage)
 	return rows.Err()
 }
 
-// nextCount is what an increment stores: an integer counts up; anything
-// else (no value, not an integer, or the largest one) starts again at 1, as
-// the Redis store's script does.
-func nextCount(v json.RawMessage) json.RawMessage {
+// NextCount is what an increment stores after v: an integer counts up;
+// anything else (no value, not an integer, or the largest one) starts again
+// at 1. Every scope counts this way (the Redis store in its script).
+func NextCount(v json.RawMessage) json.RawMessage {
 	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n < math.MaxInt64 {
 		return strconv.AppendInt(nil, n+1, 10)
 	}
