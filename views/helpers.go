@@ -17,7 +17,8 @@ func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
 
 // drawnParts are the parts of a panel that depend only on its scope, title
 // and lifetime, drawn in advance: templ resolves, boxes and escapes every
-// expression on every render, and these were a third of a page's.
+// expression on every render, and these were a third of a page's. A Panel
+// not made by NewPanel has none, and draws them each time.
 type drawnParts struct {
 	header, tools, lazy string
 }
@@ -40,13 +41,4 @@ func NewPanel(scope, title, lifetime string) (Panel, error) {
 		*part.to = b.String()
 	}
 	return p, nil
-}
-
-// predrawn writes html drawn in advance, or draws c where there is none (a
-// Panel not made by NewPanel).
-func predrawn(html string, c templ.Component) templ.Component {
-	if html != "" {
-		return templ.Raw(html)
-	}
-	return c
 }
