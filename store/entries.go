@@ -309,8 +309,9 @@ func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	return nil
 }
 
-// lookup reads the values of muts[i] for each i of which, in one statement
-// of point lookups, each answering with its index if the key exists.
+// lookup reads into values[i] the stored value of muts[i], for each i in
+// which, in one statement: a point lookup per key, each answering with its
+// index if the key exists (values[i] stays nil if not).
 func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage) error {
 	if len(which) == 0 {
 		return nil
