@@ -105,17 +105,10 @@ func (c *snapCache) note(o Owner, seq int64) {
 // apply brings the cached owners up to commit seq: the writer calls it
 // after each commit with the commit's changes, and with the owners it
 // changed without a Change (a copied, evicted or expired tab; expired users).
-func (c *snapCache) apply(seq int64, changes []Change, stale []Owner, all bool) {
+func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq = seq
-	if all {
-		clear(c.m)
-		c.lru.Init()
-		c.bytes = 0
-		c.forgot = seq // the flush took a version of its own
-		return
-	}
 	for _, o := range stale {
 		c.remove(o)
 		c.note(o, seq)

@@ -39,3 +39,53 @@ func TestASnapshotReadBeforeASweepIsNotCachedAfterIt(t *testing.T) {
 		t.Errorf("the swept tab still lists %v", snap.Entries)
 	}
 }
+
+// A sweep that expires a user drops the cached snapshots of that user and
+// its tabs, and only those: everybody else's stay cached (a sweep used to
+// empty the whole cache, every ten minutes on a busy server).
+func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), Options{
+		Now: func() time.Time { return now }, Expiry: Expiry{OneShot: time.Hour, UserTTL: 48 * time.Hour, TabTTL: 48 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	gone, stays := UserOwner("gone"), UserOwner("stays")
+	goneTab := TabOwner("gone", "t")
+	for _, o := range []Owner{gone, goneTab, stays, GeneralOwner} {
+		if _, err := s.Set(ctx, o, "k", []byte(`1`), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.List(ctx, o); err != nil { // now cached
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Increment(ctx, gone, "visits", ""); err != nil { // the writer knows it is 1
+		t.Fatal(err)
+	}
+	if err := s.Touch(ctx, "stays", "", true); err != nil { // its cookie came back
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour) // past the one-shot grace of "gone"
+	if n, err := s.Sweep(ctx); err != nil || n.Users != 1 {
+		t.Fatalf("sweep: %+v, %v; want one user expired", n, err)
+	}
+	for _, o := range []Owner{gone, goneTab} {
+		if snap, err := s.List(ctx, o); err != nil || len(snap.Entries) != 0 {
+			t.Errorf("%s lists %v after it expired (err %v)", o, snap.Entries, err)
+		}
+	}
+	// The same id back later (its cookie after all) starts over.
+	if e, err := s.Increment(ctx, gone, "visits", ""); err != nil || string(e.Value) != "1" {
+		t.Errorf("visits of the expired user counted on to %s (err %v), want 1", e.Value, err)
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	for _, o := range []Owner{stays, GeneralOwner} {
+		if _, ok := s.cache.m[o]; !ok {
+			t.Errorf("%s's snapshot left the cache with another user's expiry", o)
+		}
+	}
+}

@@ -69,6 +69,21 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 				return err
 			}
 			for _, id := range users {
+				// The owners losing rows: their cached snapshots go, and
+				// only theirs.
+				rows, err := t.query(`
+					SELECT DISTINCT scope, tab_id FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
+				if err != nil {
+					return err
+				}
+				owners, err := scanAll(rows, func(r *sql.Rows) (o Owner, err error) {
+					o.UserID = id
+					return o, r.Scan(&o.Scope, &o.TabID)
+				})
+				if err != nil {
+					return err
+				}
+				t.stale = append(t.stale, owners...)
 				res, err := t.exec(`DELETE FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
 				if err != nil {
 					return err
@@ -80,7 +95,6 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 				}
 				s.touched.forget(id)
 				delete(t.w.ensured, id)
-				t.flush = true // its user and tab snapshots
 			}
 			n.Users = len(users)
 

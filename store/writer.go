@@ -33,7 +33,6 @@ type writeTx struct {
 	origin  string
 	changes []Change
 	stale   []Owner // owners changed without a Change: cached copies are dropped
-	flush   bool    // drop every cached snapshot (users expired)
 }
 
 // nextVersion takes the next number of the database-wide version sequence.
@@ -157,7 +156,6 @@ gather:
 func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	changes = make([]Change, 0, len(ops)) // most writes make one change
 	var stale []Owner
-	flush := false
 	// Writes run to the end even if their caller goes away, so that a
 	// shutdown finishes the writes in flight.
 	ctx := context.Background()
@@ -183,16 +181,15 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 		op.err = op.fn(&wt)
 		switch {
 		case op.err == nil:
-			w.known.learn(wt.changes, wt.stale, wt.flush)
+			w.known.learn(wt.changes, wt.stale)
 			changes = append(changes, wt.changes...)
 			stale = append(stale, wt.stale...)
-			flush = flush || wt.flush
 		case !refusal(op.err):
 			// Something broke mid-write: none of the batch commits.
 			return nil, op.err
 		}
 	}
-	if (len(stale) > 0 || flush) && w.seq == seq0 {
+	if len(stale) > 0 && w.seq == seq0 {
 		// Owners changed without a Change (swept, evicted): the commit
 		// still takes a version, so that a snapshot read before it is told
 		// from one read after (see snapCache.fill).
@@ -211,7 +208,7 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	// Before anyone hears of the commit, the cached snapshots include it.
-	w.s.cache.apply(w.seq, changes, stale, flush)
+	w.s.cache.apply(w.seq, changes, stale)
 	return changes, nil
 }
 
@@ -238,8 +235,8 @@ func (k *knownValues) get(o Owner, key string) (json.RawMessage, bool) {
 }
 
 // learn takes in one write's changes.
-func (k *knownValues) learn(changes []Change, stale []Owner, flush bool) {
-	if flush || k.bytes > maxKnownBytes {
+func (k *knownValues) learn(changes []Change, stale []Owner) {
+	if k.bytes > maxKnownBytes {
 		k.forget()
 	}
 	for _, o := range stale {
