@@ -175,9 +175,8 @@ func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMess
 	return entries[0], nil
 }
 
-// Increment adds one to the integer stored under key (a missing or
-// non-integer value counts as zero) and returns the new entry. Concurrent
-// increments never lose a count.
+// Increment counts up the integer stored under key (see NextCount) and
+// returns the new entry. Concurrent increments never lose a count.
 func (s *Store) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
 	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Increment: true})
 	if err != nil {

@@ -234,44 +234,45 @@ func (k *knownValues) get(o Owner, key string) (json.RawMessage, bool) {
 	return v, ok
 }
 
-// learn takes in one write's changes.
+// learn takes in one write's changes, then forgets its stale owners: an
+// owner can change and then go in the same write (a tab written, then
+// evicted by a new tab of the same Apply), and forgetting is always safe.
 func (k *knownValues) learn(changes []Change, stale []Owner) {
 	if k.bytes > maxKnownBytes {
 		k.forget()
 	}
-	for _, o := range stale {
-		k.forgetOwner(o)
-	}
 	for _, c := range changes {
+		keys := k.m[c.Owner]
+		if old, ok := keys[c.Key]; ok {
+			k.bytes -= knownSize(c.Key, old)
+			delete(keys, c.Key)
+		}
 		switch c.Op {
 		case OpSet:
-			if k.m == nil {
-				k.m = map[Owner]map[string]json.RawMessage{}
-			}
-			keys := k.m[c.Owner]
 			if keys == nil {
+				if k.m == nil {
+					k.m = map[Owner]map[string]json.RawMessage{}
+				}
 				keys = map[string]json.RawMessage{}
 				k.m[c.Owner] = keys
 			}
-			k.bytes += len(c.Value) - len(keys[c.Key])
-			if _, ok := keys[c.Key]; !ok {
-				k.bytes += len(c.Key) + 64
-			}
 			keys[c.Key] = c.Value
-		case OpDelete:
-			if v, ok := k.m[c.Owner][c.Key]; ok {
-				k.bytes -= len(c.Key) + 64 + len(v)
-				delete(k.m[c.Owner], c.Key)
-			}
+			k.bytes += knownSize(c.Key, c.Value)
+		case OpDelete: // forgotten above
 		default: // OpClear, or whatever else comes: unknown from now on
 			k.forgetOwner(c.Owner)
 		}
 	}
+	for _, o := range stale {
+		k.forgetOwner(o)
+	}
 }
+
+func knownSize(key string, v json.RawMessage) int { return entrySize(Entry{Key: key, Value: v}) }
 
 func (k *knownValues) forgetOwner(o Owner) {
 	for key, v := range k.m[o] {
-		k.bytes -= len(key) + 64 + len(v)
+		k.bytes -= knownSize(key, v)
 	}
 	delete(k.m, o)
 }
