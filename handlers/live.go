@@ -175,7 +175,10 @@ func (l *live) handle(events []liveEvent) {
 				case c.Owner.Scope == store.Browser:
 					if l.anyRecipient(c.Owner.UserID, "", c.Origin) {
 						var m memKV
-						json.Unmarshal(c.Value, &m)
+						if err := json.Unmarshal(c.Value, &m); err != nil {
+							l.s.log.Error("live: read a browser change", "error", err)
+							continue
+						}
 						l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
 					}
 					continue
