@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/storagescopes/app/store"
 )
 
 // The JSON API: the same scopes, cookie and X-Tab-ID rules as the page.
@@ -21,11 +23,11 @@ type apiEntry struct {
 // apiDict is the dictionary of the URL's scope. The client scope lives only
 // as long as a page, so the API does not offer it.
 func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dict, error) {
-	scope := chi.URLParam(r, "scope")
-	if scope == scopeClient {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	if scope == store.Client {
 		return nil, notFound(`unknown scope "client": the API serves general, user, tab or browser`)
 	}
-	return s.dictFor(w, r, scope)
+	return s.dict(w, r, scope)
 }
 
 // writeJSON answers v as JSON, values as they were stored (no \u003c for
@@ -58,7 +60,7 @@ func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
 
 // apiKey is the URL's scope and key.
 func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) (dict, string, error) {
-	key, err := keyParam(r, s.limits)
+	key, err := s.keyParam(r)
 	if err != nil {
 		return nil, "", err
 	}
@@ -94,7 +96,7 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err // too large: the adapter answers 413
 	}
-	value, err := parseValue(body, s.limits)
+	value, err := s.limits.ParseValue(body)
 	if err != nil {
 		return err
 	}

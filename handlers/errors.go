@@ -55,10 +55,16 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 // status, store errors get theirs, anything else is a 500.
 func asError(err error) *Error {
 	var e *Error
+	var invalid *store.InvalidError
 	var maxBytes *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &invalid):
+		if invalid.TooLarge {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Message: invalid.Message}
+		}
+		return badRequest(invalid.Message)
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("no such key")
 	case errors.Is(err, store.ErrTooManyKeys):

@@ -24,7 +24,7 @@ const testSecret = "test-secret-test-secret-test-secret-0123456789"
 // app is one running server on a temp database.
 type app struct {
 	URL    string
-	Store  *store.Store
+	Store  *store.SQLite
 	Server *handlers.Server
 }
 

@@ -1,227 +1,27 @@
 package handlers
 
 import (
-	"bytes"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
-	"sync"
-	"time"
+	"strings"
 
-	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
-// cookieName is the one cookie this app sets.
-const cookieName = "scopes"
-
-// cookieMaxAge is how long an unused cookie lives; every page load renews it.
-const cookieMaxAge = 400 * 24 * time.Hour
-
-// newCookieStore derives a signing and an encryption key from each secret.
-// The first secret's keys encode; all of them decode, so a secret can be
-// rotated by putting the new one first and keeping the old one after it.
-func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
-	if len(secrets) == 0 {
-		return nil, fmt.Errorf("no secret")
-	}
-	var pairs [][]byte
-	for _, secret := range secrets {
-		hashKey, blockKey, err := cookieKeys(secret)
-		if err != nil {
-			return nil, err
-		}
-		pairs = append(pairs, hashKey, blockKey)
-	}
-	cs := sessions.NewCookieStore(pairs...)
-	cs.Options = &sessions.Options{
-		Path:     "/",
-		MaxAge:   int(cookieMaxAge.Seconds()),
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	}
-	// The codecs check a cookie's age too (30 days unless told), and only
-	// while they are securecookie's own, before they are wrapped.
-	cs.MaxAge(cs.Options.MaxAge)
-	for _, c := range cs.Codecs {
-		c.(*securecookie.SecureCookie).SetSerializer(cookieSerializer{})
-	}
-	cs.Codecs = []securecookie.Codec{&cookieCodec{codecs: cs.Codecs, seen: map[string]decodedCookie{}}}
-	return cs, nil
-}
-
-// cookieKeys derives the signing and the encryption key of one secret.
-func cookieKeys(secret string) (hashKey, blockKey []byte, err error) {
-	if hashKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie signing", 64); err != nil {
-		return nil, nil, err
-	}
-	blockKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "storage-scopes cookie encryption", 32)
-	return hashKey, blockKey, err
-}
-
-// cookieCodec encodes under the first secret's keys, decodes under any
-// secret's, and remembers what it decoded lately. A browser sends the same
-// cookie with every request until the cookie changes, and decoding it (two
-// base64 passes, an HMAC, AES, JSON) was a tenth of a write's CPU time.
-// Only cookies that verified (or that it encoded itself) are remembered,
-// each for a minute, so a cookie's age is still checked to the minute.
-type cookieCodec struct {
-	codecs []securecookie.Codec
-
-	mu   sync.Mutex
-	seen map[string]decodedCookie // by the cookie's value
-}
-
-type decodedCookie struct {
-	name   string
-	values map[any]any
-	at     time.Time
-	oldKey bool // verified under a secret other than the first
-}
-
-// Bounds of the decoded cookies kept in memory.
-const (
-	maxDecodedCookies = 10_000
-	decodedCookieTTL  = time.Minute
-)
-
-func (c *cookieCodec) Encode(name string, value any) (string, error) {
-	encoded, err := c.codecs[0].Encode(name, value)
-	if values, ok := value.(map[any]any); ok && err == nil {
-		c.remember(encoded, decodedCookie{name: name, values: maps.Clone(values)})
-	}
-	return encoded, err
-}
-
-func (c *cookieCodec) Decode(name, value string, dst any) error {
-	values, ok := dst.(*map[any]any)
-	if !ok {
-		return fmt.Errorf("cookie: cannot decode into %T", dst)
-	}
-	if d, ok := c.recall(name, value); ok {
-		if *values == nil {
-			*values = make(map[any]any, len(d.values))
-		}
-		maps.Copy(*values, d.values)
-		return nil
-	}
-	err := c.codecs[0].Decode(name, value, dst)
-	oldKey := err != nil && len(c.codecs) > 1
-	if oldKey {
-		clear(*values)
-		err = securecookie.DecodeMulti(name, value, dst, c.codecs[1:]...)
-	}
-	if err != nil {
-		return err
-	}
-	c.remember(value, decodedCookie{name: name, values: maps.Clone(*values), oldKey: oldKey})
-	return nil
-}
-
-// underOldKey reports whether a cookie that decoded was made under a secret
-// other than the first, during a rotation.
-func (c *cookieCodec) underOldKey(name, value string) bool {
-	if d, ok := c.recall(name, value); ok {
-		return d.oldKey
-	}
-	v := map[any]any{}
-	return len(c.codecs) > 1 && c.codecs[0].Decode(name, value, &v) != nil
-}
-
-func (c *cookieCodec) recall(name, value string) (decodedCookie, bool) {
-	c.mu.Lock()
-	d, ok := c.seen[value]
-	c.mu.Unlock()
-	return d, ok && d.name == name && time.Since(d.at) < decodedCookieTTL
-}
-
-func (c *cookieCodec) remember(value string, d decodedCookie) {
-	d.at = time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.seen) >= maxDecodedCookies {
-		clear(c.seen) // simplest bound; the next requests decode again
-	}
-	c.seen[value] = d
-}
-
-// cookieSerializer keeps the session's values as one JSON object: the user
-// id, and the browser scope as an object of its own, so that a remembered
-// cookie (see cookieCodec) carries it decoded. gob, the default, compiled
-// its type descriptions on every decode: a tenth of a write's CPU time. A
-// cookie of the earlier form, with the browser scope as a JSON string, still
-// reads.
-type cookieSerializer struct{}
-
-// cookieContents is what the cookie holds. The browser scope is read raw
-// (it may be the earlier string form) and written as the object itself.
-type cookieContents struct {
-	UserID  string          `json:"uid"`
-	Browser json.RawMessage `json:"browser,omitempty"`
-}
-
-func (cookieSerializer) Serialize(src any) ([]byte, error) {
-	values, ok := src.(map[any]any)
-	if !ok {
-		return nil, fmt.Errorf("cookie: cannot serialize %T", src)
-	}
-	var c struct {
-		UserID  string `json:"uid"`
-		Browser *memKV `json:"browser,omitempty"`
-	}
-	c.UserID, _ = values[sessUserID].(string)
-	c.Browser, _ = values[sessBrowser].(*memKV)
-	// As typed: <, > and & would cost six bytes each of a 4 KiB cookie.
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-func (cookieSerializer) Deserialize(src []byte, dst any) error {
-	values, ok := dst.(*map[any]any)
-	if !ok {
-		return fmt.Errorf("cookie: cannot deserialize into %T", dst)
-	}
-	var c cookieContents
-	if err := json.Unmarshal(src, &c); err != nil {
-		return err
-	}
-	if *values == nil {
-		*values = make(map[any]any, 2)
-	}
-	(*values)[sessUserID] = c.UserID
-	if len(c.Browser) > 0 {
-		raw := []byte(c.Browser)
-		var earlier string // the earlier form: the scope's JSON as a string
-		if json.Unmarshal(raw, &earlier) == nil {
-			raw = []byte(earlier)
-		}
-		m := &memKV{}
-		if err := json.Unmarshal(raw, m); err != nil {
-			return err
-		}
-		(*values)[sessBrowser] = m
-	}
-	return nil
-}
-
-// identity is who a request comes from: the user (one browser, from the
-// cookie) and the session that carries the browser scope.
+// identity is who a request comes from, resolved once by loadIdentity: the
+// user (one browser, from the cookie), the session that carries the browser
+// scope, and the tab and page load its headers name.
 type identity struct {
 	UserID string
 	// Returning says the cookie came back; false for a first visit and for
 	// a cookie that failed to decode (tampered, or under an unknown key).
 	Returning bool
-	session   *sessions.Session
+	// TabID and ClientID are the X-Tab-ID and X-Client-ID headers, checked;
+	// empty when the request has none.
+	TabID, ClientID string
+	session         *sessions.Session
 }
 
 // Session keys inside the cookie.
@@ -230,41 +30,89 @@ const (
 	sessBrowser = "browser" // the browser scope, a *memKV never changed in place
 )
 
-// loadIdentity is middleware that reads the cookie, or makes a new user for a
-// request without a valid one. A cookie that does not decode means a new
-// visitor, never an error.
+// Request headers that name the tab and the page load.
+const (
+	headerTabID    = "X-Tab-ID"
+	headerClientID = "X-Client-ID"
+	headerCopyFrom = "X-Tab-Copy-From"
+)
+
+// What the ids are called in errors.
+const (
+	tabIDName    = "X-Tab-ID header (the tab id)"
+	clientIDName = "X-Client-ID header (the page-load id)"
+)
+
+// loadIdentity is middleware that reads the cookie, or makes a new user for
+// a request without a valid one (a cookie that does not decode means a new
+// visitor, never an error), and checks the tab and page-load ids the
+// headers send: a malformed one is refused.
 func (s *Server) loadIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, err := s.cookies.New(r, cookieName)
-		uid, _ := sess.Values[sessUserID].(string)
-		id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", session: sess}
-		if !id.Returning {
-			if err != nil {
-				s.logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
-			}
-			clear(sess.Values)
-			id.UserID = newUserID()
-			sess.Values[sessUserID] = id.UserID
+		id, err := s.identify(w, r)
+		if err != nil {
+			s.serveError(w, r, err)
+			return
 		}
-		sess.Options.Secure = r.TLS != nil
-		// A new visitor keeps its identity from its first response on; a
-		// cookie under an old key is re-issued under the current one.
-		if !id.Returning || s.underOldKey(r) {
-			if err := id.saveCookie(w, r); err != nil {
-				s.serveError(w, r, fmt.Errorf("save cookie: %w", err))
-				return
-			}
-		}
+		// The cookie came back: keep the user past the one-shot grace, and
+		// the user and its tab from expiring while they are in use.
 		if id.Returning {
-			// The cookie came back: keep the user past the one-shot grace.
-			if err := s.store.Touch(r.Context(), id.UserID, "", true); err != nil {
-				s.logger(r.Context()).Error("touch user", "error", err)
+			if err := s.store.Touch(r.Context(), id.UserID, id.TabID, true); err != nil {
+				s.logger(r.Context()).Error("touch", "error", err)
 			}
 		}
 		info, r := s.requestInfo(r)
 		info.identity = id
 		next.ServeHTTP(w, r)
 	})
+}
+
+// identify reads who r comes from. A new visitor's cookie is set on w at
+// once, so that it keeps its identity from its first response on; a cookie
+// under an old key is re-issued under the current one.
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, error) {
+	tab, err := optionalUUID(tabIDName, r.Header.Get(headerTabID))
+	if err != nil {
+		return nil, err
+	}
+	client, err := optionalUUID(clientIDName, r.Header.Get(headerClientID))
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.cookies.New(r, cookieName)
+	uid, _ := sess.Values[sessUserID].(string)
+	id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", TabID: tab, ClientID: client, session: sess}
+	if !id.Returning {
+		if err != nil {
+			s.logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
+		}
+		clear(sess.Values)
+		id.UserID = newUserID()
+		sess.Values[sessUserID] = id.UserID
+	}
+	sess.Options.Secure = r.TLS != nil
+	if !id.Returning || s.underOldKey(r) {
+		if err := id.saveCookie(w, r); err != nil {
+			return nil, fmt.Errorf("save cookie: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// tab is the request's tab id, which the tab scope needs.
+func (id *identity) tab() (string, error) {
+	if id.TabID == "" {
+		return "", badRequest(tabIDName + " is missing")
+	}
+	return id.TabID, nil
+}
+
+// client is the request's page-load id, which the client scope needs.
+func (id *identity) client() (string, error) {
+	if id.ClientID == "" {
+		return "", badRequest(clientIDName + " is missing")
+	}
+	return id.ClientID, nil
 }
 
 // underOldKey reports whether the request's (valid) cookie was made under
@@ -294,4 +142,36 @@ func identityFrom(r *http.Request) *identity {
 func (id *identity) saveCookie(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Del("Set-Cookie")
 	return id.session.Save(r, w)
+}
+
+// optionalUUID is checkUUID for an id that may be absent.
+func optionalUUID(what, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	return checkUUID(what, id)
+}
+
+// checkUUID accepts a canonical textual UUID (any version), as made by
+// crypto.randomUUID in the browser, and returns it in lower case.
+func checkUUID(what, id string) (string, error) {
+	if id == "" {
+		return "", badRequest(what + " is missing")
+	}
+	if len(id) != 36 {
+		return "", badRequest(what + " is not a UUID")
+	}
+	for i, c := range []byte(id) {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", badRequest(what + " is not a UUID")
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return "", badRequest(what + " is not a UUID")
+			}
+		}
+	}
+	return strings.ToLower(id), nil
 }

@@ -88,7 +88,7 @@ func TestWriteRateLimit(t *testing.T) {
 }
 
 func TestClientScopesPerUserAreCapped(t *testing.T) {
-	a := MustStart(t, func(c *handlers.Config) { c.ClientsPerUser = 2 })
+	a := MustStart(t, func(c *handlers.Config) { c.Limits.ClientsPerUser = 2 })
 	b := a.NewBrowser(t)
 	b.Page("/")
 	value := func(p *page) string {

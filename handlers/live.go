@@ -1,13 +1,11 @@
 package handlers
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"iter"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -18,173 +16,150 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/storagescopes/app/store"
-	"github.com/storagescopes/app/views"
 )
 
 // Live updates: each page holds one WebSocket (GET /live). After every
-// committed write the server pushes, as out-of-band HTML that htmx morphs
-// in by id, fresh copies of what changed to exactly the pages that should
-// see it: general to every page, user and browser to the same browser's
-// pages, tab to that tab's own page; the page that made the change gets no
-// echo. One goroutine (run) does every snapshot and every push in order, so
-// a page never receives an older state after a newer one.
+// committed write the hub pushes, as out-of-band HTML that htmx morphs in by
+// id, the fresh part of each changed scope to exactly the pages that see
+// it: general to every page, user and browser to the same browser's pages,
+// tab to that tab's own page; the page that made the change gets no echo.
+// One goroutine (run) does every read, draw and push in order, so a page
+// never receives an older state after a newer one. The connections
+// themselves are liveconn.go's.
 
-// Tuning of the live connections.
-const (
-	liveQueue     = 16               // messages a connection may fall behind before it is dropped
-	livePingEvery = 25 * time.Second // keeps idle connections open through proxies, finds dead peers
-	livePingWait  = 10 * time.Second // a pong that takes longer means a dead peer
-	liveCloseWait = time.Second      // how long shutdown waits for close handshakes
-)
+// How often idle connections are pinged: it keeps them open through
+// proxies and finds dead peers.
+const livePingEvery = 25 * time.Second
 
-// live is the set of open live connections and the pushes waiting for them.
-type live struct {
-	s *Server
+// hubFuncs are what the hub is handed to read and draw with; it knows
+// nothing else of the server.
+type hubFuncs struct {
+	// stored reads a stored owner now and draws its part.
+	stored func(ctx context.Context, o store.Owner) ([]byte, error)
+	// browser draws the browser scope from the contents a change carries
+	// (the cookie is not kept on the server).
+	browser func(contents json.RawMessage) ([]byte, error)
+	// client draws one page's client scope.
+	client func(userID, clientID string) []byte
+}
+
+// hub is the set of open live connections and the events waiting for them.
+type hub struct {
+	funcs hubFuncs
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	conns   map[*liveConn]struct{}
 	byUser  map[string]map[*liveConn]struct{}
-	pending []liveEvent
+	pending []hubEvent
 	closed  bool
 
 	wake chan struct{} // a signal that pending has something
 	quit chan struct{}
 	done chan struct{}
-	wg   sync.WaitGroup // the connections' goroutines
+	wg   sync.WaitGroup // the connections, until each has closed
 }
 
-// liveConn is one page's connection. It is small on purpose: an idle page
-// costs only this, the socket's small buffers and the WebSocket library's
-// parked reader goroutine. A writer goroutine exists only while there is
-// something to send.
-type liveConn struct {
-	userID, tabID, clientID string
-	ws                      *websocket.Conn
-	raw                     net.Conn        // the socket under ws
-	ctx                     context.Context // ends when the connection must end
-	cancel                  context.CancelCauseFunc
-
-	mu      sync.Mutex
-	queue   [][]byte // a nil message asks for a ping
-	writing bool     // a flush goroutine is running
+// hubEvent is what run works through, in order: a connection that joins
+// (and gets the state of every scope it sees), or committed changes.
+type hubEvent struct {
+	join        *liveConn
+	browserPart []byte // the joining page's browser scope, drawn from its cookie
+	changes     []store.Change
 }
 
-// liveEvent is what run works through, in order: a connection that joins
-// (and gets a snapshot), or committed changes (a browser-scope change
-// carries the new contents, as the cookie is not kept on the server).
-type liveEvent struct {
-	join    *liveConn
-	browser store.Snapshot // the join's browser scope
-	changes []store.Change
-}
-
-// Why a connection ends.
-var (
-	errSlow     = errors.New("client fell behind")
-	errShutdown = errors.New("server shutting down")
-	errGone     = errors.New("connection lost")
-)
-
-func newLive(s *Server) *live {
-	l := &live{
-		s:      s,
+func newHub(funcs hubFuncs, log *slog.Logger) *hub {
+	h := &hub{
+		funcs:  funcs,
+		log:    log,
 		conns:  map[*liveConn]struct{}{},
 		byUser: map[string]map[*liveConn]struct{}{},
 		wake:   make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	go l.run()
-	return l
+	go h.run()
+	return h
 }
 
 // post queues an event for run, without blocking the caller (the store's
 // writer calls it after each commit). After close it reports false.
-func (l *live) post(e liveEvent) bool {
-	l.mu.Lock()
-	closed := l.closed
+func (h *hub) post(e hubEvent) bool {
+	h.mu.Lock()
+	closed := h.closed
 	if !closed {
-		l.pending = append(l.pending, e)
+		h.pending = append(h.pending, e)
 	}
-	l.mu.Unlock()
+	h.mu.Unlock()
 	select {
-	case l.wake <- struct{}{}:
+	case h.wake <- struct{}{}:
 	default:
 	}
 	return !closed
 }
 
-// storeCommitted is the store's commit hook.
-func (l *live) storeCommitted(changes []store.Change) {
-	l.post(liveEvent{changes: changes})
-}
+// committed is the store's commit hook.
+func (h *hub) committed(changes []store.Change) { h.post(hubEvent{changes: changes}) }
 
-func (l *live) run() {
-	defer close(l.done)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	lastPing := time.Now()
+func (h *hub) run() {
+	defer close(h.done)
+	ping := time.NewTicker(livePingEvery)
+	defer ping.Stop()
 	for {
 		select {
-		case <-l.quit:
+		case <-h.quit:
 			return
-		case now := <-tick.C:
-			l.s.clients.sweep(now)
-			if now.Sub(lastPing) >= livePingEvery {
-				lastPing = now
-				l.deliver("", "", "", nil) // nil asks each connection to ping
-			}
+		case <-ping.C:
+			h.deliver("", "", "", partPing, nil)
 			continue
-		case <-l.wake:
+		case <-h.wake:
 		}
-		l.mu.Lock()
-		events := l.pending
-		l.pending = nil
-		l.mu.Unlock()
-		l.handle(events)
+		h.mu.Lock()
+		events := h.pending
+		h.pending = nil
+		h.mu.Unlock()
+		h.handle(events)
 	}
 }
 
-// handle works through a batch of events: joins get their snapshot; store
+// handle works through a batch of events: joins get their state; store
 // changes are grouped by owner so that a burst of writes to one owner is
 // read and drawn once.
-func (l *live) handle(events []liveEvent) {
+func (h *hub) handle(events []hubEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	origins := map[store.Owner]map[string]bool{} // the pages that changed each owner
 	var order []store.Owner
 	flush := func() {
 		for _, o := range order {
-			l.pushOwner(ctx, o, origins[o])
+			h.pushOwner(ctx, o, origins[o])
 		}
 		clear(origins)
 		order = order[:0]
 	}
 	for _, e := range events {
-		switch {
-		case e.join != nil:
-			flush() // changes before the join are already in its snapshot, but keep order simple
-			l.join(ctx, e.join, e.browser)
-		default:
-			for _, c := range e.changes {
-				switch {
-				case c.Op == store.OpResync:
-					flush()
-					l.resync(ctx)
-					continue
-				case c.Owner.Scope == store.Browser:
-					if l.anyRecipient(c.Owner.UserID, "", c.Origin) {
-						var m memKV
-						if err := json.Unmarshal(c.Value, &m); err != nil {
-							l.s.log.Error("live: read a browser change", "error", err)
-							continue
-						}
-						l.deliver(c.Owner.UserID, "", c.Origin, l.s.draw(scopeBrowser, m.list()))
+		if e.join != nil {
+			flush() // keep the order simple: what came before, then the join
+			h.join(ctx, e.join, e.browserPart)
+			continue
+		}
+		for _, c := range e.changes {
+			switch {
+			case c.Op == store.OpResync:
+				flush()
+				h.resync(ctx)
+			case c.Owner.Scope == store.Browser:
+				if h.anyRecipient(c.Owner.UserID, "", c.Origin) {
+					part, err := h.funcs.browser(c.Value)
+					if err != nil {
+						h.log.Error("live: draw a browser change", "error", err)
+						continue
 					}
-					continue
+					h.deliver(c.Owner.UserID, "", c.Origin, partBrowser, part)
 				}
+			default:
 				if origins[c.Owner] == nil {
-					if !l.anyRecipient(c.Owner.UserID, c.Owner.TabID, "") {
+					if !h.anyRecipient(c.Owner.UserID, c.Owner.TabID, "") {
 						continue // nobody sees this owner: nothing to gather
 					}
 					origins[c.Owner] = map[string]bool{}
@@ -197,73 +172,62 @@ func (l *live) handle(events []liveEvent) {
 	flush()
 }
 
-// resync sends every page a fresh copy of the stored scopes: changes may
-// have been missed.
-func (l *live) resync(ctx context.Context) {
-	l.mu.Lock()
-	conns := slices.Collect(maps.Keys(l.conns))
-	l.mu.Unlock()
-	drawn := map[store.Owner][]byte{} // general is drawn once for all
-	for _, c := range conns {
-		msg, err := l.stored(ctx, c, drawn)
-		if err != nil {
-			l.s.log.Error("live: resync", "error", err)
-			return
-		}
-		if !c.send(msg) {
-			c.cancel(errSlow)
-		}
-	}
+// storedOwners are the stored scopes a page sees.
+func storedOwners(c *liveConn) [3]store.Owner {
+	return [3]store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)}
 }
 
-// stored draws the stored scopes a page sees (general, its user, its tab),
-// reusing and filling drawn.
-func (l *live) stored(ctx context.Context, c *liveConn, drawn map[store.Owner][]byte) ([]byte, error) {
-	var msg bytes.Buffer
-	for _, o := range []store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)} {
-		part, ok := drawn[o]
-		if !ok {
-			snap, err := l.s.store.List(ctx, o)
-			if err != nil {
-				return nil, err
+// resync sends every page a fresh copy of the stored scopes: changes may
+// have been missed.
+func (h *hub) resync(ctx context.Context) {
+	h.mu.Lock()
+	conns := slices.Collect(maps.Keys(h.conns))
+	h.mu.Unlock()
+	drawn := map[store.Owner][]byte{} // general is drawn once for all
+	for _, c := range conns {
+		for _, o := range storedOwners(c) {
+			part, ok := drawn[o]
+			if !ok {
+				var err error
+				if part, err = h.funcs.stored(ctx, o); err != nil {
+					h.log.Error("live: resync", "error", err, "owner", o.String())
+					return
+				}
+				drawn[o] = part
 			}
-			part = l.s.draw(string(o.Scope), snap)
-			drawn[o] = part
+			h.send(c, partOf(o.Scope), part)
 		}
-		msg.Write(part)
 	}
-	return msg.Bytes(), nil
 }
 
 // pushOwner reads an owner's current state and sends it to the pages that
 // see it. When every change came from one page, that page is skipped: it
 // already swapped its own answer.
-func (l *live) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
+func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
 	skip := ""
 	if len(origins) == 1 {
 		for origin := range origins {
 			skip = origin
 		}
 	}
-	user, tab := o.UserID, o.TabID
-	if !l.anyRecipient(user, tab, skip) {
+	if !h.anyRecipient(o.UserID, o.TabID, skip) {
 		return // nobody to tell: no read, no render
 	}
-	snap, err := l.s.store.List(ctx, o)
+	part, err := h.funcs.stored(ctx, o)
 	if err != nil {
-		l.s.log.Error("live: read changed scope", "error", err, "owner", o.String())
+		h.log.Error("live: read changed scope", "error", err, "owner", o.String())
 		return
 	}
-	l.deliver(user, tab, skip, l.s.draw(string(o.Scope), snap))
+	h.deliver(o.UserID, o.TabID, skip, partOf(o.Scope), part)
 }
 
 // recipients yields the pages of user (all pages if user is empty), of
-// tab only if tab is set, except the page skip. l.mu is held.
-func (l *live) recipients(user, tab, skip string) iter.Seq[*liveConn] {
+// tab only if tab is set, except the page skip. h.mu is held.
+func (h *hub) recipients(user, tab, skip string) iter.Seq[*liveConn] {
 	return func(yield func(*liveConn) bool) {
-		set := l.conns
+		set := h.conns
 		if user != "" {
-			set = l.byUser[user]
+			set = h.byUser[user]
 		}
 		for c := range set {
 			if (tab == "" || c.tabID == tab) && (skip == "" || c.clientID != skip) && !yield(c) {
@@ -275,102 +239,111 @@ func (l *live) recipients(user, tab, skip string) iter.Seq[*liveConn] {
 
 // anyRecipient reports whether deliver(user, tab, skip, …) would reach
 // anyone.
-func (l *live) anyRecipient(user, tab, skip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for range l.recipients(user, tab, skip) {
+func (h *hub) anyRecipient(user, tab, skip string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for range h.recipients(user, tab, skip) {
 		return true
 	}
 	return false
 }
 
-// deliver queues msg for the recipients (see recipients). A page whose
-// queue is full is dropped: it reconnects and gets a snapshot.
-func (l *live) deliver(user, tab, skip string, msg []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.recipients(user, tab, skip) {
-		if !c.send(msg) {
-			c.cancel(errSlow)
-		}
+// deliver sends part p (msg) to the recipients (see recipients).
+func (h *hub) deliver(user, tab, skip string, p part, msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.recipients(user, tab, skip) {
+		h.send(c, p, msg)
 	}
 }
 
-// join sends a new connection the current state of every scope it sees,
-// then adds it to the set, so every later push comes after the snapshot.
-func (l *live) join(ctx context.Context, c *liveConn, browser store.Snapshot) {
+// send hands c a part; a page that stopped reading is dropped (it
+// reconnects, if it is still there, and gets the current state).
+func (h *hub) send(c *liveConn, p part, msg []byte) {
+	if !c.send(p, msg) && c.ctx.Err() == nil {
+		h.log.Warn("live: dropped a page that stopped reading", "user", c.userID[:min(8, len(c.userID))], "stalled", c.stall)
+		c.cancel(errStalled)
+	}
+}
+
+// join sends a new connection the current state of every scope it sees, in
+// one message, then adds it to the set, so every later push comes after
+// that state.
+func (h *hub) join(ctx context.Context, c *liveConn, browserPart []byte) {
 	if c.ctx.Err() != nil {
 		return // gone before its turn: nothing to draw, nobody to add
 	}
-	stored, err := l.stored(ctx, c, map[store.Owner][]byte{})
-	if err != nil {
-		l.s.log.Error("live: snapshot", "error", err)
-		c.cancel(err)
-		return
+	var state bytes.Buffer
+	for _, o := range storedOwners(c) {
+		part, err := h.funcs.stored(ctx, o)
+		if err != nil {
+			h.log.Error("live: snapshot", "error", err, "owner", o.String())
+			c.cancel(err)
+			return
+		}
+		state.Write(part)
 	}
-	snapshot := bytes.NewBuffer(stored)
-	snapshot.Write(l.s.draw(scopeBrowser, browser))
-	client, _ := l.s.clients.dict(c.userID, c.clientID).List(ctx)
-	snapshot.Write(l.s.draw(scopeClient, client))
-	c.send(snapshot.Bytes()) // the queue is empty: this always fits
+	state.Write(browserPart)
+	state.Write(h.funcs.client(c.userID, c.clientID))
+	c.send(partJoin, state.Bytes()) // the outbox is empty: this always fits
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	// Its end runs leave, which may have run already (then c would stay
-	// forever) or waits for l.mu (then it removes c).
+	// forever) or waits for h.mu (then it removes c).
 	if c.ctx.Err() != nil {
 		return
 	}
-	l.conns[c] = struct{}{}
-	if l.byUser[c.userID] == nil {
-		l.byUser[c.userID] = map[*liveConn]struct{}{}
+	h.conns[c] = struct{}{}
+	if h.byUser[c.userID] == nil {
+		h.byUser[c.userID] = map[*liveConn]struct{}{}
 	}
-	l.byUser[c.userID][c] = struct{}{}
+	h.byUser[c.userID][c] = struct{}{}
 }
 
-func (l *live) leave(c *liveConn) {
-	l.mu.Lock()
-	delete(l.conns, c)
-	if m := l.byUser[c.userID]; m != nil {
+func (h *hub) leave(c *liveConn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	if m := h.byUser[c.userID]; m != nil {
 		delete(m, c)
 		if len(m) == 0 {
-			delete(l.byUser, c.userID)
+			delete(h.byUser, c.userID)
 		}
 	}
-	l.mu.Unlock()
+	h.mu.Unlock()
 }
 
 // close ends every connection with "service restart" (1012), which makes
 // the pages reconnect on their own, and waits for them, at most about
 // liveCloseWait.
-func (l *live) close() {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+func (h *hub) close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
 		return
 	}
-	l.closed = true
-	l.mu.Unlock()
-	close(l.quit)
-	<-l.done
+	h.closed = true
+	h.mu.Unlock()
+	close(h.quit)
+	<-h.done
 	// run has stopped: nothing joins any more.
-	l.mu.Lock()
-	for c := range l.conns {
+	h.mu.Lock()
+	for c := range h.conns {
 		c.cancel(errShutdown)
 	}
-	for _, e := range l.pending {
+	for _, e := range h.pending {
 		if e.join != nil {
 			e.join.cancel(errShutdown)
 		}
 	}
-	l.pending = nil
-	l.mu.Unlock()
-	l.wg.Wait()
+	h.pending = nil
+	h.mu.Unlock()
+	h.wg.Wait()
 }
 
 // handleLive upgrades to the page's live connection. The user comes from
 // the cookie, never from the URL; the origin is checked by Accept. The
-// handler returns at once: the connection lives on in its own goroutine,
+// handler returns at once: the connection lives on in its own goroutines,
 // and the request (headers, contexts, the HTTP server's goroutine) is freed.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -383,157 +356,31 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := identityFrom(r)
-	browser, _ := (&cookieDict{id: id}).List(r.Context())
+	browserPart := s.drawPart(store.Browser, browserScope(id).list())
 
 	var raw net.Conn
 	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)
 	if err != nil {
 		return nil // Accept has answered (e.g. 403 for a foreign origin)
 	}
-	l := s.live
-	ctx, cancel := context.WithCancelCause(context.Background())
-	c := &liveConn{userID: id.UserID, tabID: tab, clientID: client, ws: ws, raw: raw, ctx: ctx, cancel: cancel}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	h := s.hub
+	c := newLiveConn(id.UserID, tab, client, ws, raw, s.liveStall)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
 		ws.Close(websocket.StatusServiceRestart, "server restarting")
 		return nil
 	}
-	l.wg.Add(1) // under the lock: close waits only after no more can join
-	l.mu.Unlock()
+	h.wg.Add(1) // under the lock: close waits only after no more can join
+	h.mu.Unlock()
 	s.clients.attach(c.userID, c.clientID)
-
-	// No goroutine waits for the end: the library's reader answers pings and
-	// close frames and ends when the page goes away, which ends c.ctx; the
-	// end of c.ctx (for any reason) closes and forgets the connection.
-	readCtx := ws.CloseRead(context.Background())
-	context.AfterFunc(readCtx, func() { c.cancel(errGone) })
-	context.AfterFunc(ctx, func() {
-		c.closeWith(context.Cause(ctx))
-		l.leave(c)
+	c.onEnd(func() {
+		h.leave(c)
 		s.clients.detach(c.userID, c.clientID)
-		l.wg.Done()
+		h.wg.Done()
 	})
-	if !l.post(liveEvent{join: c, browser: browser}) {
+	if !h.post(hubEvent{join: c, browserPart: browserPart}) {
 		c.cancel(errShutdown)
 	}
 	return nil
-}
-
-// Each live connection's buffers. The HTTP server's are 4 KiB each, most
-// of an idle connection's memory. A page sends almost nothing (pongs, a
-// close frame), so the read buffer is small; a push is one frame of a few
-// KiB, and a write buffer that holds it whole sends it in one write call
-// (measured: p99 fan-out delivery 118 ms with 1 KiB, 90 ms with 4 KiB).
-const (
-	liveReadBuffer  = 512
-	liveWriteBuffer = 4096
-)
-
-// smallBuffers hands the WebSocket library the hijacked connection with
-// small buffers instead of the HTTP server's, and keeps the socket in raw.
-type smallBuffers struct {
-	http.ResponseWriter
-	raw *net.Conn
-}
-
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	*w.raw = conn
-	var r io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent early
-		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
-	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, liveReadBuffer), bufio.NewWriterSize(conn, liveWriteBuffer)), nil
-}
-
-// send queues msg for the page and starts a writer if none is running. It
-// reports false when the page has fallen too far behind.
-func (c *liveConn) send(msg []byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.queue) >= liveQueue {
-		return false
-	}
-	c.queue = append(c.queue, msg)
-	if !c.writing {
-		c.writing = true
-		go c.flush()
-	}
-	return true
-}
-
-// flush writes the queue until it is empty. Writes carry no context that
-// can end (that costs a registration per write): a page that stops reading
-// fills its queue and is dropped, and closing the socket ends the write.
-func (c *liveConn) flush() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 || c.ctx.Err() != nil {
-			c.queue, c.writing = nil, false
-			c.mu.Unlock()
-			return
-		}
-		msg := c.queue[0]
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-
-		var err error
-		if msg == nil {
-			ctx, cancel := context.WithTimeout(c.ctx, livePingWait)
-			err = c.ws.Ping(ctx)
-			cancel()
-		} else {
-			err = c.ws.Write(context.Background(), websocket.MessageText, msg)
-		}
-		if err != nil {
-			c.cancel(errGone)
-		}
-	}
-}
-
-// closeWith ends the connection with a code that tells the page to
-// reconnect (and so to get a fresh snapshot).
-func (c *liveConn) closeWith(cause error) {
-	code, reason := websocket.StatusGoingAway, "closing"
-	switch {
-	case errors.Is(cause, errGone):
-		c.ws.CloseNow()
-		return
-	case errors.Is(cause, errShutdown):
-		code, reason = websocket.StatusServiceRestart, "server restarting"
-	case errors.Is(cause, errSlow):
-		code, reason = websocket.StatusTryAgainLater, "fell behind; reconnect for a snapshot"
-	}
-	done := make(chan struct{})
-	go func() {
-		c.ws.Close(code, reason)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(liveCloseWait):
-		// The page did not answer the close: drop the socket, which ends
-		// the handshake and the library's reader at once.
-		c.raw.Close()
-		<-done
-	}
-}
-
-// draw renders the out-of-band update of one scope from its snapshot.
-func (s *Server) draw(scope string, snap store.Snapshot) []byte {
-	u := views.Update{Panel: s.panel(scope, snap)}
-	if scope == scopeUser {
-		name := greetingName(snap.Entries)
-		u.Name = &name
-	}
-	var buf bytes.Buffer
-	if err := views.Pushed(u).Render(context.Background(), &buf); err != nil {
-		s.log.Error("live: render", "error", err)
-	}
-	return buf.Bytes()
 }

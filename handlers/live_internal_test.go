@@ -25,9 +25,9 @@ func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &liveConn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
 	cancel(errGone)
-	s.live.leave(c) // what its end does, before the join's turn
-	s.live.join(context.Background(), c, store.Snapshot{})
-	if s.live.anyRecipient("u", "", "") {
+	s.hub.leave(c) // what its end does, before the join's turn
+	s.hub.join(context.Background(), c, nil)
+	if s.hub.anyRecipient("u", "", "") {
 		t.Error("a page that had gone away was added to the live set")
 	}
 }

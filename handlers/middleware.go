@@ -107,18 +107,7 @@ func (s *Server) refuseCrossOrigin(next http.Handler) http.Handler {
 // limitBody bounds every request body.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.limits.BodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.BodyBytes))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// handleHealth answers 200 once the database answers.
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.Ping(r.Context()); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Message: "database unavailable"}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, err := w.Write([]byte("ok\n"))
-	return err
 }

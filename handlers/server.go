@@ -1,12 +1,14 @@
 // Package handlers is the HTTP side of the app: routes, middleware, the
-// page and its fragments, the JSON API and the cookie. It is the only
-// package that knows HTTP.
+// cookie and who a request comes from, the page and its fragments, the
+// inspector, the JSON API and the live connections. It is the only package
+// that knows HTTP.
 package handlers
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,41 +24,21 @@ import (
 	"github.com/storagescopes/app/views"
 )
 
-// Store is the persistent storage of the general, user and tab scopes:
-// SQLite (*store.Store) by default, Redis (*store.Redis) for many instances.
-// Both keep the same semantics; the store package's tests run one suite
-// against both.
-type Store interface {
-	List(ctx context.Context, o store.Owner) (store.Snapshot, error)
-	Get(ctx context.Context, o store.Owner, key string) (store.Entry, error)
-	Apply(ctx context.Context, origin string, muts ...store.Mutation) ([]store.Entry, error)
-	Delete(ctx context.Context, o store.Owner, key, origin string) error
-	Clear(ctx context.Context, o store.Owner, origin string) (int, error)
-	CopyTab(ctx context.Context, userID, fromTab, toTab, origin string) error
-	Touch(ctx context.Context, userID, tabID string, returning bool) error
-	// Subscribe sets the function told of every committed change, from this
-	// process or (Redis) any other; Announce tells it of a change the store
-	// does not keep (the browser scope, which lives in the cookie).
-	Subscribe(fn func([]store.Change))
-	Announce(ctx context.Context, c store.Change) error
-	Boot() store.Boot
-	Ping(ctx context.Context) error
-}
-
 // Config is what the server needs; cmd/web fills it from flags.
 type Config struct {
-	Store     Store
+	Store     store.Store
 	StoreName string   // shown in the lifetime lines: "SQLite" (default) or "Redis"
 	Secrets   []string // the first signs; all verify
 	Logger    *slog.Logger
-	Limits    Limits
+	Limits    store.Limits  // the same the store was opened with
 	TabTTL    time.Duration // shown in the tab panel's lifetime line
 	UserTTL   time.Duration // shown in the user panel's lifetime line
 	// ClientGrace is how long a page's client scope outlives its live
-	// connection (default 5s); ClientsPerUser caps a user's client scopes
-	// (default 100).
-	ClientGrace    time.Duration
-	ClientsPerUser int
+	// connection (default 5s).
+	ClientGrace time.Duration
+	// LiveStall is how long a push may wait on a page that reads nothing
+	// before the page is dropped (default 30s).
+	LiveStall time.Duration
 	// WriteRate is explicit writes per second per user (bursts of three
 	// seconds' worth); 0 turns the limit off.
 	WriteRate float64
@@ -64,16 +46,18 @@ type Config struct {
 
 // Server serves the app. Build it with New.
 type Server struct {
-	store    Store
-	cookies  *sessions.CookieStore
-	log      *slog.Logger
-	limits   Limits
-	handler  http.Handler
-	live     *live
-	clients  *clients
-	writes   *writeLimiter          // nil: no limit
-	heads    map[string]views.Panel // each scope's title and lifetime line, made once
-	requests atomic.Uint64          // requests numbered so far, for the logs
+	store     store.Store
+	cookies   *sessions.CookieStore
+	log       *slog.Logger
+	limits    store.Limits
+	handler   http.Handler
+	hub       *hub
+	liveStall time.Duration
+	clients   *clients
+	writes    *writeLimiter               // nil: no limit
+	heads     map[store.Scope]views.Panel // each scope's title and lifetime line, made once
+	requests  atomic.Uint64               // requests numbered so far, for the logs
+	closeOnce sync.Once
 }
 
 // New builds the server and its routes.
@@ -83,11 +67,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
 	s := &Server{
-		store:   cfg.Store,
-		cookies: cookies,
-		log:     cfg.Logger,
-		limits:  cfg.Limits.withDefaults(),
-		writes:  newWriteLimiter(cfg.WriteRate),
+		store:     cfg.Store,
+		cookies:   cookies,
+		log:       cfg.Logger,
+		limits:    cfg.Limits.WithDefaults(),
+		liveStall: cmp.Or(cfg.LiveStall, liveStall),
+		writes:    newWriteLimiter(cfg.WriteRate),
 	}
 	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
 		return nil, fmt.Errorf("draw the panels: %w", err)
@@ -95,9 +80,28 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.clients = newClients(cmp.Or(cfg.ClientsPerUser, 100), s.limits.KeysPerOwner, cmp.Or(cfg.ClientGrace, 5*time.Second))
-	s.live = newLive(s)
-	s.store.Subscribe(s.live.storeCommitted)
+	s.clients = newClients(s.limits, cmp.Or(cfg.ClientGrace, 5*time.Second))
+	s.hub = newHub(hubFuncs{
+		stored: func(ctx context.Context, o store.Owner) ([]byte, error) {
+			snap, err := s.store.List(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return s.drawPart(o.Scope, snap), nil
+		},
+		browser: func(contents json.RawMessage) ([]byte, error) {
+			var m memKV
+			if err := json.Unmarshal(contents, &m); err != nil {
+				return nil, err
+			}
+			return s.drawPart(store.Browser, m.list()), nil
+		},
+		client: func(userID, clientID string) []byte {
+			snap, _ := s.clients.dict(userID, clientID).List(context.Background())
+			return s.drawPart(store.Client, snap)
+		},
+	}, s.log)
+	s.store.Subscribe(s.hub.committed)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -105,13 +109,29 @@ func New(cfg Config) (*Server, error) {
 // Close ends the live connections (the pages reconnect on their own) and
 // waits for them, about a second at most. Call it when the HTTP server
 // shuts down (http.Server.RegisterOnShutdown), which does not track them.
-func (s *Server) Close() { s.live.close() }
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.hub.close()
+		s.clients.close()
+	})
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// renderBuffers are render's buffers, reused: a page is 11 KiB, and growing
-// a fresh buffer to that size cost a tenth of its render.
+// handleHealth answers 200 once the storage answers.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.Ping(r.Context()); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Message: "database unavailable"}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, err := w.Write([]byte("ok\n"))
+	return err
+}
+
+// renderBuffers are render's buffers, reused: a page's buffer grown afresh
+// each time costs a good part of drawing it.
 var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes c with status, buffered so that a failed render never sends

@@ -16,15 +16,15 @@ import (
 
 // BenchmarkFieldChange is a bound control's write: one existing user key.
 func BenchmarkFieldChange(b *testing.B) {
-	benchWrites(b, func(ctx context.Context, s *store.Store, user string, n int) error {
-		_, err := s.Set(ctx, store.UserOwner(user), "user_note", json.RawMessage(fmt.Sprintf(`"note %d"`, n)), "")
+	benchWrites(b, func(ctx context.Context, s *store.SQLite, user string, n int) error {
+		_, err := set(ctx, s, store.UserOwner(user), "user_note", fmt.Sprintf(`"note %d"`, n), "")
 		return err
 	})
 }
 
 // BenchmarkPageVisit is a page view's write: two counters and a set.
 func BenchmarkPageVisit(b *testing.B) {
-	benchWrites(b, func(ctx context.Context, s *store.Store, user string, _ int) error {
+	benchWrites(b, func(ctx context.Context, s *store.SQLite, user string, _ int) error {
 		_, err := s.Apply(ctx, "",
 			store.Mutation{Owner: store.GeneralOwner, Key: "visits", Increment: true},
 			store.Mutation{Owner: store.UserOwner(user), Key: "visits", Increment: true},
@@ -33,7 +33,7 @@ func BenchmarkPageVisit(b *testing.B) {
 	})
 }
 
-func benchWrites(b *testing.B, write func(ctx context.Context, s *store.Store, user string, n int) error) {
+func benchWrites(b *testing.B, write func(ctx context.Context, s *store.SQLite, user string, n int) error) {
 	s, _ := MustOpen(b, store.Options{})
 	ctx := context.Background()
 	var users atomic.Int64

@@ -15,7 +15,7 @@ const checkpointEvery = 500 * time.Millisecond
 // checkpoint runs inside the commit that crosses the threshold, and the
 // load tool saw that commit take 300 ms). A passive checkpoint waits for
 // nobody and nobody waits for it.
-func (s *Store) checkpointLoop(db *sql.DB) {
+func (s *SQLite) checkpointLoop(db *sql.DB) {
 	defer db.Close()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()

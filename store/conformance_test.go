@@ -5,10 +5,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,61 +21,91 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
-// backend is what both stores offer (handlers.Store, plus what the tests
-// and cmd/web use).
-type backend interface {
-	List(ctx context.Context, o store.Owner) (store.Snapshot, error)
-	Get(ctx context.Context, o store.Owner, key string) (store.Entry, error)
-	Set(ctx context.Context, o store.Owner, key string, value json.RawMessage, origin string) (store.Entry, error)
-	Increment(ctx context.Context, o store.Owner, key, origin string) (store.Entry, error)
-	Apply(ctx context.Context, origin string, muts ...store.Mutation) ([]store.Entry, error)
-	Delete(ctx context.Context, o store.Owner, key, origin string) error
-	Clear(ctx context.Context, o store.Owner, origin string) (int, error)
-	CopyTab(ctx context.Context, userID, fromTab, toTab, origin string) error
-	Touch(ctx context.Context, userID, tabID string, returning bool) error
-	Subscribe(fn func([]store.Change))
-	Boot() store.Boot
-	Secret(ctx context.Context) (string, bool, error)
-	Close() error
+// backend is one backend under test. open opens an instance of it; every
+// call opens another instance on the same data (a restart, or a second
+// server). stored reads an owner's keys straight from the data, past
+// everything the store keeps in memory, as entriesOf writes them.
+type backend struct {
+	open   func(opts store.Options) store.Store
+	stored func(o store.Owner) []string
 }
 
-// opener opens an instance of the backend under test; every call opens
-// another instance on the same data (a restart, or a second server).
-type opener func(opts store.Options) backend
-
 // forEachBackend runs test against SQLite and against Redis.
-func forEachBackend(t *testing.T, test func(t *testing.T, open opener)) {
+func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "storage.db")
-		test(t, func(opts store.Options) backend {
-			t.Helper()
-			s, err := store.Open(context.Background(), path, opts)
-			if err != nil {
-				t.Fatalf("open store: %v", err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+		test(t, backend{
+			open: func(opts store.Options) store.Store {
+				t.Helper()
+				s, err := store.Open(context.Background(), path, opts)
+				if err != nil {
+					t.Fatalf("open store: %v", err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			},
+			stored: func(o store.Owner) []string {
+				t.Helper()
+				db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				rows, err := db.Query(`SELECT key, value, version FROM entries
+					WHERE scope = ? AND user_id = ? AND tab_id = ? ORDER BY key`, o.Scope, o.UserID, o.TabID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var out []string
+				for rows.Next() {
+					var key, value string
+					var version int64
+					if err := rows.Scan(&key, &value, &version); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, fmt.Sprintf("%s=%s@%d", key, value, version))
+				}
+				return out
+			},
 		})
 	})
 	t.Run("redis", func(t *testing.T) {
 		url := MustRedis(t)
-		test(t, func(opts store.Options) backend {
-			t.Helper()
-			s, err := store.OpenRedis(context.Background(), url, opts)
-			if err != nil {
-				t.Fatalf("open redis store: %v", err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
+		test(t, backend{
+			open: func(opts store.Options) store.Store {
+				t.Helper()
+				s, err := store.OpenRedis(context.Background(), url, opts)
+				if err != nil {
+					t.Fatalf("open redis store: %v", err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			},
+			stored: func(o store.Owner) []string {
+				t.Helper()
+				fields, err := mustRedisClient(t, url).HGetAll(context.Background(), redisOwnerKey(o)).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for key, raw := range fields {
+					version, rest, _ := strings.Cut(raw, " ")
+					_, value, _ := strings.Cut(rest, " ")
+					out = append(out, key+"="+value+"@"+version)
+				}
+				slices.Sort(out)
+				return out
+			},
 		})
 	})
 }
 
 func TestDictionaryOperationsPerScope(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
+	forEachBackend(t, func(t *testing.T, be backend) {
 		for _, o := range owners {
 			t.Run(string(o.Scope), func(t *testing.T) {
-				s := open(store.Options{})
+				s := be.open(store.Options{})
 				ctx := context.Background()
 				if _, ok := get(t, s, o, "a"); ok {
 					t.Fatalf("new owner has key a")
@@ -117,14 +151,14 @@ func TestDictionaryOperationsPerScope(t *testing.T) {
 }
 
 func TestIncrementIsExactUnderConcurrency(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		o := store.UserOwner("u1")
 		const n = 50
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				if _, err := s.Increment(context.Background(), o, "visits", ""); err != nil {
+				if _, err := increment(context.Background(), s, o, "visits"); err != nil {
 					t.Errorf("increment: %v", err)
 				}
 			})
@@ -137,10 +171,10 @@ func TestIncrementIsExactUnderConcurrency(t *testing.T) {
 }
 
 func TestIncrementRestartsANonIntegerValue(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		MustSet(t, s, store.GeneralOwner, "visits", `"many"`)
-		e, err := s.Increment(context.Background(), store.GeneralOwner, "visits", "")
+		e, err := increment(context.Background(), s, store.GeneralOwner, "visits")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,14 +189,14 @@ func TestIncrementRestartsANonIntegerValue(t *testing.T) {
 // SQLite writer remembers the values it wrote; each of these must reach
 // what it remembers.)
 func TestIncrementCountsFromWhatIsStored(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
+	forEachBackend(t, func(t *testing.T, be backend) {
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		s := open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
+		s := be.open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
 		ctx := context.Background()
 		count := func(o store.Owner) string {
 			t.Helper()
 			c.Advance(time.Second) // tabs are evicted by last use
-			e, err := s.Increment(ctx, o, "visits", "")
+			e, err := increment(ctx, s, o, "visits")
 			if err != nil {
 				t.Fatalf("increment %s: %v", o, err)
 			}
@@ -225,8 +259,8 @@ func TestIncrementCountsFromWhatIsStored(t *testing.T) {
 }
 
 func TestScopesAndOwnersAreSeparate(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		MustSet(t, s, store.TabOwner("alice", "t1"), "k", `"alice's"`)
 		MustSet(t, s, store.UserOwner("alice"), "k", `"user"`)
 		MustSet(t, s, store.GeneralOwner, "k", `"general"`)
@@ -251,8 +285,8 @@ func TestScopesAndOwnersAreSeparate(t *testing.T) {
 }
 
 func TestCopyTabMakesAnIndependentCopy(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		ctx := context.Background()
 		orig, dup := store.TabOwner("u", "orig"), store.TabOwner("u", "dup")
 		MustSet(t, s, orig, "tab_data", `"hello"`)
@@ -276,8 +310,8 @@ func TestCopyTabMakesAnIndependentCopy(t *testing.T) {
 }
 
 func TestValuesSurviveReopen(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		boot1 := s.Boot().Number
 		var last store.Entry
 		for _, o := range owners {
@@ -286,7 +320,7 @@ func TestValuesSurviveReopen(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s = open(store.Options{})
+		s = be.open(store.Options{})
 		for _, o := range owners {
 			if v, _ := get(t, s, o, "k"); v != `[1,2,3]` {
 				t.Errorf("%s k after reopen = %s, want [1,2,3]", o, v)
@@ -303,13 +337,13 @@ func TestValuesSurviveReopen(t *testing.T) {
 }
 
 func TestTooManyKeysIsRefusedAndChangesNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
 		o := store.UserOwner("u")
 		for _, k := range []string{"a", "b", "c"} {
 			MustSet(t, s, o, k, `1`)
 		}
-		if _, err := s.Set(context.Background(), o, "d", json.RawMessage(`1`), ""); !errors.Is(err, store.ErrTooManyKeys) {
+		if _, err := set(context.Background(), s, o, "d", `1`, ""); !errors.Is(err, store.ErrTooManyKeys) {
 			t.Fatalf("fourth key: got %v, want ErrTooManyKeys", err)
 		}
 		if _, ok := get(t, s, o, "d"); ok {
@@ -321,9 +355,9 @@ func TestTooManyKeysIsRefusedAndChangesNothing(t *testing.T) {
 }
 
 func TestOldestTabIsEvictedOverTheCap(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
+	forEachBackend(t, func(t *testing.T, be backend) {
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		s := open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
+		s := be.open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
 		MustSet(t, s, store.TabOwner("u", "t1"), "k", `1`)
 		c.Advance(time.Second)
 		MustSet(t, s, store.TabOwner("u", "t2"), "k", `2`)
@@ -343,9 +377,9 @@ func TestOldestTabIsEvictedOverTheCap(t *testing.T) {
 // Duplicating the least recently used tab at the cap copies it first; the
 // eviction that makes room may take the original, never the copy's rows.
 func TestCopyOfTheOldestTabAtTheCapKeepsItsRows(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
+	forEachBackend(t, func(t *testing.T, be backend) {
 		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		s := open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
+		s := be.open(store.Options{Now: c.Now, Limits: store.Limits{TabsPerUser: 2}})
 		MustSet(t, s, store.TabOwner("u", "t1"), "k", `"from t1"`)
 		c.Advance(time.Second)
 		MustSet(t, s, store.TabOwner("u", "t2"), "k", `2`)
@@ -359,11 +393,11 @@ func TestCopyOfTheOldestTabAtTheCapKeepsItsRows(t *testing.T) {
 	})
 }
 
-func TestOnCommitReportsChangesInOrder(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
+func TestSubscribeReportsChangesInOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
 		var mu sync.Mutex
 		var got []store.Change
-		s := open(store.Options{})
+		s := be.open(store.Options{})
 		s.Subscribe(func(cs []store.Change) {
 			mu.Lock()
 			got = append(got, cs...)
@@ -371,35 +405,63 @@ func TestOnCommitReportsChangesInOrder(t *testing.T) {
 		})
 		ctx := context.Background()
 		o := store.UserOwner("u")
-		s.Set(ctx, o, "a", json.RawMessage(`1`), "tab-A")
-		s.Delete(ctx, o, "a", "tab-B")
-		s.Delete(ctx, o, "missing", "tab-B") // fails: reports nothing
-		s.Set(ctx, store.GeneralOwner, "marker", json.RawMessage(`1`), "")
+		set1 := MustSet(t, s, o, "a", `1`)
+		if err := s.Delete(ctx, o, "a", "tab-B"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, o, "missing", "tab-B"); !errors.Is(err, store.ErrNotFound) { // reports nothing
+			t.Fatalf("delete a missing key: got %v, want ErrNotFound", err)
+		}
+		if _, err := set(ctx, s, store.GeneralOwner, "marker", `1`, "tab-A"); err != nil {
+			t.Fatal(err)
+		}
 		// Redis reports through pub/sub: wait for the marker, after which
 		// everything before it has arrived.
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
 			mu.Lock()
 			n := len(got)
+			last := store.Change{}
+			if n > 0 {
+				last = got[n-1]
+			}
 			mu.Unlock()
-			if n >= 3 || time.Now().After(deadline) {
+			if last.Key == "marker" {
 				break
 			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the marker was not reported within 5s; changes so far: %+v", got)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		got = got[:len(got)-1] // the marker
-		if len(got) != 2 {
-			t.Fatalf("changes = %+v, want 2", got)
+		want := []string{
+			fmt.Sprintf("set user/u a origin= v%d", set1.Version),
+			"delete user/u a origin=tab-B",
+			"set general marker origin=tab-A",
 		}
-		if got[0].Op != store.OpSet || got[0].Origin != "tab-A" || got[1].Op != store.OpDelete || got[1].Version <= got[0].Version {
-			t.Errorf("changes = %+v, want a set from tab-A then a newer delete", got)
+		if len(got) != len(want) {
+			t.Fatalf("changes = %+v, want %d", got, len(want))
+		}
+		for i, c := range got {
+			line := fmt.Sprintf("%s %s %s origin=%s", c.Op, c.Owner, c.Key, c.Origin)
+			if i == 0 {
+				line += fmt.Sprintf(" v%d", c.Version)
+			}
+			if line != want[i] {
+				t.Errorf("change %d = %s, want %s", i, line, want[i])
+			}
+			if i > 0 && c.Version <= got[i-1].Version {
+				t.Errorf("change %d has version %d, not above %d", i, c.Version, got[i-1].Version)
+			}
 		}
 	})
 }
 
 func TestSecretIsGeneratedOnce(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		ctx := context.Background()
 		first, generated, err := s.Secret(ctx)
 		if err != nil || !generated || len(first) < 32 {
@@ -412,9 +474,11 @@ func TestSecretIsGeneratedOnce(t *testing.T) {
 	})
 }
 
-func TestCachedSnapshotsMatchTheDatabase(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+// What List answers (SQLite: from the snapshots it keeps in memory) is what
+// is stored, after concurrent writes, deletes, clears and reads.
+func TestListedSnapshotsMatchTheData(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		ctx := context.Background()
 		owners := []store.Owner{store.GeneralOwner, store.UserOwner("u"), store.TabOwner("u", "t")}
 		var wg sync.WaitGroup
@@ -423,13 +487,19 @@ func TestCachedSnapshotsMatchTheDatabase(t *testing.T) {
 				for i := range 200 {
 					o := owners[(g+i)%len(owners)]
 					key := fmt.Sprintf("k%d", i%7)
+					var err error
 					switch i % 11 {
 					case 3:
-						s.Delete(ctx, o, key, "")
+						if err = s.Delete(ctx, o, key, ""); errors.Is(err, store.ErrNotFound) {
+							err = nil
+						}
 					case 7:
-						s.Clear(ctx, o, "")
+						_, err = s.Clear(ctx, o, "")
 					default:
-						s.Set(ctx, o, key, json.RawMessage(fmt.Sprintf(`"%d-%d"`, g, i)), "")
+						_, err = set(ctx, s, o, key, fmt.Sprintf(`"%d-%d"`, g, i), "")
+					}
+					if err != nil {
+						t.Error(err)
 					}
 					if _, err := s.List(ctx, o); err != nil {
 						t.Error(err)
@@ -438,20 +508,42 @@ func TestCachedSnapshotsMatchTheDatabase(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		fresh := open(store.Options{}) // another instance: no cache, reads the data
+		check := func(when string, o store.Owner) {
+			t.Helper()
+			snap, err := s.List(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := fmt.Sprint(entriesOf(snap)), fmt.Sprint(be.stored(o)); got != want {
+				t.Errorf("%s: %s lists %s, the data holds %s", when, o, got, want)
+			}
+		}
 		for _, o := range owners {
-			got, _ := s.List(ctx, o)
-			want, _ := fresh.List(ctx, o)
-			if fmt.Sprint(entriesOf(got)) != fmt.Sprint(entriesOf(want)) {
-				t.Errorf("%s cached %v, database %v", o, entriesOf(got), entriesOf(want))
+			check("after the concurrent writes", o)
+		}
+		// Then each kind of change alone, on owners just listed.
+		for _, o := range owners {
+			for _, step := range []struct {
+				name   string
+				change func() error
+			}{
+				{"a set", func() error { _, err := set(ctx, s, o, "x", `"x"`, ""); return err }},
+				{"an increment", func() error { _, err := increment(ctx, s, o, "n"); return err }},
+				{"a delete", func() error { return s.Delete(ctx, o, "x", "") }},
+				{"a clear", func() error { _, err := s.Clear(ctx, o, ""); return err }},
+			} {
+				if err := step.change(); err != nil {
+					t.Fatalf("%s of %s: %v", step.name, o, err)
+				}
+				check("after "+step.name, o)
 			}
 		}
 	})
 }
 
 func TestCopyIntoACachedEmptyTab(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		ctx := context.Background()
 		MustSet(t, s, store.TabOwner("u", "orig"), "k", `"v"`)
 		if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 0 {
@@ -468,8 +560,8 @@ func TestCopyIntoACachedEmptyTab(t *testing.T) {
 
 // Apply is all or nothing: two new keys of one owner need room for two.
 func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
 		o := store.UserOwner("u")
 		MustSet(t, s, o, "a", `1`)
 		MustSet(t, s, o, "b", `1`) // room for one more key, not two
@@ -488,8 +580,8 @@ func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
 }
 
 func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		u, tab := store.UserOwner("u"), store.TabOwner("u", "t")
 		MustSet(t, s, u, "visits", `41`)
 		MustSet(t, s, tab, "word", `"many"`)
@@ -526,8 +618,8 @@ func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
 }
 
 func TestApplyRefusesTooManyMutations(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		o := store.UserOwner("u")
 		var muts []store.Mutation
 		for i := range store.MaxMutations + 1 {
@@ -546,8 +638,8 @@ func TestApplyRefusesTooManyMutations(t *testing.T) {
 }
 
 func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		o := store.UserOwner("u")
 		MustSet(t, s, o, "visits", `1`)
 		_, err := s.Apply(context.Background(), "",
@@ -565,11 +657,11 @@ func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
 // A snapshot read again after a restart, before any write, carries the
 // version the data was left at (not 0), wherever it is served from.
 func TestSnapshotVersionsSurviveARestart(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, open opener) {
-		s := open(store.Options{})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
 		last := MustSet(t, s, store.GeneralOwner, "k", `1`)
 		s.Close()
-		s = open(store.Options{})
+		s = be.open(store.Options{})
 		for i := range 2 { // read from the data, then (SQLite) from memory
 			snap, err := s.List(context.Background(), store.GeneralOwner)
 			if err != nil {
@@ -577,6 +669,36 @@ func TestSnapshotVersionsSurviveARestart(t *testing.T) {
 			}
 			if snap.Version < last.Version {
 				t.Errorf("read %d after the restart: version %d, want at least %d", i+1, snap.Version, last.Version)
+			}
+		}
+	})
+}
+
+// Every scope counts by store.NextCount; the Redis scripts count on the
+// digits (Lua's numbers are doubles, exact only up to 2^53), and both must
+// agree with it everywhere, at the edges of a double and of an int64 too.
+func TestIncrementCountsAsNextCountAtTheEdges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
+		o := store.UserOwner("u")
+		for _, from := range []string{
+			"0", "-1", "-2", "9", "99", "-10", "41",
+			strconv.FormatInt(1<<53-1, 10), strconv.FormatInt(1<<53, 10), strconv.FormatInt(1<<53+1, 10),
+			strconv.FormatInt(math.MaxInt64-1, 10), strconv.FormatInt(math.MaxInt64, 10),
+			strconv.FormatInt(math.MinInt64, 10), "9223372036854775808", "-9223372036854775809",
+			"1.5", "1e3", `"7"`, "true", "null", "[1]",
+		} {
+			MustSet(t, s, o, "n", from)
+			e, err := increment(context.Background(), s, o, "n")
+			if err != nil {
+				t.Fatalf("increment from %s: %v", from, err)
+			}
+			want := string(store.NextCount(json.RawMessage(from)))
+			if string(e.Value) != want {
+				t.Errorf("increment from %s answered %s, want %s", from, e.Value, want)
+			}
+			if v, _ := get(t, s, o, "n"); v != want {
+				t.Errorf("increment from %s stored %s, want %s", from, v, want)
 			}
 		}
 	})

@@ -6,93 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Scope names a persistent storage scope.
-type Scope string
-
-// The scopes this package keeps.
-const (
-	General Scope = "general"
-	User    Scope = "user"
-	Tab     Scope = "tab"
-	// Browser is kept in the cookie, not here; its changes are announced
-	// (see Announce) so that every instance can push them.
-	Browser Scope = "browser"
-)
-
-// Owner is one dictionary: the general space, one user's, or one tab of one
-// user. A tab is always keyed by its user too, so a tab id alone never
-// reaches another browser's rows.
-type Owner struct {
-	Scope  Scope
-	UserID string // user and tab scopes
-	TabID  string // tab scope
-}
-
-// GeneralOwner is the one owner of the general scope.
-var GeneralOwner = Owner{Scope: General}
-
-// UserOwner returns the owner of one user's scope.
-func UserOwner(userID string) Owner { return Owner{Scope: User, UserID: userID} }
-
-// TabOwner returns the owner of one tab's scope.
-func TabOwner(userID, tabID string) Owner { return Owner{Scope: Tab, UserID: userID, TabID: tabID} }
-
-func (o Owner) String() string {
-	switch o.Scope {
-	case User:
-		return "user/" + o.UserID
-	case Tab:
-		return "tab/" + o.UserID + "/" + o.TabID
-	}
-	return string(o.Scope)
-}
-
-// Entry is one stored key.
-type Entry struct {
-	Key       string
-	Value     json.RawMessage // compact JSON
-	Version   int64
-	UpdatedAt time.Time
-}
-
-// Op says what a Change did.
-type Op string
-
-// The kinds of change.
-const (
-	OpSet    Op = "set"
-	OpDelete Op = "delete"
-	OpClear  Op = "clear"
-	// OpResync says changes may have been missed (a lost subscription):
-	// whoever shows stored values should read them all again.
-	OpResync Op = "resync"
-)
-
-// Change is one committed change, reported to Options.OnCommit.
-type Change struct {
-	Owner   Owner
-	Op      Op
-	Key     string          // empty for OpClear
-	Value   json.RawMessage // the new value for OpSet
-	Version int64
-	At      int64  // unix milliseconds of the commit
-	Origin  string // opaque id of who made the change, as given by the caller
-}
-
-// Errors a caller can act on; compare with errors.Is.
-var (
-	ErrNotFound    = errors.New("store: key not found")
-	ErrTooManyKeys = errors.New("store: too many keys")
-)
-
 // Get returns one key of owner, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, o Owner, key string) (Entry, error) {
+func (s *SQLite) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 	e := Entry{Key: key}
 	var value string
 	var updated int64
@@ -110,17 +29,9 @@ func (s *Store) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 	return e, nil
 }
 
-// Snapshot is one owner's keys as of one moment.
-type Snapshot struct {
-	Entries []Entry // sorted by key
-	// Version is the database-wide version sequence at that moment: a
-	// snapshot with a higher version is never older.
-	Version int64
-}
-
 // List returns every key of owner, sorted by key, with the version of the
 // moment they were read (both from one read transaction).
-func (s *Store) List(ctx context.Context, o Owner) (Snapshot, error) {
+func (s *SQLite) List(ctx context.Context, o Owner) (Snapshot, error) {
 	if snap, ok := s.cache.get(o); ok {
 		return snap, nil
 	}
@@ -132,7 +43,7 @@ func (s *Store) List(ctx context.Context, o Owner) (Snapshot, error) {
 	return snap, nil
 }
 
-func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
+func (s *SQLite) list(ctx context.Context, o Owner) (Snapshot, error) {
 	var snap Snapshot
 	// One statement is one read transaction: the sequence (the row with a
 	// NULL key, sorted first) and the rows are from the same moment.
@@ -164,41 +75,11 @@ func (s *Store) list(ctx context.Context, o Owner) (Snapshot, error) {
 	return snap, rows.Err()
 }
 
-// Set stores value (valid JSON, which the caller has checked) under key and
-// returns the entry with its new version. origin is passed through to the
-// change report.
-func (s *Store) Set(ctx context.Context, o Owner, key string, value json.RawMessage, origin string) (Entry, error) {
-	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Value: value})
-	if err != nil {
-		return Entry{}, fmt.Errorf("set %s/%s: %w", o, key, err)
-	}
-	return entries[0], nil
-}
-
-// Increment counts up the integer stored under key (see NextCount) and
-// returns the new entry. Concurrent increments never lose a count.
-func (s *Store) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
-	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Increment: true})
-	if err != nil {
-		return Entry{}, fmt.Errorf("increment %s/%s: %w", o, key, err)
-	}
-	return entries[0], nil
-}
-
-// Mutation is one set or increment of an Apply.
-type Mutation struct {
-	Owner     Owner
-	Key       string
-	Value     json.RawMessage // for a set
-	Increment bool            // add one instead (see Increment)
-}
-
 // Apply runs several sets and increments as one write, all or nothing, and
 // returns the new entries in order: a page view counts its visits in three
-// places for the cost of one. Each key may appear once, and one Apply
-// takes at most MaxMutations.
-func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
-	if err := checkMutations(muts); err != nil {
+// places for the cost of one.
+func (s *SQLite) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
 	entries := make([]Entry, len(muts))
@@ -214,25 +95,6 @@ func (s *Store) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 		return nil, err
 	}
 	return entries, nil
-}
-
-// MaxMutations bounds one Apply (SQLite reads its keys in one statement).
-const MaxMutations = 64
-
-// checkMutations refuses an Apply that names one key twice or too many
-// keys, before it is queued: it is the caller's mistake, not the batch's.
-func checkMutations(muts []Mutation) error {
-	if len(muts) == 0 || len(muts) > MaxMutations {
-		return fmt.Errorf("store: apply: %d mutations, want 1 to %d", len(muts), MaxMutations)
-	}
-	for i, m := range muts {
-		for _, earlier := range muts[:i] {
-			if earlier.Owner == m.Owner && earlier.Key == m.Key {
-				return fmt.Errorf("store: apply: %s/%s named twice", m.Owner, m.Key)
-			}
-		}
-	}
-	return nil
 }
 
 // updateEntry writes a key's value, if the key exists.
@@ -263,9 +125,7 @@ func (t *writeTx) set(m Mutation) (Entry, error) {
 // applyAll learns every key's current value first, so that every refusal
 // comes before the first write and each increment knows its new value;
 // then it writes. What the writer wrote itself it knows already (see
-// knownValues); the rest it reads in one statement, not one per key: a page
-// view's write took 24 us against 33 that way, and 15 knowing all three
-// keys (go test -bench PageVisit ./store).
+// knownValues); the rest it reads in one statement, not one per key.
 func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	current := make([]json.RawMessage, len(muts)) // nil: no such key
 	var unknown []int
@@ -341,16 +201,6 @@ func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage)
 	return rows.Err()
 }
 
-// NextCount is what an increment stores after v: an integer counts up;
-// anything else (no value, not an integer, or the largest one) starts again
-// at 1. Every scope counts this way (the Redis store in its script).
-func NextCount(v json.RawMessage) json.RawMessage {
-	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n < math.MaxInt64 {
-		return strconv.AppendInt(nil, n+1, 10)
-	}
-	return json.RawMessage("1")
-}
-
 // update writes value to a key known to exist.
 func (t *writeTx) update(m Mutation, value json.RawMessage, version int64) (Entry, error) {
 	if err := t.ensureOwner(m.Owner); err != nil {
@@ -383,7 +233,7 @@ func (t *writeTx) recordSet(m Mutation, value json.RawMessage, version int64) En
 }
 
 // Delete removes key from owner, or returns ErrNotFound.
-func (s *Store) Delete(ctx context.Context, o Owner, key string, origin string) error {
+func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin string) error {
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		res, err := t.exec(`
 			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
@@ -404,7 +254,7 @@ func (s *Store) Delete(ctx context.Context, o Owner, key string, origin string) 
 }
 
 // Clear removes every key of owner and returns how many there were.
-func (s *Store) Clear(ctx context.Context, o Owner, origin string) (int, error) {
+func (s *SQLite) Clear(ctx context.Context, o Owner, origin string) (int, error) {
 	var n int64
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		res, err := t.exec(`
@@ -429,7 +279,7 @@ func (s *Store) Clear(ctx context.Context, o Owner, origin string) (int, error) 
 // two are independent from then on. The new tab must be empty; a copy to a
 // tab that already has rows is refused with ErrTabExists, so that a replayed
 // request cannot overwrite data.
-func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, origin string) error {
+func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string, origin string) error {
 	to := TabOwner(userID, toTab)
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		var exists int
@@ -459,9 +309,6 @@ func (s *Store) CopyTab(ctx context.Context, userID, fromTab, toTab string, orig
 	}
 	return nil
 }
-
-// ErrTabExists is returned by CopyTab when the new tab already has rows.
-var ErrTabExists = errors.New("store: tab already exists")
 
 // ensureOwner creates the user (and tab) rows of o on its first write and
 // refreshes their last-seen time, evicting the user's oldest tab when a new

@@ -50,7 +50,7 @@ const sweepBatch = 500
 
 // Sweep deletes the tabs and users that expired by now, in small
 // transactions through the writer, and reports what it deleted.
-func (s *Store) Sweep(ctx context.Context) (Swept, error) {
+func (s *SQLite) Sweep(ctx context.Context) (Swept, error) {
 	var total Swept
 	now := s.now().UnixMilli()
 	for {
@@ -131,7 +131,7 @@ func (s *Store) Sweep(ctx context.Context) (Swept, error) {
 }
 
 // sweepLoop sweeps now and then every Expiry.Every until the store closes.
-func (s *Store) sweepLoop() {
+func (s *SQLite) sweepLoop() {
 	t := time.NewTicker(s.expiry.Every)
 	defer t.Stop()
 	for {
@@ -160,7 +160,7 @@ func (s *Store) sweepLoop() {
 // keeps it beyond the one-shot grace. A user without rows yet (its first
 // write is still to come) is touched again after the interval, well
 // within the grace.
-func (s *Store) Touch(ctx context.Context, userID, tabID string, returning bool) error {
+func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
 	if !s.touched.due(userID, tabID, now, returning) {
 		return nil

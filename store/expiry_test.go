@@ -27,7 +27,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func mustSweep(t *testing.T, s *store.Store) store.Swept {
+func mustSweep(t *testing.T, s *store.SQLite) store.Swept {
 	t.Helper()
 	n, err := s.Sweep(context.Background())
 	if err != nil {
@@ -36,7 +36,7 @@ func mustSweep(t *testing.T, s *store.Store) store.Swept {
 	return n
 }
 
-func has(t *testing.T, s backend, o store.Owner) bool {
+func has(t *testing.T, s store.Store, o store.Owner) bool {
 	t.Helper()
 	_, ok := get(t, s, o, "k")
 	return ok

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -99,17 +100,30 @@ func (s *Redis) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 // Subscribe sets the function told of every committed change.
 func (s *Redis) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
 
-// message is a change as published: (scope, owner, key, version, origin),
-// not the whole dictionary. Browser changes carry the cookie's contents.
+// message is a change as published on the changes channel: (scope, owner,
+// key, version, origin), not the whole dictionary; a browser change carries
+// the cookie's contents. The scripts publish it (publish in lua/prelude.lua)
+// and Announce does; listen decodes it. The version travels as text, which
+// Lua's doubles cannot round.
 type message struct {
 	Scope   Scope           `json:"s"`
 	UserID  string          `json:"u,omitempty"`
 	TabID   string          `json:"t,omitempty"`
 	Key     string          `json:"k,omitempty"`
 	Op      Op              `json:"o"`
-	Version int64           `json:"v"`
+	Version int64           `json:"v,string"`
 	Origin  string          `json:"g,omitempty"`
 	Value   json.RawMessage `json:"x,omitempty"`
+}
+
+func messageOf(c Change) message {
+	return message{Scope: c.Owner.Scope, UserID: c.Owner.UserID, TabID: c.Owner.TabID,
+		Key: c.Key, Op: c.Op, Version: c.Version, Origin: c.Origin, Value: c.Value}
+}
+
+func (m message) change() Change {
+	return Change{Owner: Owner{Scope: m.Scope, UserID: m.UserID, TabID: m.TabID},
+		Op: m.Op, Key: m.Key, Version: m.Version, Origin: m.Origin, Value: m.Value}
 }
 
 // listen turns published changes into calls of the subscriber. Pub/sub
@@ -142,11 +156,11 @@ func (s *Redis) listen(ctx context.Context) {
 			changes = []Change{{Op: OpResync}} // back after a loss
 		case *redis.Message:
 			var p message
-			if json.Unmarshal([]byte(m.Payload), &p) != nil {
+			if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
+				s.log.Error("redis: a change that does not decode", "error", err)
 				continue
 			}
-			changes = []Change{{Owner: Owner{Scope: p.Scope, UserID: p.UserID, TabID: p.TabID},
-				Op: p.Op, Key: p.Key, Version: p.Version, Origin: p.Origin, Value: p.Value}}
+			changes = []Change{p.change()}
 		default:
 			continue
 		}
@@ -158,8 +172,10 @@ func (s *Redis) listen(ctx context.Context) {
 
 // Announce publishes a change this store does not keep (browser scope).
 func (s *Redis) Announce(ctx context.Context, c Change) error {
-	b, _ := json.Marshal(message{Scope: c.Owner.Scope, UserID: c.Owner.UserID, TabID: c.Owner.TabID,
-		Key: c.Key, Op: c.Op, Version: c.Version, Origin: c.Origin, Value: c.Value})
+	b, err := json.Marshal(messageOf(c))
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
 	return s.rdb.Publish(ctx, s.prefix+"changes", b).Err()
 }
 
@@ -173,140 +189,31 @@ func (s *Redis) ownerKey(o Owner) string {
 	return s.prefix + "o:general"
 }
 
-// luaPrelude is shared by the scripts that write: the expiry and tab
-// bookkeeping of an owner. ARGV[1..6] are always: prefix, now (ms),
-// user TTL, one-shot TTL, tab TTL (ms), tabs per user.
-const luaPrelude = `
-local p, now = ARGV[1], tonumber(ARGV[2])
-local userTTL, oneShot, tabTTL, maxTabs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local function ttlOf(uid)
-  if redis.call('HGET', p .. 'm:' .. uid, 'r') == '1' then return userTTL end
-  return oneShot
-end
--- keep refreshes the TTLs of a user (and tab) and caps the user's tabs.
-local function keep(scope, uid, tid)
-  if scope == 'general' then return end
-  local ttl = ttlOf(uid)
-  local mk = p .. 'm:' .. uid
-  redis.call('HSETNX', mk, 'c', now)
-  redis.call('PEXPIRE', mk, ttl)
-  redis.call('PEXPIRE', p .. 'o:user:' .. uid, ttl)
-  local z = p .. 'tabs:' .. uid
-  redis.call('PEXPIRE', z, ttl)
-  if scope ~= 'tab' then return end
-  redis.call('PEXPIRE', p .. 'o:tab:' .. uid .. ':' .. tid, tabTTL)
-  local added = redis.call('ZADD', z, now, tid)
-  redis.call('PEXPIRE', z, ttl) -- again: ZADD may have just made the set
-  if added == 1 then
-    local over = redis.call('ZCARD', z) - maxTabs
-    if over > 0 then
-      for _, old in ipairs(redis.call('ZRANGE', z, 0, over)) do
-        if over > 0 and old ~= tid then
-          redis.call('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
-          redis.call('ZREM', z, old)
-          over = over - 1
-        end
-      end
-    end
-  end
-end
-local function publish(scope, uid, tid, key, op, ver, origin)
-  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = ver, g = origin}))
-end
-`
+// The scripts, one file per operation after the shared prelude (lua/). Each
+// is atomic, and each that writes publishes its changes.
+var (
+	applyScript  = script("apply")
+	deleteScript = script("delete")
+	clearScript  = script("clear")
+	listScript   = script("list")
+	copyScript   = script("copy")
+	touchScript  = script("touch")
+)
 
-// applyScript: KEYS are the owners' hashes; after the six common ARGV:
-// max keys, origin, count, then per mutation scope, user, tab, key, kind
-// ("s" set, "i" increment), value.
-var applyScript = redis.NewScript(luaPrelude + `
-local maxKeys, origin, n = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
-local function m(i, j) return ARGV[9 + (i - 1) * 6 + j] end
--- All or nothing: room for every new key first (two new keys of one
--- owner need room for two).
-local added = {}
-for i = 1, n do
-  if redis.call('HEXISTS', KEYS[i], m(i, 4)) == 0 then
-    added[KEYS[i]] = (added[KEYS[i]] or 0) + 1
-    if redis.call('HLEN', KEYS[i]) + added[KEYS[i]] > maxKeys then
-      return redis.error_reply('TOOMANYKEYS')
-    end
-  end
-end
-local out = {}
-for i = 1, n do
-  local k, scope, uid, tid, f, kind, v = KEYS[i], m(i, 1), m(i, 2), m(i, 3), m(i, 4), m(i, 5), m(i, 6)
-  if kind == 'i' then
-    local c = 0
-    local cur = redis.call('HGET', k, f)
-    if cur then
-      local j = string.match(cur, '^%S+ %S+ (.*)$')
-      if j and string.match(j, '^%-?%d+$') then c = tonumber(j) end
-    end
-    v = string.format('%d', c + 1)
-  end
-  local ver = redis.call('INCR', p .. 'seq')
-  redis.call('HSET', k, f, ver .. ' ' .. now .. ' ' .. v)
-  keep(scope, uid, tid)
-  publish(scope, uid, tid, f, 'set', ver, origin)
-  out[i] = {ver, v}
-end
-return out
-`)
+//go:embed lua/*.lua
+var luaFiles embed.FS
 
-// deleteScript: KEYS[1] the owner; ARGV after the common six: scope, user,
-// tab, key, origin. Returns the new version, or 0 if there was no key.
-var deleteScript = redis.NewScript(luaPrelude + `
-if redis.call('HDEL', KEYS[1], ARGV[10]) == 0 then return 0 end
-local ver = redis.call('INCR', p .. 'seq')
-publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'delete', ver, ARGV[11])
-return ver
-`)
-
-// clearScript: like deleteScript without the key; returns the count.
-var clearScript = redis.NewScript(luaPrelude + `
-local n = redis.call('HLEN', KEYS[1])
-if n == 0 then return 0 end
-redis.call('DEL', KEYS[1])
-local ver = redis.call('INCR', p .. 'seq')
-publish(ARGV[7], ARGV[8], ARGV[9], '', 'clear', ver, ARGV[10])
-return n
-`)
-
-// listScript returns the sequence and the owner's fields at one moment.
-var listScript = redis.NewScript(`
-return {redis.call('GET', ARGV[1] .. 'seq') or '0', redis.call('HGETALL', KEYS[1])}
-`)
-
-// copyScript: KEYS the source and new tab; ARGV after the common six: user,
-// new tab id.
-var copyScript = redis.NewScript(luaPrelude + `
-local uid, tid = ARGV[7], ARGV[8]
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('ZSCORE', p .. 'tabs:' .. uid, tid) then
-  return redis.error_reply('TABEXISTS')
-end
-local all = redis.call('HGETALL', KEYS[1])
-if #all > 0 then
-  local ver = redis.call('INCR', p .. 'seq')
-  for i = 1, #all, 2 do
-    redis.call('HSET', KEYS[2], all[i], ver .. ' ' .. now .. ' ' .. string.match(all[i + 1], '^%S+ %S+ (.*)$'))
-  end
-end
-keep('tab', uid, tid)
-return 1
-`)
-
-// touchScript: ARGV after the common six: user, tab (or ”), returning.
-var touchScript = redis.NewScript(luaPrelude + `
-local uid, tid = ARGV[7], ARGV[8]
-if redis.call('EXISTS', p .. 'm:' .. uid) == 0 then return 0 end
-if ARGV[9] == '1' then redis.call('HSET', p .. 'm:' .. uid, 'r', '1') end
-if tid ~= '' and redis.call('ZSCORE', p .. 'tabs:' .. uid, tid) then
-  keep('tab', uid, tid)
-else
-  keep('user', uid, '')
-end
-return 1
-`)
+func script(name string) *redis.Script {
+	prelude, err := luaFiles.ReadFile("lua/prelude.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(prelude) + string(body))
+}
 
 // common returns the six ARGV every writing script starts with.
 func (s *Redis) common() []any {
@@ -371,27 +278,9 @@ func (s *Redis) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 	return parseField(key, raw)
 }
 
-// Set stores value under key.
-func (s *Redis) Set(ctx context.Context, o Owner, key string, value json.RawMessage, origin string) (Entry, error) {
-	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Value: value})
-	if err != nil {
-		return Entry{}, fmt.Errorf("set %s/%s: %w", o, key, err)
-	}
-	return entries[0], nil
-}
-
-// Increment adds one to the integer under key.
-func (s *Redis) Increment(ctx context.Context, o Owner, key string, origin string) (Entry, error) {
-	entries, err := s.Apply(ctx, origin, Mutation{Owner: o, Key: key, Increment: true})
-	if err != nil {
-		return Entry{}, fmt.Errorf("increment %s/%s: %w", o, key, err)
-	}
-	return entries[0], nil
-}
-
 // Apply runs several sets and increments as one atomic script.
 func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
-	if err := checkMutations(muts); err != nil {
+	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
 	keys := make([]string, len(muts))
@@ -411,8 +300,15 @@ func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 	now := time.UnixMilli(args[1].(int64)) // the time the script stored
 	entries := make([]Entry, len(muts))
 	for i, r := range res {
-		pair := r.([]any)
-		entries[i] = Entry{Key: muts[i].Key, Version: pair[0].(int64), Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now}
+		pair, _ := r.([]any)
+		if len(pair) != 2 {
+			return nil, fmt.Errorf("apply: unexpected answer %v", r)
+		}
+		version, err := strconv.ParseInt(fmt.Sprint(pair[0]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("apply: version %v: %w", pair[0], err)
+		}
+		entries[i] = Entry{Key: muts[i].Key, Version: version, Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now}
 	}
 	return entries, nil
 }
@@ -420,11 +316,11 @@ func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 // Delete removes key from owner, or returns ErrNotFound.
 func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin string) error {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key, origin)
-	ver, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64()
+	deleted, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, err)
 	}
-	if ver == 0 {
+	if deleted == 0 {
 		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
 	return nil

@@ -14,6 +14,69 @@ import (
 // MustRedis starts a redis-server of its own for the test.
 func MustRedis(tb testing.TB) string { return redistest.Start(tb) }
 
+// mustRedisClient is a plain client of the Redis at url, to look past the
+// store.
+func mustRedisClient(tb testing.TB, url string) *redis.Client {
+	tb.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// redisOwnerKey is where the Redis store keeps an owner's keys.
+func redisOwnerKey(o store.Owner) string {
+	switch o.Scope {
+	case store.User:
+		return "scopes:o:user:" + o.UserID
+	case store.Tab:
+		return "scopes:o:tab:" + o.UserID + ":" + o.TabID
+	}
+	return "scopes:o:general"
+}
+
+// A change published by a script decodes, whole, into what the write
+// answered, with versions beyond what a double holds exactly (Lua's numbers
+// are doubles, and cjson writes them with 14 digits).
+func TestRedisPublishedChangesDecodeExactly(t *testing.T) {
+	url := MustRedis(t)
+	ctx := context.Background()
+	big := int64(1)<<53 + 1
+	if err := mustRedisClient(t, url).Set(ctx, "scopes:seq", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.OpenRedis(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := make(chan store.Change, 10)
+	s.Subscribe(func(cs []store.Change) {
+		for _, c := range cs {
+			got <- c
+		}
+	})
+	tab := store.TabOwner("u", "t")
+	e, err := set(ctx, s, tab, "k", `"v"`, "page-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Version != big+1 {
+		t.Errorf("the write answered version %d, want %d", e.Version, big+1)
+	}
+	select {
+	case c := <-got:
+		if c.Owner != tab || c.Op != store.OpSet || c.Key != "k" || c.Version != e.Version || c.Origin != "page-1" {
+			t.Errorf("published %+v, want a set of %s/k at version %d from page-1", c, tab, e.Version)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change published")
+	}
+}
+
 // Redis forgets by TTLs: a new user lives for the one-shot grace, a user
 // whose cookie came back for the user TTL, a tab for the tab TTL.
 func TestRedisExpiryByTTL(t *testing.T) {

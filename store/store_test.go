@@ -18,7 +18,7 @@ import (
 
 // MustOpen opens a store on a fresh file in a temp folder and closes it when
 // the test ends.
-func MustOpen(tb testing.TB, opts store.Options) (*store.Store, string) {
+func MustOpen(tb testing.TB, opts store.Options) (*store.SQLite, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "storage.db")
 	s, err := store.Open(context.Background(), path, opts)
@@ -29,16 +29,35 @@ func MustOpen(tb testing.TB, opts store.Options) (*store.Store, string) {
 	return s, path
 }
 
-func MustSet(tb testing.TB, s backend, o store.Owner, key, value string) store.Entry {
+// MustSet stores value under key of o.
+func MustSet(tb testing.TB, s store.Store, o store.Owner, key, value string) store.Entry {
 	tb.Helper()
-	e, err := s.Set(context.Background(), o, key, json.RawMessage(value), "")
+	e, err := set(context.Background(), s, o, key, value, "")
 	if err != nil {
 		tb.Fatalf("set %s %s: %v", o, key, err)
 	}
 	return e
 }
 
-func get(tb testing.TB, s backend, o store.Owner, key string) (string, bool) {
+// set is an Apply of one set.
+func set(ctx context.Context, s store.Store, o store.Owner, key, value, origin string) (store.Entry, error) {
+	entries, err := s.Apply(ctx, origin, store.Mutation{Owner: o, Key: key, Value: json.RawMessage(value)})
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return entries[0], nil
+}
+
+// increment is an Apply of one increment.
+func increment(ctx context.Context, s store.Store, o store.Owner, key string) (store.Entry, error) {
+	entries, err := s.Apply(ctx, "", store.Mutation{Owner: o, Key: key, Increment: true})
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return entries[0], nil
+}
+
+func get(tb testing.TB, s store.Store, o store.Owner, key string) (string, bool) {
 	tb.Helper()
 	e, err := s.Get(context.Background(), o, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -138,13 +157,13 @@ func TestCountersHoldOnlyAcknowledgedIncrementsWhenBatchesFail(t *testing.T) {
 		wg.Go(func() {
 			for range 40 {
 				if g%4 == 0 { // a quarter of the writers break their batch
-					if _, err := s.Set(ctx, store.UserOwner("breaker"), "k", json.RawMessage("not json"), ""); err == nil {
+					if _, err := set(ctx, s, store.UserOwner("breaker"), "k", "not json", ""); err == nil {
 						t.Error("a value that is not JSON was stored")
 					}
 					broken.Add(1)
 					continue
 				}
-				if _, err := s.Increment(ctx, store.GeneralOwner, "visits", ""); err != nil {
+				if _, err := increment(ctx, s, store.GeneralOwner, "visits"); err != nil {
 					failed.Add(1)
 				} else {
 					ok.Add(1)
@@ -161,7 +180,7 @@ func TestCountersHoldOnlyAcknowledgedIncrementsWhenBatchesFail(t *testing.T) {
 		t.Errorf("visits = %s after %d acknowledged increments (%d failed with their batch), want %s", v, ok.Load(), failed.Load(), want)
 	}
 	// And the next one counts on from there.
-	e, err := s.Increment(ctx, store.GeneralOwner, "visits", "")
+	e, err := increment(ctx, s, store.GeneralOwner, "visits")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func (t *writeTx) record(c Change) {
 
 // writer owns the single write connection and the version sequence.
 type writer struct {
-	s   *Store
+	s   *SQLite
 	seq int64
 	buf []*writeOp
 	// ensured remembers, per user, when its users row (and each tab's
@@ -65,7 +65,7 @@ type ensuredUser struct {
 	tabs map[string]int64
 }
 
-func newWriter(s *Store, seq int64) *writer {
+func newWriter(s *SQLite, seq int64) *writer {
 	return &writer{s: s, seq: seq, buf: make([]*writeOp, 0, maxBatch), ensured: map[string]*ensuredUser{}, bound: map[string]*sql.Stmt{}}
 }
 
@@ -78,7 +78,7 @@ func refusal(err error) bool {
 // write queues fn and waits until the transaction that ran it committed (or
 // failed). A caller whose ctx ends before its write started gets ctx.Err()
 // and nothing is written; once started, a write runs to the end.
-func (s *Store) write(ctx context.Context, origin string, fn func(*writeTx) error) error {
+func (s *SQLite) write(ctx context.Context, origin string, fn func(*writeTx) error) error {
 	op := &writeOp{ctx: ctx, origin: origin, fn: fn, done: make(chan struct{})}
 	select {
 	case s.ops <- op:
@@ -118,9 +118,9 @@ func (w *writer) run() {
 // the whole batch, which then commits nothing.
 func (w *writer) batch(first *writeOp) {
 	ops := append(w.buf[:0], first)
-	// Let the handlers that are about to hand over a write do so first: one
-	// yield made batches 3 writes -> 13 under load (a commit's fixed cost is
-	// most of a small batch), and costs nothing when nobody else is running.
+	// Let the handlers that are about to hand over a write do so first: a
+	// commit's fixed cost is most of a small batch, and the yield costs
+	// nothing when nobody else is running.
 	runtime.Gosched()
 gather:
 	for len(ops) < maxBatch {
@@ -211,9 +211,6 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	w.s.cache.apply(w.seq, changes, stale)
 	return changes, nil
 }
-
-// ErrClosed is returned for writes that arrive after Close.
-var ErrClosed = errors.New("store: closed")
 
 // knownValues are the values the writer itself last wrote, per owner and
 // key, as of its open transaction: an increment then needs no read for its

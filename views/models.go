@@ -53,7 +53,6 @@ type Panel struct {
 
 // Field is one control bound to a key of a scope.
 type Field struct {
-	Version  int64
 	Scope    string
 	Key      string
 	Label    string

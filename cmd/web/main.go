@@ -2,9 +2,9 @@
 //
 //	go run ./cmd/web [-addr localhost:8080] [-db data/storage.db] [-secret S[,OLD…]] [-tab-ttl 30d] [-user-ttl 400d]
 //
-// With -redis URL (REDIS_URL) the scopes live in Redis, shared by several
-// instances. Every flag has an environment fallback (ADDR, DB_PATH, STORAGE_SECRET,
-// TAB_TTL, USER_TTL, WRITE_RATE, LOG_LEVEL).
+// With -redis URL the scopes live in Redis, shared by several instances.
+// Every flag has an environment fallback, named in its help (go run
+// ./cmd/web -h) and in the README.
 package main
 
 import (
@@ -44,14 +44,10 @@ func main() {
 
 // tuneGC trades memory for CPU unless GOGC or GOMEMLIMIT say otherwise.
 // GOGC is 200, and the heap goal never falls under 32 MiB: under load the
-// live heap is about 2 MiB, and GOGC alone then collected 40 times a second,
-// each time stopping the world for up to a millisecond or two; with the
-// floor it is a few times a second, for about 9 MiB more peak RSS (server
-// CPU per request, go run ./cmd/loadtest: write-htmx 48-55 -> 46-47 us,
-// page 126-130 -> 118 us). 200, not more, once the heap is large: at 400 the
-// heap spreads over more spans and an idle live connection costs 19.8-20.3
-// KiB instead of 17.2 (the goal is under 20). The memory limit makes the
-// collector work harder again near 1 GiB.
+// live heap is small, and GOGC alone then collects many times a second,
+// each time stopping the world. 200, not more, once the heap is large: more
+// spreads many live connections over more spans. The memory limit makes
+// the collector work harder again near 1 GiB. (README, Performance.)
 func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
@@ -96,12 +92,7 @@ type config struct {
 	pprof     string
 	redisURL  string
 	oneShot   time.Duration
-	limits    limits
-}
-
-// limits are the caps of PRODUCT.md, each a flag.
-type limits struct {
-	keys, valueBytes, bodyBytes, tabs, clients int
+	limits    store.Limits
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -137,11 +128,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 		fs.IntVar(p, name, *p, usage+" ("+envName+")")
 	}
-	intFlag(&c.limits.keys, "max-keys", "MAX_KEYS", 1000, "keys per scope owner")
-	intFlag(&c.limits.valueBytes, "max-value", "MAX_VALUE_BYTES", 16<<10, "bytes of one JSON value")
-	intFlag(&c.limits.bodyBytes, "max-body", "MAX_BODY_BYTES", 64<<10, "bytes of a request body")
-	intFlag(&c.limits.tabs, "max-tabs", "MAX_TABS", 100, "tabs with stored rows per user; a new one evicts the least recently used")
-	intFlag(&c.limits.clients, "max-clients", "MAX_CLIENTS", 100, "client (page-load) scopes per user; a new one evicts the least recently used")
+	d := store.DefaultLimits
+	c.limits = d
+	intFlag(&c.limits.KeysPerOwner, "max-keys", "MAX_KEYS", d.KeysPerOwner, "keys per scope owner")
+	intFlag(&c.limits.ValueBytes, "max-value", "MAX_VALUE_BYTES", d.ValueBytes, "bytes of one JSON value")
+	intFlag(&c.limits.BodyBytes, "max-body", "MAX_BODY_BYTES", d.BodyBytes, "bytes of a request body")
+	intFlag(&c.limits.TabsPerUser, "max-tabs", "MAX_TABS", d.TabsPerUser, "tabs with stored rows per user; a new one evicts the least recently used")
+	intFlag(&c.limits.ClientsPerUser, "max-clients", "MAX_CLIENTS", d.ClientsPerUser, "client (page-load) scopes per user; a new one evicts the least recently used")
 	var writeRate string
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
@@ -160,8 +153,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.oneShot, err = parseDuration(oneShot); err != nil {
 		return c, fmt.Errorf("-one-shot-ttl: %w", err)
 	}
-	for name, v := range map[string]int{"-max-keys": c.limits.keys, "-max-value": c.limits.valueBytes,
-		"-max-body": c.limits.bodyBytes, "-max-tabs": c.limits.tabs, "-max-clients": c.limits.clients} {
+	for name, v := range map[string]int{"-max-keys": c.limits.KeysPerOwner, "-max-value": c.limits.ValueBytes,
+		"-max-body": c.limits.BodyBytes, "-max-tabs": c.limits.TabsPerUser, "-max-clients": c.limits.ClientsPerUser} {
 		if v < 1 {
 			return c, fmt.Errorf("%s: must be a positive number", name)
 		}
@@ -204,25 +197,25 @@ func newHTTPServer(h http.Handler, t timeouts, log *slog.Logger) *http.Server {
 	}
 }
 
-// backend is the store run needs: what the handlers use, plus the secret
-// and closing.
-type backend interface {
-	handlers.Store
-	Secret(ctx context.Context) (string, bool, error)
-	Close() error
-}
-
 // openStore opens Redis when -redis is set, else the SQLite file.
-func openStore(ctx context.Context, cfg config, log *slog.Logger) (backend, error) {
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (store.Store, error) {
 	opts := store.Options{
 		Logger: log,
-		Limits: store.Limits{KeysPerOwner: cfg.limits.keys, TabsPerUser: cfg.limits.tabs},
+		Limits: cfg.limits,
 		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
 	}
 	if cfg.redisURL != "" {
 		return store.OpenRedis(ctx, cfg.redisURL, opts)
 	}
 	return store.Open(ctx, cfg.dbPath, opts)
+}
+
+// storeKind names the backend for people: "SQLite" or "Redis".
+func (c config) storeKind() string {
+	if c.redisURL != "" {
+		return "Redis"
+	}
+	return "SQLite"
 }
 
 // storeName says where the data is, without a password a URL may hold.
@@ -298,15 +291,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	srv, err := handlers.New(handlers.Config{
 		Store:     st,
-		StoreName: map[bool]string{true: "Redis", false: "SQLite"}[cfg.redisURL != ""],
+		StoreName: cfg.storeKind(),
 		Secrets:   cfg.secrets,
 		Logger:    log,
+		Limits:    cfg.limits,
 		TabTTL:    cfg.tabTTL,
 		UserTTL:   cfg.userTTL,
 		WriteRate: cfg.writeRate,
-		Limits: handlers.Limits{KeysPerOwner: cfg.limits.keys, ValueBytes: cfg.limits.valueBytes,
-			BodyBytes: int64(cfg.limits.bodyBytes)},
-		ClientsPerUser: cfg.limits.clients,
 	})
 	if err != nil {
 		return err

@@ -1,12 +1,3 @@
-// Package store keeps the persistent storage scopes (general, user and tab) in
-// one SQLite file. It is the only package that knows SQL.
-//
-// Every key is one row, written in a transaction that commits before the
-// call returns, so an acknowledged write survives a crash of the process
-// (with synchronous=NORMAL, a power cut can lose the last commits). All writes go
-// through one writer goroutine that gathers the writes waiting at that moment
-// into one transaction (group commit); reads use a small pool of read-only
-// connections.
 package store
 
 import (
@@ -45,12 +36,7 @@ type Options struct {
 
 // withDefaults fills in the zero fields.
 func (o Options) withDefaults() Options {
-	if o.Limits.KeysPerOwner <= 0 {
-		o.Limits.KeysPerOwner = DefaultLimits.KeysPerOwner
-	}
-	if o.Limits.TabsPerUser <= 0 {
-		o.Limits.TabsPerUser = DefaultLimits.TabsPerUser
-	}
+	o.Limits = o.Limits.WithDefaults()
 	o.Expiry = o.Expiry.withDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
@@ -61,17 +47,14 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Limits bound the rows an owner may create. Zero means the default.
-type Limits struct {
-	KeysPerOwner int // keys in one scope owner (default 1,000)
-	TabsPerUser  int // tabs with stored rows per user; the oldest is evicted (default 100)
-}
-
-// DefaultLimits are the limits of PRODUCT.md.
-var DefaultLimits = Limits{KeysPerOwner: 1000, TabsPerUser: 100}
-
-// Store is the SQLite-backed storage of the general, user and tab scopes.
-type Store struct {
+// SQLite keeps the general, user and tab scopes in one SQLite file, one row
+// per key. Every write commits before it is answered, so an acknowledged
+// write survives a crash of the process. All writes go through one writer
+// goroutine that gathers the writes waiting at that moment into one
+// transaction (group commit); reads use a small pool of read-only
+// connections, and recently read snapshots are kept in memory, current with
+// every commit.
+type SQLite struct {
 	path    string
 	rdb     *sql.DB // read-only pool
 	wdb     *sql.DB // one connection, owned by the writer goroutine
@@ -92,12 +75,6 @@ type Store struct {
 	once    sync.Once
 
 	boot Boot
-}
-
-// Boot describes this start of the server.
-type Boot struct {
-	Number int64     // how many times a server has started on this database
-	Time   time.Time // when this start happened
 }
 
 // dsn builds the connection string. Every setting is in the DSN so that
@@ -133,12 +110,12 @@ const (
 // Open opens (creating it if needed) the database at path, applies the
 // migrations, counts this boot and starts the writer. It refuses a file that
 // is not SQLite and a schema newer than this binary, leaving the file as it is.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
-	s := &Store{
+	s := &SQLite{
 		path:    path,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry,
@@ -204,7 +181,7 @@ func checkHeader(path string) error {
 
 // migrate applies the embedded migrations, refusing a database whose schema
 // is newer than this binary knows.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *SQLite) migrate(ctx context.Context) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, s.wdb, migrations.FS,
 		goose.WithDisableGlobalRegistry(true), goose.WithSlog(s.log))
 	if err != nil {
@@ -225,7 +202,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // start counts this boot, loads the version sequence and starts the writer.
-func (s *Store) start(ctx context.Context) error {
+func (s *SQLite) start(ctx context.Context) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("count boot: %w", err)
@@ -260,11 +237,11 @@ func (s *Store) start(ctx context.Context) error {
 // Subscribe sets the function the writer calls after each commit, in
 // commit order, with the changes of that commit (never for a failed
 // write). It must not block: the next commit waits for it.
-func (s *Store) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
+func (s *SQLite) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
 
 // Announce reports a change this store does not keep (a browser-scope
 // change, which lives in the cookie) to the subscriber, like a commit.
-func (s *Store) Announce(_ context.Context, c Change) error {
+func (s *SQLite) Announce(_ context.Context, c Change) error {
 	if fn := s.onCommit.Load(); fn != nil {
 		(*fn)([]Change{c})
 	}
@@ -272,14 +249,14 @@ func (s *Store) Announce(_ context.Context, c Change) error {
 }
 
 // Boot returns the boot number and time of this start.
-func (s *Store) Boot() Boot { return s.boot }
+func (s *SQLite) Boot() Boot { return s.boot }
 
 // Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
+func (s *SQLite) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
 
 // Close stops taking writes, finishes those already queued, and closes the
 // database. It is safe to call more than once.
-func (s *Store) Close() error {
+func (s *SQLite) Close() error {
 	s.once.Do(func() { close(s.closing) })
 	<-s.done
 	s.rstmts.close()
@@ -325,7 +302,7 @@ type queryer interface {
 // Secret returns the server secret kept in the database, generating and
 // storing a random one the first time. generated reports whether this call
 // made it.
-func (s *Store) Secret(ctx context.Context) (secret string, generated bool, err error) {
+func (s *SQLite) Secret(ctx context.Context) (secret string, generated bool, err error) {
 	if v, err := getSetting(ctx, s.rdb, settingSecret); err != nil || v != "" {
 		return v, false, err
 	}
@@ -350,7 +327,7 @@ func (s *Store) Secret(ctx context.Context) (secret string, generated bool, err 
 }
 
 // Check runs SQLite's integrity check over the whole file.
-func (s *Store) Check(ctx context.Context) error {
+func (s *SQLite) Check(ctx context.Context) error {
 	var result string
 	if err := s.rdb.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&result); err != nil {
 		return fmt.Errorf("integrity check: %w", err)

@@ -1,20 +1,22 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/storagescopes/app/store"
 )
 
-// dict is one scope owner's dictionary as the handlers use it. The SQLite
-// scopes, the cookie and the per-page memory all offer it.
+// dict is one scope owner's dictionary as the handlers use it: the stored
+// scopes (through the store), the browser scope (in the cookie) and the
+// client scope (in memory) all offer it, by the rules of store's scope
+// model.
 type dict interface {
 	List(ctx context.Context) (store.Snapshot, error)
 	Get(ctx context.Context, key string) (store.Entry, error)
@@ -24,54 +26,32 @@ type dict interface {
 	Clear(ctx context.Context) (int, error)
 }
 
-// The scope names of the page and the API.
-const (
-	scopeGeneral = "general"
-	scopeUser    = "user"
-	scopeBrowser = "browser"
-	scopeTab     = "tab"
-	scopeClient  = "client"
-)
-
-// Request headers that name the tab and the page load.
-const (
-	headerTabID    = "X-Tab-ID"
-	headerClientID = "X-Client-ID"
-	headerCopyFrom = "X-Tab-Copy-From"
-)
-
-// dictFor returns the dictionary that scope means for this request. The
-// user always comes from the cookie; the tab id from the X-Tab-ID header.
-func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (dict, error) {
+// dict returns the dictionary that scope means for this request: the user
+// comes from the cookie, the tab and the page load from the headers (see
+// identity). Writing to the browser scope re-issues the cookie on w.
+func (s *Server) dict(w http.ResponseWriter, r *http.Request, scope store.Scope) (dict, error) {
 	id := identityFrom(r)
-	origin, err := clientID(r, false)
-	if err != nil {
-		return nil, err
-	}
 	switch scope {
-	case scopeGeneral:
-		return sqlDict{s.store, store.GeneralOwner, origin}, nil
-	case scopeUser:
-		return sqlDict{s.store, store.UserOwner(id.UserID), origin}, nil
-	case scopeTab:
-		tab, err := tabID(r)
+	case store.General:
+		return storeDict{s.store, store.GeneralOwner, id.ClientID}, nil
+	case store.User:
+		return storeDict{s.store, store.UserOwner(id.UserID), id.ClientID}, nil
+	case store.Tab:
+		tab, err := id.tab()
 		if err != nil {
 			return nil, err
 		}
-		if err := s.store.Touch(r.Context(), id.UserID, tab, id.Returning); err != nil {
-			s.logger(r.Context()).Error("touch tab", "error", err)
-		}
-		return sqlDict{s.store, store.TabOwner(id.UserID, tab), origin}, nil
-	case scopeBrowser:
-		return &cookieDict{maxKeys: s.limits.KeysPerOwner, id: id, w: w, r: r, changed: func(version int64, raw []byte) {
+		return storeDict{s.store, store.TabOwner(id.UserID, tab), id.ClientID}, nil
+	case store.Browser:
+		return &cookieDict{limits: s.limits, id: id, w: w, r: r, changed: func(version int64, contents []byte) {
 			c := store.Change{Owner: store.Owner{Scope: store.Browser, UserID: id.UserID}, Op: store.OpSet,
-				Value: raw, Version: version, Origin: origin}
+				Value: contents, Version: version, Origin: id.ClientID}
 			if err := s.store.Announce(r.Context(), c); err != nil {
 				s.logger(r.Context()).Error("announce a browser change", "error", err)
 			}
 		}}, nil
-	case scopeClient:
-		client, err := clientID(r, true)
+	case store.Client:
+		client, err := id.client()
 		if err != nil {
 			return nil, err
 		}
@@ -80,52 +60,38 @@ func (s *Server) dictFor(w http.ResponseWriter, r *http.Request, scope string) (
 	return nil, notFound(fmt.Sprintf("unknown scope %q: use general, user, browser, tab or client", scope))
 }
 
-// tabID returns the request's validated tab id.
-func tabID(r *http.Request) (string, error) {
-	return checkUUID("X-Tab-ID header (the tab id)", r.Header.Get(headerTabID))
-}
-
-// clientID returns the request's validated page-load id; it is optional
-// unless required is set.
-func clientID(r *http.Request, required bool) (string, error) {
-	v := r.Header.Get(headerClientID)
-	if v == "" && !required {
-		return "", nil
-	}
-	return checkUUID("X-Client-ID header (the page-load id)", v)
-}
-
-// sqlDict is a dictionary kept in the store.
-type sqlDict struct {
-	st     Store
+// storeDict is a dictionary kept in the store, SQLite or Redis.
+type storeDict struct {
+	st     store.Store
 	owner  store.Owner
 	origin string
 }
 
-func (d sqlDict) List(ctx context.Context) (store.Snapshot, error) { return d.st.List(ctx, d.owner) }
-func (d sqlDict) Get(ctx context.Context, key string) (store.Entry, error) {
+func (d storeDict) List(ctx context.Context) (store.Snapshot, error) { return d.st.List(ctx, d.owner) }
+func (d storeDict) Get(ctx context.Context, key string) (store.Entry, error) {
 	return d.st.Get(ctx, d.owner, key)
 }
-func (d sqlDict) Set(ctx context.Context, key string, v json.RawMessage) (store.Entry, error) {
+func (d storeDict) Set(ctx context.Context, key string, v json.RawMessage) (store.Entry, error) {
 	return d.apply(ctx, store.Mutation{Owner: d.owner, Key: key, Value: v})
 }
-func (d sqlDict) Increment(ctx context.Context, key string) (store.Entry, error) {
+func (d storeDict) Increment(ctx context.Context, key string) (store.Entry, error) {
 	return d.apply(ctx, store.Mutation{Owner: d.owner, Key: key, Increment: true})
 }
-func (d sqlDict) apply(ctx context.Context, m store.Mutation) (store.Entry, error) {
+func (d storeDict) apply(ctx context.Context, m store.Mutation) (store.Entry, error) {
 	entries, err := d.st.Apply(ctx, d.origin, m)
 	if err != nil {
 		return store.Entry{}, err
 	}
 	return entries[0], nil
 }
-func (d sqlDict) Delete(ctx context.Context, key string) error {
+func (d storeDict) Delete(ctx context.Context, key string) error {
 	return d.st.Delete(ctx, d.owner, key, d.origin)
 }
-func (d sqlDict) Clear(ctx context.Context) (int, error) { return d.st.Clear(ctx, d.owner, d.origin) }
+func (d storeDict) Clear(ctx context.Context) (int, error) { return d.st.Clear(ctx, d.owner, d.origin) }
 
-// memKV is a small dictionary kept outside the store: the browser scope
-// (inside the cookie) and the client scope (in memory) both use it.
+// memKV is a small dictionary kept outside the store, by the store's rules:
+// the browser scope (inside the cookie) and the client scope (in memory)
+// both use it. Its JSON form is short, for the cookie.
 type memKV struct {
 	Seq     int64               `json:"s"` // the last version handed out; every change takes a new one
 	Entries map[string]memEntry `json:"e"`
@@ -147,7 +113,7 @@ func (m *memKV) list() store.Snapshot {
 	for k, e := range m.Entries {
 		entries = append(entries, m.entry(k, e))
 	}
-	slices.SortFunc(entries, func(a, b store.Entry) int { return cmp.Compare(a.Key, b.Key) })
+	slices.SortFunc(entries, func(a, b store.Entry) int { return strings.Compare(a.Key, b.Key) })
 	return store.Snapshot{Entries: entries, Version: m.Seq}
 }
 
@@ -159,13 +125,17 @@ func (m *memKV) get(key string) (store.Entry, error) {
 	return m.entry(key, e), nil
 }
 
-// set stores v under key, refusing a new key beyond maxKeys.
-func (m *memKV) set(key string, v json.RawMessage, maxKeys int) (store.Entry, error) {
+// set stores v under key, refusing what the limits refuse and a new key
+// beyond KeysPerOwner.
+func (m *memKV) set(key string, v json.RawMessage, l store.Limits) (store.Entry, error) {
+	if err := l.Check(store.Mutation{Key: key, Value: v}); err != nil {
+		return store.Entry{}, err
+	}
+	if _, ok := m.Entries[key]; !ok && len(m.Entries) >= l.KeysPerOwner {
+		return store.Entry{}, store.ErrTooManyKeys
+	}
 	if m.Entries == nil {
 		m.Entries = map[string]memEntry{}
-	}
-	if _, ok := m.Entries[key]; !ok && len(m.Entries) >= maxKeys {
-		return store.Entry{}, store.ErrTooManyKeys
 	}
 	m.Seq++
 	e := memEntry{V: v, Ver: m.Seq, At: time.Now().UnixMilli()}
@@ -173,9 +143,9 @@ func (m *memKV) set(key string, v json.RawMessage, maxKeys int) (store.Entry, er
 	return m.entry(key, e), nil
 }
 
-// increment counts up the integer under key (see store.NextCount).
-func (m *memKV) increment(key string, maxKeys int) (store.Entry, error) {
-	return m.set(key, store.NextCount(m.Entries[key].V), maxKeys)
+// increment counts up the value under key, by store.NextCount.
+func (m *memKV) increment(key string, l store.Limits) (store.Entry, error) {
+	return m.set(key, store.NextCount(m.Entries[key].V), l)
 }
 
 func (m *memKV) delete(key string) error {
@@ -198,19 +168,19 @@ func (m *memKV) clear() int {
 // cookie. Every change re-issues the cookie on the response, so it must
 // happen before the response body is written. A change that would make the
 // cookie too large is refused and leaves the cookie as it was. Each change
-// is also pushed to the browser's other pages.
+// is also announced, for the browser's other pages.
 type cookieDict struct {
-	maxKeys int
+	limits  store.Limits
 	id      *identity
 	w       http.ResponseWriter
 	r       *http.Request
 	changed func(version int64, contents []byte) // after a change, with the new contents as JSON
 }
 
-// contents is the browser scope as the cookie holds it: shared with the
-// remembered cookie (see cookieCodec), so it is never changed in place.
-func (d *cookieDict) contents() *memKV {
-	if m, ok := d.id.session.Values[sessBrowser].(*memKV); ok {
+// browserScope is the browser scope as the cookie holds it: shared with
+// the remembered cookie (see cookieCodec), so it is never changed in place.
+func browserScope(id *identity) *memKV {
+	if m, ok := id.session.Values[sessBrowser].(*memKV); ok {
 		return m
 	}
 	return &memKV{}
@@ -218,7 +188,7 @@ func (d *cookieDict) contents() *memKV {
 
 // load returns a copy of the contents to change and save.
 func (d *cookieDict) load() *memKV {
-	c := d.contents()
+	c := browserScope(d.id)
 	return &memKV{Seq: c.Seq, Entries: maps.Clone(c.Entries)}
 }
 
@@ -236,21 +206,26 @@ func (d *cookieDict) save(m *memKV) error {
 			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	}
 	if d.changed != nil {
-		raw, _ := json.Marshal(m)
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encode the browser scope: %w", err)
+		}
 		d.changed(m.Seq, raw)
 	}
 	return nil
 }
 
-func (d *cookieDict) List(context.Context) (store.Snapshot, error) { return d.contents().list(), nil }
+func (d *cookieDict) List(context.Context) (store.Snapshot, error) {
+	return browserScope(d.id).list(), nil
+}
 
 func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
-	return d.contents().get(key)
+	return browserScope(d.id).get(key)
 }
 
 func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (store.Entry, error) {
 	m := d.load()
-	e, err := m.set(key, v, d.maxKeys)
+	e, err := m.set(key, v, d.limits)
 	if err != nil {
 		return e, err
 	}
@@ -259,7 +234,7 @@ func (d *cookieDict) Set(_ context.Context, key string, v json.RawMessage) (stor
 
 func (d *cookieDict) Increment(_ context.Context, key string) (store.Entry, error) {
 	m := d.load()
-	e, err := m.increment(key, d.maxKeys)
+	e, err := m.increment(key, d.limits)
 	if err != nil {
 		return e, err
 	}

@@ -19,10 +19,10 @@ type clients struct {
 	mu      sync.Mutex
 	byKey   map[clientKey]*clientData
 	perUser map[string]int
-	max     int // dictionaries per user
-	maxKeys int // keys per dictionary
+	limits  store.Limits // ClientsPerUser dictionaries per user, each by the scope rules
 	grace   time.Duration
 	now     func() time.Time
+	stop    chan struct{}
 }
 
 type clientKey struct{ user, client string }
@@ -33,8 +33,27 @@ type clientData struct {
 	lastUsed time.Time // last access, or when the last connection closed
 }
 
-func newClients(max, maxKeys int, grace time.Duration) *clients {
-	return &clients{byKey: map[clientKey]*clientData{}, perUser: map[string]int{}, max: max, maxKeys: maxKeys, grace: grace, now: time.Now}
+// newClients starts the client scope; close stops its sweeps.
+func newClients(limits store.Limits, grace time.Duration) *clients {
+	c := &clients{byKey: map[clientKey]*clientData{}, perUser: map[string]int{}, limits: limits, grace: grace,
+		now: time.Now, stop: make(chan struct{})}
+	go c.sweepEvery(time.Second)
+	return c
+}
+
+func (c *clients) close() { close(c.stop) }
+
+func (c *clients) sweepEvery(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			c.sweep(now)
+		}
+	}
 }
 
 // get returns the page's dictionary, making it if needed. c.mu is held.
@@ -42,7 +61,7 @@ func (c *clients) get(k clientKey) *clientData {
 	now := c.now()
 	d, ok := c.byKey[k]
 	if !ok {
-		if c.perUser[k.user] >= c.max {
+		if c.perUser[k.user] >= c.limits.ClientsPerUser {
 			c.evictOldest(k.user)
 		}
 		// Versions start at the creation time in microseconds, so they
@@ -141,12 +160,12 @@ func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error
 }
 
 func (d clientDict) Set(_ context.Context, key string, v json.RawMessage) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.set(key, v, d.c.maxKeys); return err })
+	err = d.with(func(m *memKV) error { e, err = m.set(key, v, d.c.limits); return err })
 	return e, err
 }
 
 func (d clientDict) Increment(_ context.Context, key string) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.increment(key, d.c.maxKeys); return err })
+	err = d.with(func(m *memKV) error { e, err = m.increment(key, d.c.limits); return err })
 	return e, err
 }
 

@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/storagescopes/app/store"
+)
+
+// The inspector of each panel: set any key to any JSON value, delete a key,
+// clear the scope. Each answers like a bound control, with fresh parts.
+
+// handleEntrySet is the inspector's form: any key to any JSON value.
+func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	d, err := s.dict(w, r, scope)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(r); err != nil {
+		return err
+	}
+	key := r.PostForm.Get("key")
+	if err := s.limits.CheckKey(key); err != nil {
+		return err
+	}
+	value, err := s.limits.ParseValue([]byte(r.PostForm.Get("value")))
+	if err != nil {
+		return err
+	}
+	if _, err := d.Set(r.Context(), key, value); err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Set %q.", key))
+}
+
+// handleEntryDelete is the inspector's delete button.
+func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	key, err := s.keyParam(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.dict(w, r, scope)
+	if err != nil {
+		return err
+	}
+	if err := d.Delete(r.Context(), key); err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Deleted %q.", key))
+}
+
+// handleEntriesClear is the inspector's clear-all button.
+func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) error {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	d, err := s.dict(w, r, scope)
+	if err != nil {
+		return err
+	}
+	n, err := d.Clear(r.Context())
+	if err != nil {
+		return err
+	}
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n))
+}
+
+// parseForm parses a form body, with a clear error for a body too large.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("the form could not be read")
+	}
+	return nil
+}
+
+// keyParam returns the {key} of the URL, decoded and checked. chi matches
+// on the escaped path when the URL has escapes that decoding would lose.
+func (s *Server) keyParam(r *http.Request) (string, error) {
+	key := chi.URLParam(r, "key")
+	if r.URL.RawPath != "" {
+		var err error
+		if key, err = url.PathUnescape(key); err != nil {
+			return "", badRequest("key is not a valid URL path segment")
+		}
+	}
+	return key, s.limits.CheckKey(key)
+}

@@ -1,0 +1,93 @@
+-- prelude.lua comes first in every script (see redis.go). ARGV[1] to ARGV[6]
+-- are always: the key prefix, now (unix ms), the user TTL, the one-shot TTL
+-- and the tab TTL (ms), and how many tabs a user may have.
+local p, now = ARGV[1], ARGV[2]
+local userTTL, oneShot, tabTTL, maxTabs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+
+-- A stored field is "version ms json".
+local function field(version, json) return version .. ' ' .. now .. ' ' .. json end
+local function value_of(raw)
+  if not raw then return nil end
+  return string.match(raw, '^%S+ %S+ (.*)$')
+end
+
+-- next_version takes the next number of the store-wide sequence, as text:
+-- Lua's numbers are doubles, and text never rounds.
+local function next_version() return string.format('%d', redis.call('INCR', p .. 'seq')) end
+
+-- add_one and sub_one count on the decimal digits of a number without
+-- leading zeros (sub_one's above zero).
+local function add_one(d)
+  local i = #d
+  while i > 0 and string.sub(d, i, i) == '9' do i = i - 1 end
+  if i == 0 then return '1' .. string.rep('0', #d) end
+  return string.sub(d, 1, i - 1) .. string.char(string.byte(d, i) + 1) .. string.rep('0', #d - i)
+end
+local function sub_one(d)
+  local i = #d
+  while string.sub(d, i, i) == '0' do i = i - 1 end
+  local r = string.sub(d, 1, i - 1) .. string.char(string.byte(d, i) - 1) .. string.rep('9', #d - i)
+  r = string.gsub(r, '^0+', '')
+  if r == '' then return '0' end
+  return r
+end
+
+-- next_count is store.NextCount: an integer of int64's range counts up;
+-- anything else (no value, not an integer, or the largest one) starts again
+-- at 1. It counts on the digits, as a double is exact only up to 2^53.
+local function next_count(v)
+  local sign, digits = string.match(v or '', '^([+-]?)(%d+)$')
+  if not digits then return '1' end
+  digits = string.gsub(digits, '^0+', '')
+  if digits == '' then digits = '0' end
+  local max = '9223372036854775807'
+  if sign == '-' then max = '9223372036854775808' end
+  if #digits > #max or (#digits == #max and digits > max) then return '1' end -- beyond int64
+  if sign ~= '-' then
+    if digits == '9223372036854775807' then return '1' end
+    return add_one(digits)
+  end
+  if digits == '0' then return '1' end -- "-0" is zero
+  local m = sub_one(digits)
+  if m == '0' then return '0' end
+  return '-' .. m
+end
+
+local function ttl_of(uid)
+  if redis.call('HGET', p .. 'm:' .. uid, 'r') == '1' then return userTTL end
+  return oneShot
+end
+
+-- keep refreshes the TTLs of a user (and tab) and caps the user's tabs.
+local function keep(scope, uid, tid)
+  if scope == 'general' then return end
+  local ttl = ttl_of(uid)
+  local mk = p .. 'm:' .. uid
+  redis.call('HSETNX', mk, 'c', now)
+  redis.call('PEXPIRE', mk, ttl)
+  redis.call('PEXPIRE', p .. 'o:user:' .. uid, ttl)
+  local z = p .. 'tabs:' .. uid
+  redis.call('PEXPIRE', z, ttl)
+  if scope ~= 'tab' then return end
+  redis.call('PEXPIRE', p .. 'o:tab:' .. uid .. ':' .. tid, tabTTL)
+  local added = redis.call('ZADD', z, now, tid)
+  redis.call('PEXPIRE', z, ttl) -- again: ZADD may have just made the set
+  if added == 1 then
+    local over = redis.call('ZCARD', z) - maxTabs
+    if over > 0 then
+      for _, old in ipairs(redis.call('ZRANGE', z, 0, over)) do
+        if over > 0 and old ~= tid then
+          redis.call('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
+          redis.call('ZREM', z, old)
+          over = over - 1
+        end
+      end
+    end
+  end
+end
+
+-- publish sends one change on the changes channel. Its fields are those of
+-- the Go type message (redis.go), which decodes it.
+local function publish(scope, uid, tid, key, op, version, origin)
+  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, g = origin}))
+end
