@@ -68,7 +68,7 @@ func TestBrowserRestartKeepsEverything(t *testing.T) {
 	tab1.typeText("browser", "browser_note", "browser survives")
 	tab1.typeText("tab", "tab_data", "tab survives")
 
-	s.restart() // SIGKILL, then start on the same file and port
+	s.restart(t) // SIGKILL, then start on the same file and port
 	tab1.reload()
 	tab1.checkValues("after kill -9 and restart", map[string]string{
 		field("general", "global_text"):  "general survives",
@@ -202,9 +202,9 @@ func TestBrowserReconnectAfterRestart(t *testing.T) {
 	tab1 := b.open(s.URL)
 	tab1.typeText("general", "global_text", "before restart")
 
-	s.kill()
+	s.Kill()
 	tab1.waitFor("the indicator to say reconnecting", `document.querySelector('#live').dataset.state === 'reconnecting'`)
-	s.start()
+	s.MustRestart(t)
 	// A change made while the page is away reaches it in the snapshot.
 	req, _ := http.NewRequest("PUT", s.URL+"/api/storage/general/global_text", strings.NewReader(`"after restart"`))
 	req.Header.Set("Content-Type", "application/json")

@@ -6,18 +6,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,12 +22,13 @@ import (
 	// The suite runs the server as a built binary, which go test's cache
 	// cannot see; importing its packages makes a change to them re-run it.
 	_ "github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/internal/proctest"
 )
 
 const secret = "e2e-secret-e2e-secret-e2e-secret-0123456789"
 
 var (
-	serverBin  string // built once in TestMain
+	serverProg proctest.Program // built once in TestMain
 	chromePath string
 )
 
@@ -50,11 +46,8 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		serverBin = filepath.Join(dir, "web")
-		build := exec.Command("go", "build", "-o", serverBin, "../cmd/web")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build server:", err)
+		if serverProg, err = proctest.Build(context.Background(), "./cmd/web", dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		return m.Run()
@@ -74,117 +67,25 @@ func needChromium(t *testing.T) {
 	t.Skip(msg)
 }
 
-// server is the real program running as a child process.
-type server struct {
-	t     *testing.T
-	db    string
-	addr  string // host:port, kept across restarts
-	URL   string
-	cmd   *exec.Cmd
-	log   *syncBuffer
-	done  chan struct{}
-	extra []string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
-}
+// server is the real program running as a child process, on its own
+// database.
+type server struct{ *proctest.Process }
 
 // startServer runs the server on a fresh database and a free port; extra
 // flags go after the defaults.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, db: filepath.Join(t.TempDir(), "storage.db"), addr: "127.0.0.1:0", log: &syncBuffer{}, extra: extra}
-	s.start()
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.log.String())
-		}
-	})
-	return s
+	db := filepath.Join(t.TempDir(), "storage.db")
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-secret", secret}, extra...)
+	return &server{proctest.MustStart(t, serverProg, args...)}
 }
 
-var urlRE = regexp.MustCompile(`url=http://(\S+)`)
-
-func (s *server) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(serverBin, append([]string{"-addr", s.addr, "-db", s.db, "-secret", secret}, s.extra...)...)
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.cmd.Stderr = s.log
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.done = make(chan struct{})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.log.Write([]byte(sc.Text() + "\n"))
-			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case s.addr = <-addr:
-	case <-s.done:
-		s.t.Fatalf("server exited at start:\n%s", s.log.String())
-	case <-time.After(15 * time.Second):
-		s.t.Fatalf("server did not start:\n%s", s.log.String())
-	}
-	s.URL = "http://" + s.addr
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		res, err := http.Get(s.URL + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("/healthz not ready: %v", err)
-		}
-	}
-}
-
-// kill stops the server with SIGKILL: no graceful anything.
-func (s *server) kill() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-s.done
-}
-
-// restart kills the server and starts it again on the same database and port.
-func (s *server) restart() {
-	s.t.Helper()
-	s.kill()
-	s.start()
+// restart kills the server (no graceful anything) and starts it again on
+// the same database and port.
+func (s *server) restart(t *testing.T) {
+	t.Helper()
+	s.Kill()
+	s.MustRestart(t)
 }
 
 // browser is one Chromium with its own profile.

@@ -78,7 +78,7 @@ func TestBrowserInstanceDies(t *testing.T) {
 	tab1 := br.open(lb.URL)
 	tab1.typeText("user", "user_note", "kept in Redis")
 
-	a.kill()
+	a.Kill()
 	tab1.waitFor("the indicator to say reconnecting", `document.querySelector('#live').dataset.state === 'reconnecting'`)
 	// While the tab is away, the value changes through the other instance.
 	req, _ := http.NewRequest("PUT", b.URL+"/api/storage/general/global_text", strings.NewReader(`"changed on B"`))

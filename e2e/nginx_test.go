@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/storagescopes/app/internal/proctest"
 	"github.com/storagescopes/app/store/redistest"
 )
 
@@ -45,8 +46,8 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 	b := startServer(t, "-redis", redisURL)
 	port := freePort(t)
 	conf := string(m[1])
-	conf = strings.Replace(conf, "127.0.0.1:8081", a.addr, 1)
-	conf = strings.Replace(conf, "127.0.0.1:8082", b.addr, 1)
+	conf = strings.Replace(conf, "127.0.0.1:8081", a.Addr, 1)
+	conf = strings.Replace(conf, "127.0.0.1:8082", b.Addr, 1)
 	conf = strings.Replace(conf, "listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
 	dir := t.TempDir()
 	full := fmt.Sprintf(`daemon off;
@@ -89,7 +90,11 @@ http {
 		}
 	})
 	lb := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitReady(t, lb+"/healthz")
+	ready, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := proctest.WaitReady(ready, lb); err != nil {
+		t.Fatalf("nginx: %v", err)
+	}
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
@@ -147,7 +152,7 @@ http {
 		}
 	}
 	// One instance dies: nginx sends the requests to the other.
-	a.kill()
+	a.Kill()
 	for range 4 {
 		if status, body := do("GET", "/api/storage/user/note", ""); status != 200 || !strings.Contains(body, "through nginx") {
 			t.Errorf("with one instance down: %d %s", status, body)
@@ -163,20 +168,4 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", url, err)
-		}
-	}
 }

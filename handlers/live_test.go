@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/internal/proctest"
 )
 
 // page is one open page's live connection, read in the background.
@@ -288,7 +289,7 @@ func TestLiveSlowReaderIsNeverDropped(t *testing.T) {
 // for the stall limit, and the writers and the other pages never wait for
 // it.
 func TestLiveStuckPageIsDroppedWithoutBlockingWriters(t *testing.T) {
-	log := &syncBuffer{}
+	log := &proctest.Log{}
 	a := MustStart(t, func(c *handlers.Config) {
 		c.LiveStall = 500 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(log, nil))
@@ -332,24 +333,6 @@ func TestLiveStuckPageIsDroppedWithoutBlockingWriters(t *testing.T) {
 			break
 		}
 	}
-}
-
-// syncBuffer is a log that a test reads while the server writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestLiveClientScopeVanishesAfterTheGrace(t *testing.T) {

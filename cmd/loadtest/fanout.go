@@ -39,7 +39,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 	}
 
 	var rssBefore, inUseBefore int64
-	if target.cmd != nil {
+	if target.proc != nil {
 		inUseBefore, _ = target.inUse(ctx)
 		rssBefore = target.rss()
 	}
@@ -112,7 +112,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 	// growth of the resident set (which still holds some of the garbage of
 	// opening them all at once).
 	var rssPer, inUsePer float64
-	if target.cmd != nil {
+	if target.proc != nil {
 		inUse, err := target.inUse(ctx)
 		if err != nil {
 			return err
@@ -156,7 +156,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 	fmt.Fprintf(out, "\nfanout: %d live connections (%d browsers), opened in %s; %d general writes%s, each to every connection\n",
 		n, browsers, dialTime.Round(time.Millisecond), rounds, across)
 	fmt.Fprintf(out, "  delivery p50 %s  p99 %s  max %s  (per-write max: %v)\n", ms(r.p(50)), ms(r.p(99)), ms(r.max()), roundMax)
-	if target.cmd != nil {
+	if target.proc != nil {
 		fmt.Fprintf(out, "  server memory per idle connection: %.1f KiB in use (Go heap + stacks, after a GC); %.1f KiB of RSS growth\n", inUsePer/1024, rssPer/1024)
 	}
 	return nil

@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/storagescopes/app/internal/proctest"
 )
 
 func main() {
@@ -121,18 +123,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	target := &process{url: o.url}
+	var app proctest.Program
 	var writeTo *process // where the fan-out writes: another instance with Redis
 	if o.url == "" {
+		dir, err := os.MkdirTemp("", "loadtest-bin-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if app, err = buildApp(ctx, dir); err != nil {
+			return err
+		}
 		redisURL := ""
 		if o.backend == "redis" {
-			url, stop, err := startRedis(ctx)
+			url, stop, err := startRedis()
 			if err != nil {
 				return err
 			}
 			defer stop()
 			redisURL = url
 		}
-		if target, err = startServer(ctx, redisURL); err != nil {
+		if target, err = startServer(ctx, app, redisURL); err != nil {
 			return err
 		}
 		defer target.stop()
@@ -179,15 +190,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	if o.rows > 0 {
-		if target.cmd == nil {
+		if target.proc == nil {
 			return fmt.Errorf("-rows needs the tool to start the server (no -url)")
 		}
-		if target, err = bigDatabase(ctx, o, target, base, out); err != nil {
+		if err := bigDatabase(ctx, o, app, target, base, out); err != nil {
 			return err
 		}
-		defer target.stop()
 	}
-	if target.cmd != nil {
+	if target.proc != nil {
 		cpu, rss := target.usage()
 		fmt.Fprintf(out, "\nserver process: CPU time %s, peak RSS %.1f MiB\n", cpu.Round(time.Millisecond), float64(rss)/(1<<20))
 	}
@@ -201,20 +211,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // second server on an empty database runs beside the full one, the two take
 // turns bigRounds times (each measured against the baseline alongside it),
 // and their medians are compared.
-func bigDatabase(ctx context.Context, o options, target, base *process, out io.Writer) (*process, error) {
+func bigDatabase(ctx context.Context, o options, app proctest.Program, target, base *process, out io.Writer) error {
 	start := time.Now()
 	if err := fill(ctx, target.url, o.rows); err != nil {
-		return target, err
+		return err
 	}
 	fmt.Fprintf(out, "\nfilled %d rows through the API in %s\n", o.rows, time.Since(start).Round(time.Second))
-	target, ready, err := readyAfterRestart(ctx, target)
+	ready, err := target.restart(ctx)
 	if err != nil {
-		return target, err
+		return err
 	}
 	fmt.Fprintf(out, "restart on %d rows: /healthz answered %s after the process started\n", o.rows, ready.Round(time.Millisecond))
-	empty, err := startServer(ctx, "")
+	empty, err := startServer(ctx, app, "")
 	if err != nil {
-		return target, err
+		return err
 	}
 	defer empty.stop()
 	fmt.Fprintf(out, "%-14s %-22s %-22s %s\n", "scenario", "ratio, full database", "ratio, empty database", "full vs empty (medians)")
@@ -229,7 +239,7 @@ func bigDatabase(ctx context.Context, o options, target, base *process, out io.W
 			for _, p := range order {
 				r, b, err := measure(ctx, name, o.conns, o, p, base)
 				if err != nil {
-					return target, err
+					return err
 				}
 				if p == target {
 					full = append(full, r.rps()/b.rps())
@@ -240,7 +250,7 @@ func bigDatabase(ctx context.Context, o options, target, base *process, out io.W
 		}
 		fmt.Fprintf(out, "%-14s %-22s %-22s %.0f%%\n", name, ratios(full), ratios(none), 100*median(full)/median(none))
 	}
-	return target, nil
+	return nil
 }
 
 // bigRounds is how many times the full and the empty database take turns.

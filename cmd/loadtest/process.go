@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -16,92 +13,66 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/storagescopes/app/internal/proctest"
+	"github.com/storagescopes/app/store/redistest"
 )
 
 // process is a server under test: the app or the baseline, as a child
-// process (or only a URL, with -url).
+// process, or only a URL (-url).
 type process struct {
 	url   string
-	pprof string // the server's profiler, for its memory statistics
-	cmd   *exec.Cmd
-	dir   string
-	done  chan struct{}
+	pprof string            // the server's profiler, for its memory statistics
+	proc  *proctest.Process // nil for a server the tool did not start
+	prog  proctest.Program
+	args  []string
+	dir   string // its database's folder, removed by stop
 }
 
-// startServer builds the app and starts it on a temp database, or on
-// Redis if redisURL is set.
-func startServer(ctx context.Context, redisURL string) (*process, error) {
+// buildApp builds the app once, into dir.
+func buildApp(ctx context.Context, dir string) (proctest.Program, error) {
+	return proctest.Build(ctx, "./cmd/web", dir)
+}
+
+// startServer starts the app on a temp database, or on Redis if redisURL
+// is set.
+func startServer(ctx context.Context, app proctest.Program, redisURL string) (*process, error) {
 	dir, err := os.MkdirTemp("", "loadtest-")
 	if err != nil {
 		return nil, err
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		return nil, err
-	}
-	bin := filepath.Join(dir, "web")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/web")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("build server: %w", err)
 	}
 	args := []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
 		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0"}
 	if redisURL != "" {
 		args = append(args, "-redis", redisURL)
 	}
-	p, err := startProcess(ctx, bin, args...)
+	p, err := startProcess(ctx, app, args...)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	p.dir = dir
 	return p, nil
 }
 
-// another starts a second instance of the same server (same flags).
+// another starts a second instance of the same server (same flags, a
+// port of its own).
 func (p *process) another(ctx context.Context) (*process, error) {
-	return startProcess(ctx, p.cmd.Path, p.cmd.Args[1:]...)
+	return startProcess(ctx, p.prog, p.args...)
 }
 
-// startRedis runs a redis-server of its own (AOF on, fsync every second,
-// as the tests run it) on a free loopback port.
-func startRedis(ctx context.Context) (url string, stop func(), err error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", nil, fmt.Errorf("-backend redis needs redis-server (apt-get install -y redis-server)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+// startRedis runs a redis-server of its own, as the tests run it.
+func startRedis() (url string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "loadtest-redis-")
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+	url, stopRedis, err := redistest.Run(dir)
+	if err != nil {
 		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("-backend redis: %w", err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "redis://" + addr + "/0", stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not start")
-		}
-	}
+	return url, func() { stopRedis(); os.RemoveAll(dir) }, nil
 }
 
 // startBaseline starts this binary as the bare net/http baseline.
@@ -110,96 +81,57 @@ func startBaseline(ctx context.Context) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, self, "-baseline", "127.0.0.1:0")
+	return startProcess(ctx, proctest.Program{Path: self}, "-baseline", "127.0.0.1:0")
 }
 
-var (
-	urlRE   = regexp.MustCompile(`url=(http://\S+)`)
-	pprofRE = regexp.MustCompile(`pprof at=(http://\S+)/debug/pprof/`)
-)
+var pprofRE = regexp.MustCompile(`pprof at=(http://\S+)/debug/pprof/`)
 
-// startProcess runs bin and waits until it prints the URL it serves and
-// answers there.
-func startProcess(ctx context.Context, bin string, args ...string) (*process, error) {
-	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
+// startProcess runs prog until it serves, and finds its profiler.
+func startProcess(ctx context.Context, prog proctest.Program, args ...string) (*process, error) {
+	proc, err := proctest.Start(ctx, prog, args...)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	urls := make(chan string, 1)
-	pprofs := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := pprofRE.FindStringSubmatch(sc.Text()); m != nil {
-				pprofs <- m[1]
-			}
-			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urls <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case p.url = <-urls:
-		select {
-		case p.pprof = <-pprofs:
-		default:
-		}
-	case <-p.done:
-		return nil, fmt.Errorf("%s exited at start", filepath.Base(bin))
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s did not start", filepath.Base(bin))
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
+	p := &process{url: proc.URL, proc: proc, prog: prog, args: args}
+	if m := pprofRE.FindStringSubmatch(proc.Log()); m != nil {
+		p.pprof = m[1]
 	}
 	return p, nil
 }
 
-var sigterm = syscall.SIGTERM
-
 // stop ends the process (SIGTERM, then SIGKILL) and removes its folder.
 func (p *process) stop() {
-	if p.cmd != nil && p.cmd.ProcessState == nil {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
+	if p.proc != nil {
+		p.proc.Stop()
 	}
 	if p.dir != "" {
 		os.RemoveAll(p.dir)
 	}
 }
 
+// restart stops the server and starts it again on the same database and
+// port, and returns how long /healthz took to answer 200 from the start.
+func (p *process) restart(ctx context.Context) (time.Duration, error) {
+	p.proc.Stop()
+	start := time.Now()
+	if err := p.proc.Restart(ctx); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
 // usage is the process's CPU time so far and its peak resident memory.
 func (p *process) usage() (cpu time.Duration, peakRSS int64) {
-	return p.cpu(), statusKiB(p.cmd.Process.Pid, "VmHWM") << 10
+	return p.cpu(), statusKiB(p.proc.Pid(), "VmHWM") << 10
 }
 
 // cpu is the process's CPU time so far (user and system), or zero for a
 // server the tool did not start.
 func (p *process) cpu() time.Duration {
-	if p.cmd == nil {
+	if p.proc == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.proc.Pid()))
 	if err != nil {
 		return 0
 	}
@@ -221,7 +153,7 @@ func selfCPU() time.Duration {
 }
 
 // rss is the process's resident memory now.
-func (p *process) rss() int64 { return statusKiB(p.cmd.Process.Pid, "VmRSS") << 10 }
+func (p *process) rss() int64 { return statusKiB(p.proc.Pid(), "VmRSS") << 10 }
 
 // inUse forces a garbage collection in the server and returns the memory
 // its Go runtime has in use: heap spans in use plus goroutine stacks.
@@ -257,18 +189,6 @@ func statusKiB(pid int, field string) int64 {
 		}
 	}
 	return 0
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run loadtest inside the module (go run ./cmd/loadtest)")
-	}
-	return filepath.Dir(mod), nil
 }
 
 // machine describes where the numbers come from.

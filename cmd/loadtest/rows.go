@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // fill writes n rows through the API, as many browsers of 500 keys each
@@ -52,30 +51,4 @@ func fill(ctx context.Context, base string, n int) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-// readyAfterRestart stops the server, starts it again on the same database
-// and returns how long /healthz took to answer 200 from the process start.
-func readyAfterRestart(ctx context.Context, p *process) (*process, time.Duration, error) {
-	p.cmd.Process.Signal(sigterm)
-	<-p.done
-	start := time.Now()
-	q, err := startProcess(ctx, p.cmd.Path, p.cmd.Args[1:]...)
-	if err != nil {
-		return nil, 0, err
-	}
-	q.dir = p.dir
-	for {
-		res, err := http.Get(q.url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return q, time.Since(start), nil
-			}
-		}
-		if time.Since(start) > 30*time.Second {
-			return q, 0, fmt.Errorf("/healthz not ready after 30s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -140,7 +140,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			wg.Go(func() { w.run(c.URL, round, stop) })
 		}
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
-		c.kill() // mid-stream: requests are in flight
+		c.Kill() // mid-stream: requests are in flight
 		close(stop)
 		wg.Wait()
 		if t.Failed() {
@@ -153,7 +153,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		w.verify(t, c.URL)
 		acked += w.n
 	}
-	c.kill()
+	c.Kill()
 	st, err := store.Open(context.Background(), db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +195,11 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		wg.Go(func() { w.run(c.URL, 0, stop) })
 	}
 	time.Sleep(200 * time.Millisecond)
-	took, err := c.terminate(5 * time.Second)
+	took, err := c.Terminate(5 * time.Second)
 	if err != nil {
-		c.cmd.Process.Signal(syscall.SIGQUIT) // print the goroutines
-		<-c.done
-		t.Fatalf("%v with %d live connections open; output:\n%s", err, len(conns), c.out)
+		c.Signal(syscall.SIGQUIT) // print the goroutines
+		<-c.Done()
+		t.Fatalf("%v with %d live connections open; output:\n%s", err, len(conns), c.Log())
 	}
 	close(stop)
 	wg.Wait()

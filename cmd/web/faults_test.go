@@ -44,7 +44,7 @@ func TestStartupFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, out := exitCode(t, c.args...)
+			code, out := exitCode(c.args...)
 			if code == 0 {
 				t.Fatalf("exit code 0, want non-zero; output:\n%s", out)
 			}
@@ -69,7 +69,7 @@ func TestSchemaNewerThanTheBinaryIsRefused(t *testing.T) {
 	}
 	st.Close()
 	markNewer(t, db)
-	code, out := exitCode(t, "-db", db, "-secret", testSecret)
+	code, out := exitCode("-db", db, "-secret", testSecret)
 	if code == 0 || !strings.Contains(out, "newer than this binary") {
 		t.Errorf("exit %d, output:\n%s\nwant a refusal naming a newer schema", code, out)
 	}
@@ -96,19 +96,19 @@ func TestGeneratedSecretIsKeptWarnedOnceAndNeverShown(t *testing.T) {
 	first := startChild(t, args...)
 	put(t, c, first.URL, "user/note", `"kept with a generated secret"`)
 	_, page := fetch(t, c, first.URL+"/")
-	first.terminate(5e9)
+	first.Terminate(5e9)
 	second := startChild(t, args...)
 	_, body := fetch(t, c, second.URL+"/api/storage/user/note")
 	if !strings.Contains(body, "kept with a generated secret") {
 		t.Errorf("the cookie did not survive a restart with the generated secret: %s", body)
 	}
-	second.terminate(5e9)
+	second.Terminate(5e9)
 
-	if n := strings.Count(first.out.String(), "generated one"); n != 1 {
-		t.Errorf("first start warned %d times, want once:\n%s", n, first.out)
+	if n := strings.Count(first.Log(), "generated one"); n != 1 {
+		t.Errorf("first start warned %d times, want once:\n%s", n, first.Log())
 	}
-	if strings.Contains(second.out.String(), "generated one") {
-		t.Errorf("second start warned again:\n%s", second.out)
+	if strings.Contains(second.Log(), "generated one") {
+		t.Errorf("second start warned again:\n%s", second.Log())
 	}
 	st, err := store.Open(context.Background(), db, store.Options{})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestGeneratedSecretIsKeptWarnedOnceAndNeverShown(t *testing.T) {
 	}
 	defer st.Close()
 	secret, _, _ := st.Secret(context.Background())
-	for name, text := range map[string]string{"first log": first.out.String(), "second log": second.out.String(), "page": page} {
+	for name, text := range map[string]string{"first log": first.Log(), "second log": second.Log(), "page": page} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the secret appears in the %s", name)
 		}
@@ -133,23 +133,23 @@ func TestSecretRotation(t *testing.T) {
 
 	s := startChild(t, append(base, "-secret", oldSecret)...)
 	put(t, c, s.URL, "user/note", `"made under the old key"`)
-	s.terminate(5e9)
+	s.Terminate(5e9)
 
 	// New key first, old after: the old cookie is accepted and re-issued.
 	s = startChild(t, append(base, "-secret", newSecret+","+oldSecret)...)
 	if _, body := fetch(t, c, s.URL+"/api/storage/user/note"); !strings.Contains(body, "made under the old key") {
 		t.Fatalf("old cookie not accepted during rotation: %s", body)
 	}
-	s.terminate(5e9)
+	s.Terminate(5e9)
 
 	// Only the new key: the re-issued cookie still works.
 	s = startChild(t, append(base, "-secret", newSecret)...)
 	if _, body := fetch(t, c, s.URL+"/api/storage/user/note"); !strings.Contains(body, "made under the old key") {
 		t.Errorf("the cookie was not re-issued under the new key: %s", body)
 	}
-	s.terminate(5e9)
+	s.Terminate(5e9)
 	for _, secret := range []string{oldSecret, newSecret} {
-		if strings.Contains(s.out.String(), secret) {
+		if strings.Contains(s.Log(), secret) {
 			t.Errorf("a secret appears in the log")
 		}
 	}

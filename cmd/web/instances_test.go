@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/storagescopes/app/internal/proctest"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -18,7 +20,7 @@ import (
 )
 
 // twoInstances starts two programs on different ports sharing one Redis.
-func twoInstances(t *testing.T) (a, b *child) {
+func twoInstances(t *testing.T) (a, b *proctest.Process) {
 	t.Helper()
 	url := redistest.Start(t)
 	args := []string{"-addr", "127.0.0.1:0", "-redis", url, "-secret", testSecret, "-write-rate", "0"}
@@ -46,7 +48,7 @@ func TestInstancesShareCookiesAndData(t *testing.T) {
 		t.Fatalf("delete on A: %v %v", err, res)
 	}
 	put(t, c, b.URL, "general/other", `2`) // B writes the same scope again
-	for _, inst := range []*child{a, b} {
+	for _, inst := range []*proctest.Process{a, b} {
 		if status, _ := fetch(t, c, inst.URL+"/api/storage/general/doomed"); status != 404 {
 			t.Errorf("the deleted key is back on %s: status %d", inst.URL, status)
 		}
@@ -135,7 +137,7 @@ func TestInstanceDiesPagesMoveOn(t *testing.T) {
 	a, b := twoInstances(t)
 	c := newJarClient()
 	put(t, c, a.URL, "user/note", `"before A died"`)
-	a.kill()
+	a.Kill()
 	// The page's reconnect lands on B: the snapshot has the current values.
 	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000002"
 	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})

@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/storagescopes/app/internal/proctest"
 )
 
 const testSecret = "test-secret-test-secret-test-secret-0123456789"
@@ -35,39 +35,12 @@ func MustRun(tb testing.TB, db string, extra ...string) *server {
 		done <- run(ctx, args, func(string) string { return "" }, pw, pw)
 		pw.Close()
 	}()
-	urls := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`url=(http://\S+)`)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	var url string
-	select {
-	case url = <-urls:
-	case err := <-done:
+	wait, stopWaiting := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stopWaiting()
+	url, err := proctest.Serving(wait, pr, io.Discard)
+	if err != nil {
 		cancel()
-		tb.Fatalf("run ended before serving: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		tb.Fatal("run did not start within 10s")
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		res, err := http.Get(url + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			tb.Fatalf("/healthz not ready: %v", err)
-		}
+		tb.Fatalf("run did not serve: %v (run returned %v)", err, <-done)
 	}
 	var stopped bool
 	s := &server{URL: url, stop: func() error {
