@@ -1,5 +1,6 @@
-// app.js: the page's only script. It runs before htmx (loaded with defer) so
-// that its listeners are in place before the first request.
+// app.js: the page's only script. It is loaded in the head, before htmx (at
+// the end of the body), so that its listeners are in place before the first
+// request.
 //
 // - The tab id lives in sessionStorage under "tab-id" and goes out as X-Tab-ID
 //   on every htmx request. A duplicated tab ("Duplicate tab" copies

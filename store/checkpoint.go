@@ -11,10 +11,10 @@ import (
 const checkpointEvery = 500 * time.Millisecond
 
 // checkpointLoop runs passive checkpoints on a connection of its own, so
-// that the writer never stalls a commit to do one (SQLite's automatic
-// checkpoint runs inside the commit that crosses the threshold, and the
-// load tool saw that commit take 300 ms). A passive checkpoint waits for
-// nobody and nobody waits for it.
+// that the writer never stalls a commit to do one: SQLite's automatic
+// checkpoint runs inside the commit that crosses the threshold, which is
+// then the slowest write of all. A passive checkpoint waits for nobody and
+// nobody waits for it.
 func (s *SQLite) checkpointLoop(db *sql.DB) {
 	defer db.Close()
 	t := time.NewTicker(checkpointEvery)

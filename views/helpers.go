@@ -17,8 +17,8 @@ func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
 
 // drawnParts are the parts of a panel that depend only on its scope, title
 // and lifetime, drawn in advance: templ resolves, boxes and escapes every
-// expression on every render, and these were a third of a page's. A Panel
-// not made by NewPanel has none, and draws them each time.
+// expression on every render, and these never change. A Panel not made by
+// NewPanel has none, and draws them each time.
 type drawnParts struct {
 	header, tools, lazy string
 }

@@ -1014,7 +1014,7 @@ func ScopeUpdate(u Update) templ.Component {
 // Pushed is the out-of-band part of an update alone, as a live push sends it.
 // Each part is an hx-partial that morphs the element with its id. (Written
 // out rather than through a wrapping component: children cost templ a
-// context and a closure each, a sixth of drawing an answer.)
+// context and a closure each.)
 func Pushed(u Update) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context

@@ -206,11 +206,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // bigDatabase fills the database with o.rows rows, times a restart until
 // /healthz answers, and compares the write and page scenarios with an empty
-// database. One measured ratio to the baseline moves by ±10 % from one
-// measurement to the next here, as much as the effect looked for, so a
-// second server on an empty database runs beside the full one, the two take
-// turns bigRounds times (each measured against the baseline alongside it),
-// and their medians are compared.
+// database. One measured ratio to the baseline moves from one measurement to
+// the next about as much as the effect looked for, so a second server on an
+// empty database runs beside the full one, the two take turns bigRounds
+// times (each measured against the baseline alongside it), and their
+// medians are compared.
 func bigDatabase(ctx context.Context, o options, app proctest.Program, target, base *process, out io.Writer) error {
 	start := time.Now()
 	if err := fill(ctx, target.url, o.rows); err != nil {
