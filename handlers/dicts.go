@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/storagescopes/app/store"
 )
@@ -58,6 +61,19 @@ func (s *Server) dict(w http.ResponseWriter, r *http.Request, scope store.Scope)
 		return s.clients.dict(id.UserID, client), nil
 	}
 	return nil, notFound(fmt.Sprintf("unknown scope %q: use general, user, browser, tab or client", scope))
+}
+
+// keyParam returns the {key} of the URL, decoded and checked. chi matches
+// on the escaped path when the URL has escapes that decoding would lose.
+func (s *Server) keyParam(r *http.Request) (string, error) {
+	key := chi.URLParam(r, "key")
+	if r.URL.RawPath != "" {
+		var err error
+		if key, err = url.PathUnescape(key); err != nil {
+			return "", badRequest("key is not a valid URL path segment")
+		}
+	}
+	return key, s.limits.CheckKey(key)
 }
 
 // storeDict is a dictionary kept in the store, SQLite or Redis.

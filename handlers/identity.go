@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -135,6 +136,38 @@ func newUserID() string {
 
 func identityFrom(r *http.Request) *identity {
 	return infoFrom(r.Context()).identity
+}
+
+// requestInfo is what the middleware learns about a request, under one
+// context key: its number, for the logs, and once the cookie is read, who
+// is asking. One key means one context (and one copy of the request) for
+// both.
+type requestInfo struct {
+	id       uint64
+	identity *identity
+}
+
+type ctxKey int
+
+const requestInfoKey ctxKey = 0
+
+// requestInfo returns the request's info, adding it to the request first if
+// numberRequests has not.
+func (s *Server) requestInfo(r *http.Request) (*requestInfo, *http.Request) {
+	if info, ok := r.Context().Value(requestInfoKey).(*requestInfo); ok {
+		return info, r
+	}
+	info := &requestInfo{id: s.requests.Add(1)}
+	return info, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info))
+}
+
+// infoFrom returns what is known of the request of ctx (nothing outside
+// the middleware).
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
 }
 
 // saveCookie writes the cookie to the response (before its body). Called

@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -67,29 +65,4 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n))
-}
-
-// parseForm parses a form body, with a clear error for a body too large.
-func parseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return err
-		}
-		return badRequest("the form could not be read")
-	}
-	return nil
-}
-
-// keyParam returns the {key} of the URL, decoded and checked. chi matches
-// on the escaped path when the URL has escapes that decoding would lose.
-func (s *Server) keyParam(r *http.Request) (string, error) {
-	key := chi.URLParam(r, "key")
-	if r.URL.RawPath != "" {
-		var err error
-		if key, err = url.PathUnescape(key); err != nil {
-			return "", badRequest("key is not a valid URL path segment")
-		}
-	}
-	return key, s.limits.CheckKey(key)
 }

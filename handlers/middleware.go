@@ -11,44 +11,12 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 )
 
-// requestInfo is what the middleware learns about a request, under one
-// context key: its number, for the logs, and once the cookie is read, who
-// is asking. One key means one context (and one copy of the request) for
-// both.
-type requestInfo struct {
-	id       uint64
-	identity *identity
-}
-
-type ctxKey int
-
-const requestInfoKey ctxKey = 0
-
 // numberRequests gives each request its number.
 func (s *Server) numberRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, r = s.requestInfo(r)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// requestInfo returns the request's info, adding it to the request first if
-// numberRequests has not.
-func (s *Server) requestInfo(r *http.Request) (*requestInfo, *http.Request) {
-	if info, ok := r.Context().Value(requestInfoKey).(*requestInfo); ok {
-		return info, r
-	}
-	info := &requestInfo{id: s.requests.Add(1)}
-	return info, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info))
-}
-
-// infoFrom returns what is known of the request of ctx (nothing outside
-// the middleware).
-func infoFrom(ctx context.Context) *requestInfo {
-	if info, ok := ctx.Value(requestInfoKey).(*requestInfo); ok {
-		return info
-	}
-	return &requestInfo{}
 }
 
 // logRequests logs one line per request at debug level. When that level

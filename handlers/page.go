@@ -201,3 +201,15 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
+
+// parseForm parses a form body, with a clear error for a body too large.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("the form could not be read")
+	}
+	return nil
+}
