@@ -175,7 +175,10 @@ func TestCountersHoldOnlyAcknowledgedIncrementsWhenBatchesFail(t *testing.T) {
 	if failed.Load() == 0 {
 		t.Fatalf("no increment shared a batch with a broken write (%d broken): the test proves nothing", broken.Load())
 	}
-	v, _ := get(t, s, store.GeneralOwner, "visits")
+	v, found := get(t, s, store.GeneralOwner, "visits")
+	if !found {
+		v = "0" // every increment failed with its batch (a busy machine)
+	}
 	if want := fmt.Sprint(ok.Load()); v != want {
 		t.Errorf("visits = %s after %d acknowledged increments (%d failed with their batch), want %s", v, ok.Load(), failed.Load(), want)
 	}
