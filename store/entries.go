@@ -370,14 +370,10 @@ func (t *writeTx) ensureRows(o Owner) error {
 // evictTabs deletes the least recently seen tabs of userID beyond the cap,
 // never the new tab itself.
 func (t *writeTx) evictTabs(userID, newTab string) error {
-	rows, err := t.query(`
+	evict, err := t.queryStrings(`
 		SELECT tab_id FROM tabs WHERE user_id = ? AND tab_id != ?
 		ORDER BY seen_at DESC, created_at DESC LIMIT -1 OFFSET ?`,
 		userID, newTab, t.w.s.limits.TabsPerUser-1)
-	if err != nil {
-		return err
-	}
-	evict, err := scanAll(rows, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
 	if err != nil {
 		return err
 	}

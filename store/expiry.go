@@ -57,14 +57,10 @@ func (s *SQLite) Sweep(ctx context.Context) (Swept, error) {
 		var n Swept
 		err := s.write(ctx, "", func(t *writeTx) error {
 			// Users first: their tabs and rows go with them.
-			rows, err := t.query(`
+			users, err := t.queryStrings(`
 				SELECT id FROM users WHERE seen_at < ?
 				UNION SELECT id FROM users WHERE returned = 0 AND created_at < ?
 				LIMIT ?`, now-s.expiry.UserTTL.Milliseconds(), now-s.expiry.OneShot.Milliseconds(), sweepBatch)
-			if err != nil {
-				return err
-			}
-			users, err := scanAll(rows, func(r *sql.Rows) (id string, err error) { return id, r.Scan(&id) })
 			if err != nil {
 				return err
 			}
@@ -98,7 +94,7 @@ func (s *SQLite) Sweep(ctx context.Context) (Swept, error) {
 			}
 			n.Users = len(users)
 
-			rows, err = t.query(`
+			rows, err := t.query(`
 				SELECT user_id, tab_id FROM tabs WHERE seen_at < ? LIMIT ?`,
 				now-s.expiry.TabTTL.Milliseconds(), sweepBatch)
 			if err != nil {

@@ -112,6 +112,15 @@ func (t *writeTx) queryRow(query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, query, args...)
 }
 
+// queryStrings runs a query of one text column and returns its values.
+func (t *writeTx) queryStrings(query string, args ...any) ([]string, error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, func(r *sql.Rows) (v string, err error) { return v, r.Scan(&v) })
+}
+
 // scanAll reads every row with scan and closes rows.
 func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	defer rows.Close()
