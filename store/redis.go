@@ -19,10 +19,11 @@ import (
 )
 
 // Redis keeps the general, user and tab scopes in Redis, so that several
-// instances of the app can share them. It has the semantics of Store: one
-// field per key with a version from one database-wide sequence, atomic
-// increments, caps, tab copies, expiry (here by Redis TTLs, refreshed on
-// use), and a report of every committed change, from any instance.
+// instances of the app can share them. It keeps the Store contract as
+// SQLite does: one field per key with a version from one store-wide
+// sequence, atomic increments, caps, tab copies, expiry (here by Redis
+// TTLs, refreshed on use), and a report of every committed change, from
+// any instance.
 //
 // Layout (prefix "scopes:" by default): a hash per owner, o:general,
 // o:user:{id} and o:tab:{id}:{tab}, whose fields hold "version ms json";
