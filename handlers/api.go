@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,11 +15,57 @@ import (
 
 // The JSON API: the same scopes, cookie and X-Tab-ID rules as the page.
 
-// apiEntry is one key as the API shows it.
+// apiEntry is one key as the API shows it: its value and version, who
+// changed it last as the asking browser may know it ("this-tab",
+// "other-tab" with its tab's name, "other-browser", "api"; absent for data
+// older than provenance), and when.
 type apiEntry struct {
-	Key     string          `json:"key"`
-	Value   json.RawMessage `json:"value"`
-	Version int64           `json:"version"`
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Version   int64           `json:"version"`
+	Origin    string          `json:"origin,omitempty"`
+	TabName   string          `json:"tab_name,omitempty"`
+	ChangedAt string          `json:"changed_at"`
+}
+
+// apiEntryOf is e as the API shows it to the request's browser.
+func (s *Server) apiEntryOf(r *http.Request, e store.Entry) (apiEntry, error) {
+	v, err := s.viewerOf(r.Context(), identityFrom(r))
+	if err != nil {
+		return apiEntry{}, err
+	}
+	o := originView(e.Origin, e.UpdatedAt, v, time.Now())
+	return apiEntry{Key: e.Key, Value: e.Value, Version: e.Version, Origin: o.Kind, TabName: o.TabName,
+		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// writeEntry answers one key with its version as the ETag.
+func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
+	out, err := s.apiEntryOf(r, e)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(e.Version))
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// apiConflict answers a write refused because the key is not at the
+// version it named (412), with the key as it is now.
+func (s *Server) apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
+	var conflict *store.ConflictError
+	if !errors.As(err, &conflict) {
+		return err
+	}
+	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
+	if conflict.Current.Version > 0 {
+		current, err := s.apiEntryOf(r, conflict.Current)
+		if err != nil {
+			return err
+		}
+		body["current"] = current
+		w.Header().Set("ETag", etag(conflict.Current.Version))
+	}
+	return writeJSON(w, http.StatusPreconditionFailed, body)
 }
 
 // apiDict is the dictionary of the URL's scope. The client scope lives only
@@ -78,7 +126,7 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, apiEntry{Key: e.Key, Value: e.Value, Version: e.Version})
+	return s.writeEntry(w, r, e)
 }
 
 // handleAPIPut stores the JSON value of the body under the key.
@@ -100,11 +148,15 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := d.Set(r.Context(), key, value)
+	ifVersion, err := ifMatch(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, apiEntry{Key: e.Key, Value: e.Value, Version: e.Version})
+	e, err := d.Set(r.Context(), key, value, ifVersion)
+	if err != nil {
+		return s.apiConflict(w, r, err)
+	}
+	return s.writeEntry(w, r, e)
 }
 
 // handleAPIDelete deletes one key, or answers 404.
@@ -113,8 +165,12 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Delete(r.Context(), key); err != nil {
+	ifVersion, err := ifMatch(r)
+	if err != nil {
 		return err
+	}
+	if err := d.Delete(r.Context(), key, ifVersion); err != nil {
+		return s.apiConflict(w, r, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -131,15 +131,17 @@ func (c *clients) sweep(now time.Time) {
 	}
 }
 
-// dict is one page's dictionary.
-func (c *clients) dict(user, client string) dict {
-	return clientDict{c: c, k: clientKey{user, client}}
+// dict is one page's dictionary; by says who changes it (the page's tab,
+// numbered when first needed).
+func (c *clients) dict(user, client string, by func(context.Context) (memOrigin, error)) dict {
+	return clientDict{c: c, k: clientKey{user, client}, by: by}
 }
 
 // clientDict is the dict of one page load.
 type clientDict struct {
-	c *clients
-	k clientKey
+	c  *clients
+	k  clientKey
+	by func(context.Context) (memOrigin, error)
 }
 
 // with runs f on the page's dictionary under the lock.
@@ -150,27 +152,35 @@ func (d clientDict) with(f func(m *memKV) error) error {
 }
 
 func (d clientDict) List(context.Context) (snap store.Snapshot, err error) {
-	err = d.with(func(m *memKV) error { snap = m.list(); return nil })
+	err = d.with(func(m *memKV) error { snap = m.list(d.k.user); return nil })
 	return snap, err
 }
 
 func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.get(key); return err })
+	err = d.with(func(m *memKV) error { e, err = m.get(d.k.user, key); return err })
 	return e, err
 }
 
-func (d clientDict) Set(_ context.Context, key string, v json.RawMessage) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.set(key, v, d.c.limits); return err })
+func (d clientDict) Set(ctx context.Context, key string, v json.RawMessage, ifVersion int64) (e store.Entry, err error) {
+	by, err := d.by(ctx) // outside the lock: it may ask the store
+	if err != nil {
+		return e, err
+	}
+	err = d.with(func(m *memKV) error { e, err = m.set(d.k.user, key, v, ifVersion, by, d.c.limits); return err })
 	return e, err
 }
 
-func (d clientDict) Increment(_ context.Context, key string) (e store.Entry, err error) {
-	err = d.with(func(m *memKV) error { e, err = m.increment(key, d.c.limits); return err })
+func (d clientDict) Increment(ctx context.Context, key string) (e store.Entry, err error) {
+	by, err := d.by(ctx)
+	if err != nil {
+		return e, err
+	}
+	err = d.with(func(m *memKV) error { e, err = m.increment(d.k.user, key, by, d.c.limits); return err })
 	return e, err
 }
 
-func (d clientDict) Delete(_ context.Context, key string) error {
-	return d.with(func(m *memKV) error { return m.delete(key) })
+func (d clientDict) Delete(_ context.Context, key string, ifVersion int64) error {
+	return d.with(func(m *memKV) error { return m.delete(d.k.user, key, ifVersion) })
 }
 
 func (d clientDict) Clear(context.Context) (n int, err error) {

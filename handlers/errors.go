@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/storagescopes/app/store"
 )
@@ -41,7 +40,7 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		s.logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") {
+	if isAPI(r) {
 		writeJSON(w, e.Status, map[string]string{"error": e.Message})
 		return
 	}

@@ -136,29 +136,34 @@ func TestVisitCountersCount(t *testing.T) {
 	b := a.NewBrowser(t)
 	other := a.NewBrowser(t)
 
-	b.Page("/")
-	other.Page("/")
-	doc := b.Page("/settings")
-	for scope, want := range map[string]string{"general": "3", "user": "2", "browser": "2"} {
+	b.View("/")
+	other.View("/")
+	doc := b.View("/settings")
+	for scope, want := range map[string]string{"general": "3", "user": "2", "browser": "2", "tab": "2"} {
 		if got := testID(doc, "visits-"+scope); got != want {
 			t.Errorf("visits-%s = %s, want %s", scope, got, want)
 		}
 	}
 	// The tab counts loads of itself: a reload counts, a new tab starts at 1.
-	if got := testID(b.TabPanel(), "visits-tab"); got != "1" {
-		t.Errorf("visits-tab on first load = %s, want 1", got)
-	}
-	if got := testID(b.TabPanel(), "visits-tab"); got != "2" {
-		t.Errorf("visits-tab after reload = %s, want 2", got)
+	if got := testID(b.TabPanel(), "visits-tab"); got != "3" {
+		t.Errorf("visits-tab after a reload = %s, want 3", got)
 	}
 	newTab := *b
 	newTab.tab = newUUID()
 	if got := testID(newTab.TabPanel(), "visits-tab"); got != "1" {
 		t.Errorf("visits-tab of a new tab = %s, want 1", got)
 	}
+	// A page alone (no script to load its tab's panel) counts nothing.
+	if got := testID(b.Page("/"), "visits-general"); got != "5" {
+		t.Errorf("visits-general on a page = %s, want 5 (as counted so far)", got)
+	}
 	// The user scope remembers the last page.
 	res := b.API("GET", "user/last_visited_page", "")
-	if !strings.Contains(res.Body, `"value":"/settings"`) {
+	if !strings.Contains(res.Body, `"value":"/"`) {
+		t.Errorf("last_visited_page = %s, want / (the last tab panel came from no page)", res.Body)
+	}
+	b.View("/settings")
+	if res := b.API("GET", "user/last_visited_page", ""); !strings.Contains(res.Body, `"value":"/settings"`) {
 		t.Errorf("last_visited_page = %s, want /settings", res.Body)
 	}
 }
@@ -175,7 +180,7 @@ func TestVisitCountersRestartFromWhatTheyCannotCount(t *testing.T) {
 				t.Fatalf("set %s visits to %s: %d %s", scope, value, res.Status, res.Body)
 			}
 		}
-		doc := b.Page("/")
+		doc := b.View("/")
 		for _, scope := range []string{"general", "user", "browser"} {
 			if got := testID(doc, "visits-"+scope); got != "1" {
 				t.Errorf("visits-%s after %s = %s, want 1", scope, value, got)
@@ -493,10 +498,11 @@ func TestCookieLifetimeAndFlags(t *testing.T) {
 	if c.MaxAge != 400*24*3600 || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure {
 		t.Errorf("cookie = %+v, want Max-Age 400 days, HttpOnly, SameSite=Lax, Path=/, not Secure over plain HTTP", c)
 	}
-	// Every page load renews it.
-	res = b.Do("GET", "/", nil, map[string]string{"HX-Request": ""})
+	// Every page view renews it (its tab's panel, which counts the view in
+	// the browser scope, inside the cookie).
+	res = b.Do("POST", "/scopes/tab/visit", nil, nil)
 	if len(res.Header.Values("Set-Cookie")) != 1 {
-		t.Errorf("a returning page load did not renew the cookie")
+		t.Errorf("a returning page view did not renew the cookie")
 	}
 }
 

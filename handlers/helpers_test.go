@@ -122,6 +122,19 @@ func (b *browser) Page(path string) *goquery.Document {
 	return mustParse(b.tb, res.Body)
 }
 
+// View loads a page as a browser does: the page, then its tab's panel,
+// which counts the view. It returns the panel's answer, which holds the
+// counters after the view.
+func (b *browser) View(path string) *goquery.Document {
+	b.tb.Helper()
+	b.Page(path)
+	res := b.Do("POST", "/scopes/tab/visit", nil, map[string]string{"HX-Current-URL": b.app.URL + path})
+	if res.Status != 200 {
+		b.tb.Fatalf("tab visit: status %d: %s", res.Status, res.Body)
+	}
+	return mustParse(b.tb, res.Body)
+}
+
 // TabPanel loads the tab panel as the page's script does once it is up.
 func (b *browser) TabPanel() *goquery.Document {
 	b.tb.Helper()

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/storagescopes/app/store"
 )
 
 // identity is who a request comes from, resolved once by loadIdentity: the
@@ -23,6 +25,7 @@ type identity struct {
 	// empty when the request has none.
 	TabID, ClientID string
 	session         *sessions.Session
+	tabNumber       int // the tab's number in this browser, once known
 }
 
 // Session keys inside the cookie.
@@ -115,6 +118,50 @@ func (id *identity) client() (string, error) {
 	}
 	return id.ClientID, nil
 }
+
+// origin is who this request writes as: its browser, its tab and page
+// load, through the API or a page.
+func (id *identity) origin(api bool) store.Origin {
+	return store.Origin{UserID: id.UserID, TabID: id.TabID, API: api, ClientID: id.ClientID}
+}
+
+// learnTab keeps the tab's number, as a write of this request reported it.
+func (id *identity) learnTab(o store.Origin) {
+	if o.UserID == id.UserID && o.Tab > 0 && !o.API {
+		id.tabNumber = o.Tab
+	}
+}
+
+// tabNumber is the number of the request's tab in its browser (0 for a
+// request that names no tab), asked of the store once per request at most.
+func (s *Server) tabNumber(ctx context.Context, id *identity) (int, error) {
+	if id.tabNumber > 0 || id.TabID == "" {
+		return id.tabNumber, nil
+	}
+	n, err := s.store.TabNumber(ctx, id.UserID, id.TabID)
+	if err != nil {
+		return 0, err
+	}
+	id.tabNumber = n
+	return n, nil
+}
+
+// viewer is who looks at what is drawn: a browser and, when it is known,
+// which of its tabs. What others did is drawn as the viewer may know it.
+type viewer struct {
+	UserID string
+	Tab    int // 0: not known (a page's first load names no tab)
+}
+
+// viewerOf is the request's viewer, its tab numbered if it names one.
+func (s *Server) viewerOf(ctx context.Context, id *identity) (viewer, error) {
+	n, err := s.tabNumber(ctx, id)
+	return viewer{UserID: id.UserID, Tab: n}, err
+}
+
+// isAPI says whether r is a JSON API request, which answers in JSON and
+// writes as "through the API".
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
 // underOldKey reports whether the request's (valid) cookie was made under
 // a secret other than the first, during a rotation.

@@ -30,10 +30,11 @@ func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.Set(r.Context(), key, value); err != nil {
+	e, err := d.Set(r.Context(), key, value, 0)
+	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Set %q.", key))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Set %q.", key), store.OpSet, e)
 }
 
 // handleEntryDelete is the inspector's delete button.
@@ -47,10 +48,10 @@ func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := d.Delete(r.Context(), key); err != nil {
+	if err := d.Delete(r.Context(), key, 0); err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Deleted %q.", key))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Deleted %q.", key), store.OpDelete, store.Entry{Key: key})
 }
 
 // handleEntriesClear is the inspector's clear-all button.
@@ -64,5 +65,5 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n))
+	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n), store.OpClear, store.Entry{})
 }

@@ -128,7 +128,9 @@ func TestVisitCounterIsExactUnderConcurrency(t *testing.T) {
 		b := a.NewBrowser(t)
 		wg.Go(func() {
 			for range each {
-				b.Do("GET", "/", nil, map[string]string{"HX-Request": "", "X-Tab-ID": ""})
+				if res := b.Do("POST", "/scopes/tab/visit", nil, nil); res.Status != 200 {
+					t.Errorf("tab visit: %d %s", res.Status, res.Body)
+				}
 			}
 		})
 	}

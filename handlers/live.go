@@ -23,24 +23,42 @@ import (
 // id, the fresh part of each changed scope to exactly the pages that see
 // it: general to every page, user and browser to the same browser's pages,
 // tab to that tab's own page; the page that made the change gets no echo.
-// One goroutine (run) does every read, draw and push in order, so a page
-// never receives an older state after a newer one. The connections
-// themselves are liveconn.go's.
+// It also pushes who shares each scope now. One goroutine (run) does every
+// read, draw and push in order, so a page never receives an older state
+// after a newer one. The connections themselves are liveconn.go's.
 
-// How often idle connections are pinged: it keeps them open through
-// proxies and finds dead peers.
-const livePingEvery = 25 * time.Second
+// Timing of the live connections.
+const (
+	// livePingEvery keeps idle connections open through proxies and finds
+	// dead peers.
+	livePingEvery = 25 * time.Second
+	// presenceEvery is how soon a page opening or closing shows in the
+	// others' presence lines; presenceHeartbeat, how often this instance's
+	// share is renewed (and the others' read) even when nothing changed.
+	presenceEvery     = 250 * time.Millisecond
+	presenceHeartbeat = 10 * time.Second
+	// recentMax is how many changes of one owner the hub keeps for the
+	// feeds of the pages that see it.
+	recentMax = 20
+)
 
 // hubFuncs are what the hub is handed to read and draw with; it knows
 // nothing else of the server.
 type hubFuncs struct {
-	// stored reads a stored owner now and draws its part.
-	stored func(ctx context.Context, o store.Owner) ([]byte, error)
-	// browser draws the browser scope from the contents a change carries
+	// read reads a stored owner now.
+	read func(ctx context.Context, o store.Owner) (store.Snapshot, error)
+	// browser reads the browser scope from the contents a change carries
 	// (the cookie is not kept on the server).
-	browser func(contents json.RawMessage) ([]byte, error)
-	// client draws one page's client scope.
-	client func(userID, clientID string) []byte
+	browser func(userID string, contents json.RawMessage) (store.Snapshot, error)
+	// client reads one page's client scope.
+	client func(userID, clientID string) store.Snapshot
+	// draw draws a scope's part as v sees it, with its recent changes.
+	draw func(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte
+	// presence draws a scope's presence line as v sees it.
+	presence func(scope store.Scope, p store.Presence, v viewer) []byte
+	// share tells the other instances which pages this one has open and
+	// returns all of them (store.Store.SharePresence).
+	share func(ctx context.Context, mine store.Presence) (store.Presence, error)
 }
 
 // hub is the set of open live connections and the events waiting for them.
@@ -53,6 +71,13 @@ type hub struct {
 	byUser  map[string]map[*liveConn]struct{}
 	pending []hubEvent
 	closed  bool
+	// recent are the latest changes of each owner that has a page, for
+	// their feeds.
+	recent map[store.Owner][]store.Change
+	// shared is who has a page open, on every instance, as last shared;
+	// presenceDirty says this instance's pages changed since.
+	shared        store.Presence
+	presenceDirty bool
 
 	wake chan struct{} // a signal that pending has something
 	quit chan struct{}
@@ -61,11 +86,13 @@ type hub struct {
 }
 
 // hubEvent is what run works through, in order: a connection that joins
-// (and gets the state of every scope it sees), or committed changes.
+// (and gets the state of every scope it sees), committed changes, or who
+// has a page open now.
 type hubEvent struct {
 	join        *liveConn
 	browserPart []byte // the joining page's browser scope, drawn from its cookie
 	changes     []store.Change
+	presence    store.Presence
 }
 
 func newHub(funcs hubFuncs, log *slog.Logger) *hub {
@@ -74,11 +101,14 @@ func newHub(funcs hubFuncs, log *slog.Logger) *hub {
 		log:    log,
 		conns:  map[*liveConn]struct{}{},
 		byUser: map[string]map[*liveConn]struct{}{},
+		recent: map[store.Owner][]store.Change{},
+		shared: store.Presence{},
 		wake:   make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	go h.run()
+	go h.sharePresence()
 	return h
 }
 
@@ -138,9 +168,13 @@ func (h *hub) handle(events []hubEvent) {
 		order = order[:0]
 	}
 	for _, e := range events {
-		if e.join != nil {
+		switch {
+		case e.join != nil:
 			flush() // keep the order simple: what came before, then the join
 			h.join(ctx, e.join, e.browserPart)
+			continue
+		case e.presence != nil:
+			h.updatePresence(e.presence)
 			continue
 		}
 		for _, c := range e.changes {
@@ -148,15 +182,12 @@ func (h *hub) handle(events []hubEvent) {
 			case c.Op == store.OpResync:
 				flush()
 				h.resync(ctx)
+			case c.Op == store.OpPresence:
+				h.mu.Lock()
+				h.presenceDirty = true // read the others' again
+				h.mu.Unlock()
 			case c.Owner.Scope == store.Browser:
-				if h.anyRecipient(c.Owner.UserID, "", c.Origin) {
-					part, err := h.funcs.browser(c.Value)
-					if err != nil {
-						h.log.Error("live: draw a browser change", "error", err)
-						continue
-					}
-					h.deliver(c.Owner.UserID, "", c.Origin, partBrowser, part)
-				}
+				h.pushBrowser(c)
 			default:
 				if origins[c.Owner] == nil {
 					if !h.anyRecipient(c.Owner.UserID, c.Owner.TabID, "") {
@@ -165,16 +196,85 @@ func (h *hub) handle(events []hubEvent) {
 					origins[c.Owner] = map[string]bool{}
 					order = append(order, c.Owner)
 				}
-				origins[c.Owner][c.Origin] = true
+				origins[c.Owner][c.Origin.ClientID] = true
+				h.remember(c)
 			}
 		}
 	}
 	flush()
 }
 
+// remember keeps c among its owner's recent changes, without a large value.
+func (h *hub) remember(c store.Change) {
+	if len(c.Value) > 256 {
+		c.Value = nil // the feed shows an excerpt; the snapshot has the value
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := append(h.recent[c.Owner], c)
+	if len(r) > recentMax {
+		r = slices.Delete(r, 0, len(r)-recentMax)
+	}
+	h.recent[c.Owner] = r
+}
+
+func (h *hub) recentOf(o store.Owner) []store.Change {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.recent[o])
+}
+
 // storedOwners are the stored scopes a page sees.
 func storedOwners(c *liveConn) [3]store.Owner {
 	return [3]store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)}
+}
+
+// viewerFor is who c is to a part: its browser and tab when that browser
+// made any of what the part shows, else anyone (one drawing serves every
+// page to which all of it is someone else's).
+func viewerFor(c *liveConn, authors map[string]bool) viewer {
+	if authors[c.userID] {
+		return viewer{UserID: c.userID, Tab: c.tab}
+	}
+	return viewer{}
+}
+
+// authorsOf are the browsers that made what a snapshot and its recent
+// changes show.
+func authorsOf(snap store.Snapshot, recent []store.Change) map[string]bool {
+	a := map[string]bool{}
+	for _, e := range snap.Entries {
+		a[e.Origin.UserID] = true
+	}
+	for _, c := range recent {
+		a[c.Origin.UserID] = true
+	}
+	return a
+}
+
+// drawings draws one part once per kind of viewer among conns.
+type drawings struct {
+	scope   store.Scope
+	snap    store.Snapshot
+	recent  []store.Change
+	authors map[string]bool
+	drawn   map[viewer][]byte
+	draw    func(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte
+}
+
+func (h *hub) drawings(scope store.Scope, snap store.Snapshot, recent []store.Change) *drawings {
+	return &drawings{scope: scope, snap: snap, recent: recent, authors: authorsOf(snap, recent),
+		drawn: map[viewer][]byte{}, draw: h.funcs.draw}
+}
+
+func (d *drawings) forConn(c *liveConn) []byte {
+	v := viewerFor(c, d.authors)
+	part, ok := d.drawn[v]
+	if !ok {
+		part = d.draw(d.scope, d.snap, v, d.recent)
+		d.drawn[v] = part
+	}
+	return part
 }
 
 // resync sends every page a fresh copy of the stored scopes: changes may
@@ -183,19 +283,20 @@ func (h *hub) resync(ctx context.Context) {
 	h.mu.Lock()
 	conns := slices.Collect(maps.Keys(h.conns))
 	h.mu.Unlock()
-	drawn := map[store.Owner][]byte{} // general is drawn once for all
+	drawn := map[store.Owner]*drawings{} // general is read once for all
 	for _, c := range conns {
 		for _, o := range storedOwners(c) {
-			part, ok := drawn[o]
+			d, ok := drawn[o]
 			if !ok {
-				var err error
-				if part, err = h.funcs.stored(ctx, o); err != nil {
+				snap, err := h.funcs.read(ctx, o)
+				if err != nil {
 					h.log.Error("live: resync", "error", err, "owner", o.String())
 					return
 				}
-				drawn[o] = part
+				d = h.drawings(o.Scope, snap, h.recentOf(o))
+				drawn[o] = d
 			}
-			h.send(c, partOf(o.Scope), part)
+			h.send(c, partOf(o.Scope), d.forConn(c))
 		}
 	}
 }
@@ -210,15 +311,39 @@ func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]b
 			skip = origin
 		}
 	}
-	if !h.anyRecipient(o.UserID, o.TabID, skip) {
+	to := h.recipientList(o.UserID, o.TabID, skip)
+	if len(to) == 0 {
 		return // nobody to tell: no read, no render
 	}
-	part, err := h.funcs.stored(ctx, o)
+	snap, err := h.funcs.read(ctx, o)
 	if err != nil {
 		h.log.Error("live: read changed scope", "error", err, "owner", o.String())
 		return
 	}
-	h.deliver(o.UserID, o.TabID, skip, partOf(o.Scope), part)
+	d := h.drawings(o.Scope, snap, h.recentOf(o))
+	for _, c := range to {
+		h.send(c, partOf(o.Scope), d.forConn(c))
+	}
+}
+
+// pushBrowser sends a browser-scope change to the same browser's other
+// pages.
+func (h *hub) pushBrowser(c store.Change) {
+	to := h.recipientList(c.Owner.UserID, "", c.Origin.ClientID)
+	if len(to) == 0 {
+		return
+	}
+	snap, err := h.funcs.browser(c.Owner.UserID, c.Value)
+	if err != nil {
+		h.log.Error("live: read a browser change", "error", err)
+		return
+	}
+	c.Value = nil
+	h.remember(c)
+	d := h.drawings(store.Browser, snap, h.recentOf(c.Owner))
+	for _, conn := range to {
+		h.send(conn, partBrowser, d.forConn(conn))
+	}
 }
 
 // recipients yields the pages of user (all pages if user is empty), of
@@ -235,6 +360,13 @@ func (h *hub) recipients(user, tab, skip string) iter.Seq[*liveConn] {
 			}
 		}
 	}
+}
+
+// recipientList is recipients, gathered.
+func (h *hub) recipientList(user, tab, skip string) []*liveConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Collect(h.recipients(user, tab, skip))
 }
 
 // anyRecipient reports whether deliver(user, tab, skip, …) would reach
@@ -266,25 +398,32 @@ func (h *hub) send(c *liveConn, p part, msg []byte) {
 	}
 }
 
-// join sends a new connection the current state of every scope it sees, in
-// one message, then adds it to the set, so every later push comes after
-// that state.
+// join sends a new connection the current state of every scope it sees and
+// who shares them, in one message, then adds it to the set, so every later
+// push comes after that state.
 func (h *hub) join(ctx context.Context, c *liveConn, browserPart []byte) {
 	if c.ctx.Err() != nil {
 		return // gone before its turn: nothing to draw, nobody to add
 	}
+	v := viewer{UserID: c.userID, Tab: c.tab}
 	var state bytes.Buffer
 	for _, o := range storedOwners(c) {
-		part, err := h.funcs.stored(ctx, o)
+		snap, err := h.funcs.read(ctx, o)
 		if err != nil {
 			h.log.Error("live: snapshot", "error", err, "owner", o.String())
 			c.cancel(err)
 			return
 		}
-		state.Write(part)
+		state.Write(h.funcs.draw(o.Scope, snap, v, nil))
 	}
 	state.Write(browserPart)
-	state.Write(h.funcs.client(c.userID, c.clientID))
+	state.Write(h.funcs.draw(store.Client, h.funcs.client(c.userID, c.clientID), v, nil))
+	h.mu.Lock()
+	shared := h.shared
+	h.mu.Unlock()
+	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
+		state.Write(h.funcs.presence(scope, shared, v))
+	}
 	c.send(partJoin, state.Bytes()) // the outbox is empty: this always fits
 
 	h.mu.Lock()
@@ -299,18 +438,130 @@ func (h *hub) join(ctx context.Context, c *liveConn, browserPart []byte) {
 		h.byUser[c.userID] = map[*liveConn]struct{}{}
 	}
 	h.byUser[c.userID][c] = struct{}{}
+	h.presenceDirty = true
 }
 
 func (h *hub) leave(c *liveConn) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
 	delete(h.conns, c)
-	if m := h.byUser[c.userID]; m != nil {
-		delete(m, c)
-		if len(m) == 0 {
-			delete(h.byUser, c.userID)
+	h.presenceDirty = true
+	mine := h.byUser[c.userID]
+	delete(mine, c)
+	for other := range mine {
+		if other.tabID == c.tabID {
+			return // the tab is still open
 		}
 	}
+	delete(h.recent, store.TabOwner(c.userID, c.tabID))
+	if len(mine) == 0 {
+		delete(h.byUser, c.userID)
+		delete(h.recent, store.UserOwner(c.userID))
+		delete(h.recent, store.Owner{Scope: store.Browser, UserID: c.userID})
+	}
+}
+
+// localPresence is who has a page open on this instance. h.mu is held.
+func (h *hub) localPresence() store.Presence {
+	p := store.Presence{}
+	for user, conns := range h.byUser {
+		var tabs []int
+		for c := range conns {
+			if c.tab > 0 {
+				tabs = append(tabs, c.tab)
+			}
+		}
+		slices.Sort(tabs)
+		p[user] = slices.Compact(tabs)
+	}
+	return p
+}
+
+// sharePresence shares this instance's pages soon after they change (and
+// every presenceHeartbeat regardless), and hands run what every instance
+// has open.
+func (h *hub) sharePresence() {
+	tick := time.NewTicker(presenceEvery)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		due := h.presenceDirty || time.Since(last) >= presenceHeartbeat
+		h.presenceDirty = false
+		mine := h.localPresence()
+		h.mu.Unlock()
+		if !due {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		all, err := h.funcs.share(ctx, mine)
+		cancel()
+		if err != nil {
+			h.log.Warn("live: share presence", "error", err)
+			h.mu.Lock()
+			h.presenceDirty = true // try again
+			h.mu.Unlock()
+			continue
+		}
+		last = time.Now()
+		h.post(hubEvent{presence: all})
+	}
+}
+
+// presenceNow is who has a page open now, as last shared.
+func (h *hub) presenceNow() store.Presence {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.shared
+}
+
+// updatePresence takes in who has a page open now and pushes the presence
+// lines that changed: general to every page, user and browser to the
+// pages of each browser whose tabs changed.
+func (h *hub) updatePresence(all store.Presence) {
+	h.mu.Lock()
+	old := h.shared
+	h.shared = all
 	h.mu.Unlock()
+	count := func(p store.Presence) (tabs, browsers int) {
+		for _, t := range p {
+			tabs += len(t)
+		}
+		return tabs, len(p)
+	}
+	ot, ob := count(old)
+	nt, nb := count(all)
+	if ot != nt || ob != nb {
+		h.deliver("", "", "", partPresenceGeneral, h.funcs.presence(store.General, all, viewer{}))
+	}
+	for user := range all {
+		if !slices.Equal(old[user], all[user]) {
+			h.pushUserPresence(user, all)
+		}
+	}
+	for user := range old {
+		if _, ok := all[user]; !ok {
+			h.pushUserPresence(user, all)
+		}
+	}
+}
+
+// pushUserPresence sends the user's and browser's presence lines to that
+// browser's pages, each marked with its own tab.
+func (h *hub) pushUserPresence(user string, all store.Presence) {
+	for _, c := range h.recipientList(user, "", "") {
+		v := viewer{UserID: c.userID, Tab: c.tab}
+		msg := append(h.funcs.presence(store.User, all, v), h.funcs.presence(store.Browser, all, v)...)
+		h.send(c, partPresenceUser, msg)
+	}
 }
 
 // close ends every connection with "service restart" (1012), which makes
@@ -356,7 +607,12 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := identityFrom(r)
-	browserPart := s.drawPart(store.Browser, browserScope(id).list())
+	number, err := s.store.TabNumber(r.Context(), id.UserID, tab)
+	if err != nil {
+		return err
+	}
+	v := viewer{UserID: id.UserID, Tab: number}
+	browserPart := s.drawPart(store.Browser, browserScope(id).list(id.UserID), v, nil)
 
 	var raw net.Conn
 	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)
@@ -364,7 +620,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return nil // Accept has answered (e.g. 403 for a foreign origin)
 	}
 	h := s.hub
-	c := newLiveConn(id.UserID, tab, client, ws, raw, s.liveStall)
+	c := newLiveConn(id.UserID, tab, number, client, ws, raw, s.liveStall)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -42,6 +42,8 @@ const (
 	partBrowser
 	partTab
 	partClient
+	partPresenceGeneral
+	partPresenceUser // the user's and browser's lines, which say the same
 	partPing
 	numParts
 )
@@ -73,6 +75,7 @@ var (
 // something to send.
 type liveConn struct {
 	userID, tabID, clientID string
+	tab                     int // the tab's number in its browser
 	ws                      *websocket.Conn
 	raw                     net.Conn        // the socket under ws
 	ctx                     context.Context // ends when the connection must end
@@ -87,9 +90,9 @@ type liveConn struct {
 	since   time.Time        // when the write under way began
 }
 
-func newLiveConn(userID, tabID, clientID string, ws *websocket.Conn, raw net.Conn, stall time.Duration) *liveConn {
+func newLiveConn(userID, tabID string, tab int, clientID string, ws *websocket.Conn, raw net.Conn, stall time.Duration) *liveConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &liveConn{userID: userID, tabID: tabID, clientID: clientID, ws: ws, raw: raw, ctx: ctx, cancel: cancel, stall: stall}
+	return &liveConn{userID: userID, tabID: tabID, tab: tab, clientID: clientID, ws: ws, raw: raw, ctx: ctx, cancel: cancel, stall: stall}
 }
 
 // onEnd arranges the connection's end. No goroutine waits for it: the

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
@@ -56,32 +60,15 @@ const (
 	defaultName    = "Guest"
 )
 
-// handlePage serves a full page: it counts the visit in every scope it can
-// see (the tab counts its own visit when its panel loads), remembers the
-// page in the user scope, and draws every panel.
+// handlePage serves a full page. It only reads: what a page view counts,
+// its tab's panel counts as it loads (handleVisit), for only then does the
+// server know which tab looks.
 func (s *Server) handlePage(path string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		id := identityFrom(r)
-		// The visit counts in the general and user scopes, and the page the
-		// user saw last, in one write.
-		if _, err := s.store.Apply(ctx, "",
-			store.Mutation{Owner: store.GeneralOwner, Key: keyVisits, Increment: true},
-			store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyVisits, Increment: true},
-			store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyLastVisited, Value: mustJSON(path)},
-		); err != nil {
-			return err
-		}
-		// The browser scope's counter also re-issues the cookie, which keeps
-		// it alive for another cookieMaxAge.
-		browser, err := s.dict(w, r, store.Browser)
-		if err != nil {
-			return err
-		}
-		if _, err := browser.Increment(ctx, keyVisits); err != nil {
-			return err
-		}
-
+		v := viewer{UserID: id.UserID} // a page's first request names no tab
+		now := time.Now()
 		page := views.Page{
 			Boot: views.Boot(s.store.Boot()),
 			Nav: []views.NavLink{
@@ -94,6 +81,8 @@ func (s *Server) handlePage(path string) handlerFunc {
 		if path == "/settings" {
 			page.Title = "Settings"
 		}
+		presence := s.hub.presenceNow()
+		snaps := map[store.Scope]store.Snapshot{}
 		page.Panels = make([]views.Panel, 0, len(pageScopes))
 		for _, scope := range pageScopes {
 			if scope == store.Tab || scope == store.Client { // they load themselves
@@ -102,63 +91,148 @@ func (s *Server) handlePage(path string) handlerFunc {
 				page.Panels = append(page.Panels, p)
 				continue
 			}
-			d := browser // already made, and already counted in
-			if scope != store.Browser {
-				if d, err = s.dict(w, r, scope); err != nil {
-					return err
-				}
+			d, err := s.dict(w, r, scope)
+			if err != nil {
+				return err
 			}
 			snap, err := d.List(ctx)
 			if err != nil {
 				return err
 			}
+			snaps[scope] = snap
 			if scope == store.User {
 				page.Name = greetingName(snap.Entries)
 				page.NameVersion = snap.Version
 			}
-			page.Panels = append(page.Panels, s.panel(scope, snap))
+			p := s.panel(scope, snap, v, now)
+			p.Presence = presenceView(scope, presence, v)
+			page.Panels = append(page.Panels, p)
 		}
+		page.Activity = recentActivity(snaps, v, now)
 		return render(w, r, http.StatusOK, views.FullPage(page))
 	}
 }
 
-// handleVisit loads a lazy panel and counts the visit in its scope. For a
-// duplicated tab (X-Tab-Copy-From) it first copies the original tab's rows.
+// handleVisit loads a lazy panel. The tab's panel counts the page view: the
+// visits of the general, user, tab and browser scopes and the page last
+// seen, all by this tab (whose name it learns here). For a duplicated tab
+// (X-Tab-Copy-From) it first copies the original tab's rows. The client's
+// panel counts its one visit.
 func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	if scope != store.Tab && scope != store.Client {
 		return notFound(fmt.Sprintf("scope %q has no lazy panel", scope))
 	}
+	ctx := r.Context()
+	id := identityFrom(r)
 	d, err := s.dict(w, r, scope)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	if from := r.Header.Get(headerCopyFrom); from != "" && scope == store.Tab {
+	if scope == store.Client {
+		if _, err := d.Increment(ctx, keyVisits); err != nil {
+			return err
+		}
+		return s.renderVisit(w, r, scope, d, nil)
+	}
+	if from := r.Header.Get(headerCopyFrom); from != "" {
 		from, err := checkUUID("X-Tab-Copy-From header", from)
 		if err != nil {
 			return err
 		}
-		id := identityFrom(r)
-		err = s.store.CopyTab(ctx, id.UserID, from, id.TabID, id.ClientID)
-		// A tab that already has rows keeps them: a replayed copy never
-		// overwrites.
-		if err != nil && !errors.Is(err, store.ErrTabExists) {
+		// A tab that already exists keeps what it has: a replayed copy
+		// never overwrites.
+		if err := s.store.CopyTab(ctx, id.UserID, from, id.TabID); err != nil && !errors.Is(err, store.ErrTabExists) {
 			return err
 		}
 	}
-	if _, err := d.Increment(ctx, keyVisits); err != nil {
+	counted, err := s.store.Apply(ctx, id.origin(false),
+		store.Mutation{Owner: store.GeneralOwner, Key: keyVisits, Increment: true},
+		store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyVisits, Increment: true},
+		store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyLastVisited, Value: mustJSON(pagePath(r))},
+		store.Mutation{Owner: store.TabOwner(id.UserID, id.TabID), Key: keyVisits, Increment: true},
+	)
+	if err != nil {
 		return err
 	}
+	id.learnTab(counted[0].Origin)
+	// The browser scope's counter also re-issues the cookie, which keeps
+	// it alive for another cookieMaxAge.
+	browser, err := s.dict(w, r, store.Browser)
+	if err != nil {
+		return err
+	}
+	browserCount, err := browser.Increment(ctx, keyVisits)
+	if err != nil {
+		return err
+	}
+	return s.renderVisit(w, r, scope, d, &visitCounts{stored: counted, browser: browserCount})
+}
+
+// visitCounts are what a tab's panel load counted.
+type visitCounts struct {
+	stored  []store.Entry // general visits, user visits, last page, tab visits
+	browser store.Entry
+}
+
+// renderVisit answers a lazy panel's load: the panel, and for a tab's the
+// tab's name and fresh counters, inspectors and feed entries of the scopes
+// it counted in.
+func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, counts *visitCounts) error {
+	ctx := r.Context()
+	id := identityFrom(r)
+	v, err := s.viewerOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
 	snap, err := d.List(ctx)
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, views.ScopePanel(s.panel(scope, snap)))
+	visit := views.Visit{Panel: s.panel(scope, snap, v, now)}
+	visit.Panel.Presence = presenceView(scope, nil, v)
+	if counts != nil {
+		visit.TabName = tabName(v.Tab)
+		for _, other := range []store.Scope{store.General, store.User, store.Browser} {
+			od, err := s.dict(w, r, other)
+			if err != nil {
+				return err
+			}
+			osnap, err := od.List(ctx)
+			if err != nil {
+				return err
+			}
+			visit.Others = append(visit.Others, s.panelData(other, osnap, v, now))
+		}
+		changed := []struct {
+			scope store.Scope
+			e     store.Entry
+		}{
+			{store.General, counts.stored[0]}, {store.User, counts.stored[1]}, {store.User, counts.stored[2]},
+			{store.Tab, counts.stored[3]}, {store.Browser, counts.browser},
+		}
+		for _, c := range changed {
+			visit.Activity = append(visit.Activity, activityOf(c.scope, store.OpSet, c.e, v, now))
+		}
+		sortActivity(visit.Activity)
+	}
+	return render(w, r, http.StatusOK, views.VisitAnswer(visit))
+}
+
+// pagePath is the page a tab's panel load comes from (htmx names it in
+// HX-Current-URL): one of the app's pages, else "/".
+func pagePath(r *http.Request) string {
+	if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && u.Path == "/settings" {
+		return "/settings"
+	}
+	return "/"
 }
 
 // handleFieldChange stores a bound control's new value: text as a JSON
-// string, a checkbox as true or false.
+// string, a checkbox as true or false. The control names the version its
+// edit is based on (If-Match); a value changed since by someone else is not
+// overwritten: the answer says who changed it and offers both.
 func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	scope, key := store.Scope(chi.URLParam(r, "scope")), chi.URLParam(r, "key")
 	b, ok := findBinding(scope, key)
@@ -170,6 +244,10 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if err := parseForm(r); err != nil {
+		return err
+	}
+	ifVersion, err := ifMatch(r)
+	if err != nil {
 		return err
 	}
 	var value json.RawMessage
@@ -184,10 +262,34 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 		// is checked (by the store).
 		value = mustJSON(text)
 	}
-	if _, err := d.Set(r.Context(), key, value); err != nil {
+	e, err := d.Set(r.Context(), key, value, ifVersion)
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) {
+		return s.renderConflict(w, r, conflict.Current)
+	}
+	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, true, "Saved")
+	w.Header().Set("ETag", etag(e.Version))
+	return s.renderUpdate(w, r, scope, d, true, "Saved", store.OpSet, e)
+}
+
+// renderConflict answers a bound control's change refused because someone
+// changed the value first (412), with who did, and their value.
+func (s *Server) renderConflict(w http.ResponseWriter, r *http.Request, current store.Entry) error {
+	v, err := s.viewerOf(r.Context(), identityFrom(r))
+	if err != nil {
+		return err
+	}
+	c := views.Conflict{Who: "by someone", Version: current.Version, Theirs: displayText(current.Value)}
+	if who := originView(current.Origin, current.UpdatedAt, v, time.Now()).Who(); who != "" {
+		c.Who = who
+	}
+	if current.Version == 0 {
+		c.Who, c.Theirs = "(it was deleted)", ""
+	}
+	w.Header().Set("ETag", etag(current.Version))
+	return render(w, r, http.StatusPreconditionFailed, views.ConflictStatus(c))
 }
 
 // mustJSON encodes a value that always encodes, leaving <, > and & as they
@@ -212,4 +314,28 @@ func parseForm(r *http.Request) error {
 		return badRequest("the form could not be read")
 	}
 	return nil
+}
+
+// etag is a version as an entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch is the version a write is based on, from If-Match ("N" the key
+// must be at version N; "0" it must not exist yet) or If-None-Match: * (it
+// must not exist); 0 without either.
+func ifMatch(r *http.Request) (int64, error) {
+	if r.Header.Get("If-None-Match") == "*" {
+		return store.Absent, nil
+	}
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest(`If-Match is not a version this app gave (an ETag such as "42")`)
+	}
+	if n == 0 {
+		return store.Absent, nil
+	}
+	return n, nil
 }

@@ -2,18 +2,23 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
 
 // Panels: the view of a scope drawn from a snapshot of it, for the page,
-// for the answer to a write, and for a live push.
+// for the answer to a write, and for a live push; who changed what, as the
+// viewer may know it; who shares the scope now; the activity feed.
 
 // panelHeads makes each scope's panel head once: its title and the line on
 // its lifetime, and the parts of the panel drawn from them alone.
@@ -38,9 +43,9 @@ func panelHeads(storeName string, userTTL, tabTTL time.Duration) (map[store.Scop
 	return heads, nil
 }
 
-// panel builds the view of one scope from a snapshot of it.
-func (s *Server) panel(scope store.Scope, snap store.Snapshot) views.Panel {
-	p := s.panelData(scope, snap)
+// panel builds the view of one scope from a snapshot of it, as v sees it.
+func (s *Server) panel(scope store.Scope, snap store.Snapshot, v viewer, now time.Time) views.Panel {
+	p := s.panelData(scope, snap, v, now)
 	for _, b := range bindings {
 		if b.scope != scope {
 			continue
@@ -49,6 +54,7 @@ func (s *Server) panel(scope store.Scope, snap store.Snapshot) views.Panel {
 		if e, ok := findEntry(snap.Entries, b.key); ok {
 			f.Text = displayText(e.Value)
 			f.Checked = string(e.Value) == "true"
+			f.Version, f.Origin = e.Version, originView(e.Origin, e.UpdatedAt, v, now)
 		}
 		p.Fields = append(p.Fields, f)
 	}
@@ -57,17 +63,123 @@ func (s *Server) panel(scope store.Scope, snap store.Snapshot) views.Panel {
 
 // panelData is a panel without its bound controls: what the answer to a
 // bound control carries.
-func (s *Server) panelData(scope store.Scope, snap store.Snapshot) views.Panel {
+func (s *Server) panelData(scope store.Scope, snap store.Snapshot, v viewer, now time.Time) views.Panel {
 	p := s.heads[scope]
 	p.Visits, p.Version = "0", snap.Version
 	p.Entries = make([]views.Entry, 0, len(snap.Entries))
 	for _, e := range snap.Entries {
-		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version})
+		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version,
+			Origin: originView(e.Origin, e.UpdatedAt, v, now)})
 	}
 	if e, ok := findEntry(snap.Entries, keyVisits); ok {
 		p.Visits = string(e.Value)
 	}
 	return p
+}
+
+// originView is who made a change, as v may know it: its own tab, another
+// of its tabs by name, or only "another browser" (nothing that tells
+// browsers apart), or the API.
+func originView(o store.Origin, at time.Time, v viewer, now time.Time) views.Origin {
+	ov := views.Origin{At: at, Now: now}
+	switch {
+	case o.UserID == "":
+		return views.Origin{} // older than provenance: not known
+	case o.API:
+		ov.Kind = "api"
+	case o.UserID != v.UserID:
+		ov.Kind = "other-browser"
+	case o.Tab > 0 && o.Tab == v.Tab:
+		ov.Kind, ov.TabName = "this-tab", tabName(o.Tab)
+	case o.Tab > 0:
+		ov.Kind, ov.TabName = "other-tab", tabName(o.Tab)
+	default:
+		ov.Kind = "other-tab" // this browser, not from a tab
+	}
+	return ov
+}
+
+func tabName(n int) string { return fmt.Sprintf("Tab %d", n) }
+
+// presenceView is who shares scope now, as v sees it. Only pages with a
+// live connection count; the tab and client scopes are one page's.
+func presenceView(scope store.Scope, p store.Presence, v viewer) views.Presence {
+	pr := views.Presence{Scope: string(scope), Counted: true}
+	switch scope {
+	case store.General:
+		for _, tabs := range p {
+			pr.Tabs += len(tabs)
+		}
+		pr.Browsers = len(p)
+		pr.Text = fmt.Sprintf("%s in %s open now", plural(int64(pr.Tabs), "tab"), plural(int64(pr.Browsers), "browser"))
+	case store.User, store.Browser:
+		tabs := p[v.UserID]
+		pr.Tabs, pr.Browsers = len(tabs), 1
+		names := make([]string, len(tabs))
+		for i, n := range tabs {
+			names[i] = tabName(n)
+			if n == v.Tab {
+				names[i] += " (this one)"
+			}
+		}
+		pr.Text = fmt.Sprintf("%s of this browser open now", plural(int64(pr.Tabs), "tab"))
+		if len(names) > 0 {
+			pr.Text += ": " + strings.Join(names, ", ")
+		}
+	case store.Tab:
+		pr = views.Presence{Scope: string(scope), Text: "This tab only: a duplicated tab is another tab."}
+	case store.Client:
+		pr = views.Presence{Scope: string(scope), Text: "This page load only."}
+	}
+	return pr
+}
+
+// activityOf is one change as the feed shows it to v.
+func activityOf(scope store.Scope, op store.Op, e store.Entry, v viewer, now time.Time) views.Activity {
+	a := views.Activity{Scope: string(scope), Key: e.Key, Version: e.Version, Origin: originView(e.Origin, e.UpdatedAt, v, now)}
+	switch op {
+	case store.OpDelete:
+		a.Text = "deleted"
+	case store.OpClear:
+		a.Key, a.Text = "", "cleared"
+	default:
+		a.Text = excerpt(e.Value)
+	}
+	if a.Origin.Kind == "" { // older than provenance: still a change, at a time
+		a.Origin = views.Origin{Kind: "unknown", At: e.UpdatedAt, Now: now}
+	}
+	return a
+}
+
+// excerpt is a value cut short enough for one line of the feed.
+func excerpt(v json.RawMessage) string {
+	const max = 40
+	text := displayText(v)
+	if utf8.RuneCountInString(text) <= max {
+		return text
+	}
+	r := []rune(text)
+	return string(r[:max]) + "…"
+}
+
+// recentActivity is the latest changes among snapshots, newest first: the
+// feed a page starts with, one change (the last) per key.
+func recentActivity(snaps map[store.Scope]store.Snapshot, v viewer, now time.Time) []views.Activity {
+	var all []views.Activity
+	for scope, snap := range snaps {
+		for _, e := range snap.Entries {
+			all = append(all, activityOf(scope, store.OpSet, e, v, now))
+		}
+	}
+	sortActivity(all)
+	return all[:min(len(all), views.FeedMax)]
+}
+
+// sortActivity puts the newest change first.
+func sortActivity(a []views.Activity) {
+	slices.SortStableFunc(a, func(x, y views.Activity) int {
+		return cmp.Or(y.Origin.At.Compare(x.Origin.At), cmp.Compare(y.Version, x.Version))
+	})
 }
 
 // findEntry finds key among entries (a scan: a panel looks up a few keys).
@@ -102,36 +214,68 @@ func greetingName(entries []store.Entry) string {
 
 // renderUpdate answers a write: message for where it came from, and fresh
 // copies of the scope's counter, entries, greeting and (unless noFields, for
-// the answer to a bound control) controls.
-func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, noFields bool, message string) error {
-	snap, err := d.List(r.Context())
+// the answer to a bound control) controls, and the change for the feed.
+func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, noFields bool, message string, op store.Op, changed store.Entry) error {
+	ctx := r.Context()
+	snap, err := d.List(ctx)
 	if err != nil {
 		return err
 	}
+	v, err := s.viewerOf(ctx, identityFrom(r))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
 	u := views.Update{NoFields: noFields, Message: message}
 	if noFields {
-		u.Panel = s.panelData(scope, snap)
+		u.Panel = s.panelData(scope, snap, v, now)
 	} else {
-		u.Panel = s.panel(scope, snap)
+		u.Panel = s.panel(scope, snap, v, now)
 	}
 	if scope == store.User {
 		name := greetingName(snap.Entries)
 		u.Name = &name
+	}
+	if op != "" {
+		if op != store.OpSet { // what went, as of now, by this page
+			changed.Version = snap.Version
+			changed.UpdatedAt, changed.Origin = now, store.Origin{UserID: v.UserID, Tab: v.Tab, API: isAPI(r)}
+		}
+		u.Activity = []views.Activity{activityOf(scope, op, changed, v, now)}
 	}
 	return render(w, r, http.StatusOK, views.ScopeUpdate(u))
 }
 
 // drawPart draws what a live push sends of one scope: every part of its
-// panel, out of band.
-func (s *Server) drawPart(scope store.Scope, snap store.Snapshot) []byte {
-	u := views.Update{Panel: s.panel(scope, snap)}
+// panel, out of band, as v sees it, with the scope's recent changes for the
+// feed.
+func (s *Server) drawPart(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte {
+	now := time.Now()
+	u := views.Update{Panel: s.panel(scope, snap, v, now)}
 	if scope == store.User {
 		name := greetingName(snap.Entries)
 		u.Name = &name
 	}
+	for _, c := range recent {
+		e, ok := findEntry(snap.Entries, c.Key)
+		if !ok || e.Version != c.Version || c.Op != store.OpSet {
+			e = store.Entry{Key: c.Key, Value: c.Value, Version: c.Version}
+		}
+		e.UpdatedAt, e.Origin = time.UnixMilli(c.At), c.Origin
+		u.Activity = append(u.Activity, activityOf(scope, c.Op, e, v, now))
+	}
 	var buf bytes.Buffer
 	if err := views.Pushed(u).Render(context.Background(), &buf); err != nil {
 		s.log.Error("live: render", "error", err)
+	}
+	return buf.Bytes()
+}
+
+// drawPresence draws the presence line of scope as v sees it, out of band.
+func (s *Server) drawPresence(scope store.Scope, p store.Presence, v viewer) []byte {
+	var buf bytes.Buffer
+	if err := views.PushedPresence(presenceView(scope, p, v)).Render(context.Background(), &buf); err != nil {
+		s.log.Error("live: render presence", "error", err)
 	}
 	return buf.Bytes()
 }

@@ -82,24 +82,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.clients = newClients(s.limits, cmp.Or(cfg.ClientGrace, 5*time.Second))
 	s.hub = newHub(hubFuncs{
-		stored: func(ctx context.Context, o store.Owner) ([]byte, error) {
-			snap, err := s.store.List(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			return s.drawPart(o.Scope, snap), nil
-		},
-		browser: func(contents json.RawMessage) ([]byte, error) {
+		read: s.store.List,
+		browser: func(userID string, contents json.RawMessage) (store.Snapshot, error) {
 			var m memKV
 			if err := json.Unmarshal(contents, &m); err != nil {
-				return nil, err
+				return store.Snapshot{}, err
 			}
-			return s.drawPart(store.Browser, m.list()), nil
+			return m.list(userID), nil
 		},
-		client: func(userID, clientID string) []byte {
-			snap, _ := s.clients.dict(userID, clientID).List(context.Background())
-			return s.drawPart(store.Client, snap)
+		client: func(userID, clientID string) store.Snapshot {
+			snap, _ := s.clients.dict(userID, clientID, nil).List(context.Background())
+			return snap
 		},
+		draw:     s.drawPart,
+		presence: s.drawPresence,
+		share:    s.store.SharePresence,
 	}, s.log)
 	s.store.Subscribe(s.hub.committed)
 	s.handler = s.routes()

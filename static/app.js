@@ -10,8 +10,14 @@
 //   X-Tab-Copy-From on its first tab request, to copy the original's rows.
 // - The client id is new on every page load and goes out as X-Client-ID.
 // - Bound fields show editing, saving, saved or the error beside them, and
-//   follow pushed values unless they hold an unsaved edit.
+//   follow pushed values unless they hold an unsaved edit. Each save names
+//   the version it is based on (If-Match); when someone changed the value
+//   first, the server refuses (412) and the field offers theirs or mine.
 // - The live connection's state is shown by #live.
+// - What the server drew without knowing which tab looks ("by Tab 2") reads
+//   "by this tab" in Tab 2; times read "12 s ago" and stay current; the
+//   activity feed stays in order; a change that arrives live is marked
+//   for a moment; the tab's name leads the document title.
 (() => {
   'use strict';
 
@@ -44,6 +50,8 @@
     const req = e.detail.ctx.request;
     req.headers['X-Tab-ID'] = tabID;
     req.headers['X-Client-ID'] = clientID;
+    const f = fieldOf(e.detail.ctx.sourceElement);
+    if (f) req.headers['If-Match'] = '"' + (f.dataset.version || '0') + '"';
     if (copyFrom && String(req.action).includes('/scopes/tab/visit')) {
       req.headers['X-Tab-Copy-From'] = copyFrom;
       copyFrom = null;
@@ -62,7 +70,8 @@
     const status = field.querySelector('.status');
     status.dataset.state = state;
     if (text !== undefined) status.textContent = text;
-    field.toggleAttribute('data-dirty', state === 'editing' || state === 'saving' || state === 'error');
+    field.toggleAttribute('data-dirty', state === 'editing' || state === 'saving' || state === 'error' || state === 'conflict');
+    field.toggleAttribute('data-conflict', state === 'conflict');
   }
   document.addEventListener('input', e => {
     const f = fieldOf(e.target);
@@ -79,11 +88,19 @@
     if (f) {
       if (String(ctx.status).startsWith('error: AbortError')) return; // a newer request follows
       const ok = ctx.status === 'swapped' && ctx.response && ctx.response.status < 400;
+      if (ctx.response && ctx.response.status === 412) {
+        // Changed by someone else while this page typed: the status holds
+        // who, with "Take theirs" and "Keep mine"; the text stays.
+        setState(f, 'conflict');
+        return;
+      }
       if (!ok) {
         // The server's message is in the status already; without an answer, say so.
         setState(f, 'error', ctx.response ? undefined : 'Not saved: the server did not answer. Your text is kept; edit to retry.');
         return;
       }
+      const tag = ctx.response.headers && ctx.response.headers.get('ETag');
+      if (tag) f.dataset.version = tag.replace(/"/g, '');
       // The body is FormData, or URLSearchParams once encoded: both have get.
       const body = ctx.request.body;
       const sent = body && typeof body.get === 'function' ? body.get('value') : null;
@@ -123,6 +140,98 @@
         el.value = el.defaultValue;
       }
     }
+  });
+
+  // A conflict's buttons: take their value, or save mine over it, knowingly.
+  document.addEventListener('click', e => {
+    const button = e.target.closest('[data-take-theirs], [data-keep-mine]');
+    const f = button && button.closest('.field');
+    if (!f) return;
+    const input = f.querySelector('[data-bound]');
+    f.dataset.version = button.dataset.version;
+    if (button.hasAttribute('data-take-theirs')) {
+      if (input.type === 'checkbox') {
+        input.checked = input.defaultChecked = button.dataset.value === 'true';
+      } else {
+        input.value = input.defaultValue = button.dataset.value;
+      }
+      setState(f, 'saved', 'Took theirs.');
+    } else {
+      setState(f, 'saving', 'Saving…');
+      htmx.trigger(input, 'change');
+    }
+    input.focus();
+  });
+
+  // What the server drew without knowing the tab, and the times, the feed
+  // and the title, after every swap and every few seconds.
+  function tabName() {
+    const el = document.getElementById('tab-name');
+    return el && /^Tab \d+$/.test(el.textContent) ? el.textContent : null;
+  }
+  function ago(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 5) return 'just now';
+    if (s < 60) return s + ' s ago';
+    if (s < 3600) return Math.floor(s / 60) + ' min ago';
+    if (s < 48 * 3600) return Math.floor(s / 3600) + ' h ago';
+    return Math.floor(s / 86400) + ' days ago';
+  }
+  function refresh() {
+    const mine = tabName();
+    if (mine) {
+      for (const el of document.querySelectorAll('[data-origin="other-tab"][data-tab-name]')) {
+        if (el.dataset.tabName !== mine) continue;
+        el.dataset.origin = 'this-tab';
+        const who = el.querySelector('.who');
+        if (who) who.textContent = 'by this tab';
+      }
+      const title = document.querySelector('title');
+      const want = mine + ' · ' + title.dataset.page + ' · Storage scopes';
+      if (document.title !== want) document.title = want;
+    }
+    const now = Date.now();
+    for (const t of document.querySelectorAll('time[data-relative]')) {
+      const text = ago(now - Date.parse(t.getAttribute('datetime')));
+      if (t.textContent !== text) t.textContent = text;
+    }
+    const feed = document.getElementById('activity');
+    if (feed) {
+      const seen = new Set();
+      const items = [...feed.children].filter(li => !seen.has(li.id) && seen.add(li.id));
+      items.sort((a, b) => Number(b.dataset.at) - Number(a.dataset.at));
+      const keep = items.slice(0, Number(feed.dataset.max) || 20);
+      if (keep.length !== feed.children.length || keep.some((li, i) => feed.children[i] !== li)) feed.replaceChildren(...keep);
+    }
+  }
+  document.addEventListener('htmx:after:swap', refresh);
+  document.addEventListener('DOMContentLoaded', refresh);
+  setInterval(refresh, 5000);
+
+  // A change that arrives live is marked for a moment: the controls and
+  // inspector rows whose version went up, made elsewhere.
+  let before = null;
+  function versions() {
+    const v = new Map();
+    for (const el of document.querySelectorAll('.field[data-version], tr[data-version]')) {
+      v.set(el.id || el.closest('[id]').id + '/' + el.dataset.key, el.dataset.version);
+    }
+    return v;
+  }
+  document.addEventListener('htmx:ws:before:message:incoming', () => { before = versions(); });
+  document.addEventListener('htmx:ws:after:message:incoming', () => {
+    if (!before) return;
+    for (const el of document.querySelectorAll('.field[data-version], tr[data-version]')) {
+      const id = el.id || el.closest('[id]').id + '/' + el.dataset.key;
+      const was = before.get(id);
+      if (was === undefined || Number(el.dataset.version) <= Number(was)) continue;
+      if (el.querySelector('[data-origin="this-tab"]')) continue;
+      el.classList.remove('arrived');
+      void el.offsetWidth; // restart the mark
+      el.classList.add('arrived');
+      setTimeout(() => el.classList.remove('arrived'), 1200);
+    }
+    before = null;
   });
 
   // The live connection: connected / reconnecting.

@@ -25,7 +25,7 @@ func BenchmarkFieldChange(b *testing.B) {
 // BenchmarkPageVisit is a page view's write: two counters and a set.
 func BenchmarkPageVisit(b *testing.B) {
 	benchWrites(b, func(ctx context.Context, s *store.SQLite, user string, _ int) error {
-		_, err := s.Apply(ctx, "",
+		_, err := s.Apply(ctx, store.Origin{},
 			store.Mutation{Owner: store.GeneralOwner, Key: "visits", Increment: true},
 			store.Mutation{Owner: store.UserOwner(user), Key: "visits", Increment: true},
 			store.Mutation{Owner: store.UserOwner(user), Key: "last_visited_page", Value: json.RawMessage(`"/"`)})

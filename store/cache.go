@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 )
 
 // snapCache keeps the snapshots of recently read owners in memory, and the
@@ -123,7 +122,7 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 		i, found := search(e.entries, ch.Key)
 		switch ch.Op {
 		case OpSet:
-			ne := Entry{Key: ch.Key, Value: ch.Value, Version: ch.Version, UpdatedAt: time.UnixMilli(ch.At)}
+			ne := ch.entry()
 			if found {
 				c.bytes += entrySize(ne) - entrySize(e.entries[i])
 				e.bytes += entrySize(ne) - entrySize(e.entries[i])

@@ -19,7 +19,7 @@ func TestASnapshotReadBeforeASweepIsNotCachedAfterIt(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	tab := TabOwner("u", "t")
-	if _, err := s.Apply(ctx, "", Mutation{Owner: tab, Key: "k", Value: []byte(`1`)}); err != nil {
+	if _, err := s.Apply(ctx, Origin{}, Mutation{Owner: tab, Key: "k", Value: []byte(`1`)}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := s.list(ctx, tab) // a List that reads now and fills later
@@ -55,14 +55,14 @@ func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
 	gone, stays := UserOwner("gone"), UserOwner("stays")
 	goneTab := TabOwner("gone", "t")
 	for _, o := range []Owner{gone, goneTab, stays, GeneralOwner} {
-		if _, err := s.Apply(ctx, "", Mutation{Owner: o, Key: "k", Value: []byte(`1`)}); err != nil {
+		if _, err := s.Apply(ctx, Origin{}, Mutation{Owner: o, Key: "k", Value: []byte(`1`)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.List(ctx, o); err != nil { // now cached
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Apply(ctx, "", Mutation{Owner: gone, Key: "visits", Increment: true}); err != nil { // the writer knows it is 1
+	if _, err := s.Apply(ctx, Origin{}, Mutation{Owner: gone, Key: "visits", Increment: true}); err != nil { // the writer knows it is 1
 		t.Fatal(err)
 	}
 	if err := s.Touch(ctx, "stays", "", true); err != nil { // its cookie came back
@@ -78,7 +78,7 @@ func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
 		}
 	}
 	// The same id back later (its cookie after all) starts over.
-	if e, err := s.Apply(ctx, "", Mutation{Owner: gone, Key: "visits", Increment: true}); err != nil || string(e[0].Value) != "1" {
+	if e, err := s.Apply(ctx, Origin{}, Mutation{Owner: gone, Key: "visits", Increment: true}); err != nil || string(e[0].Value) != "1" {
 		t.Errorf("visits of the expired user counted on to %v (err %v), want 1", e, err)
 	}
 	s.cache.mu.Lock()

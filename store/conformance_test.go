@@ -51,7 +51,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 					t.Fatal(err)
 				}
 				defer db.Close()
-				rows, err := db.Query(`SELECT key, value, version FROM entries
+				rows, err := db.Query(`SELECT key, value, version, origin_user, origin_tab, origin_api FROM entries
 					WHERE scope = ? AND user_id = ? AND tab_id = ? ORDER BY key`, o.Scope, o.UserID, o.TabID)
 				if err != nil {
 					t.Fatal(err)
@@ -61,10 +61,11 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 				for rows.Next() {
 					var key, value string
 					var version int64
-					if err := rows.Scan(&key, &value, &version); err != nil {
+					var origin store.Origin
+					if err := rows.Scan(&key, &value, &version, &origin.UserID, &origin.Tab, &origin.API); err != nil {
 						t.Fatal(err)
 					}
-					out = append(out, fmt.Sprintf("%s=%s@%d", key, value, version))
+					out = append(out, entryString(key, value, version, origin))
 				}
 				return out
 			},
@@ -90,9 +91,13 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 				}
 				var out []string
 				for key, raw := range fields {
-					version, rest, _ := strings.Cut(raw, " ")
-					_, value, _ := strings.Cut(rest, " ")
-					out = append(out, key+"="+value+"@"+version)
+					// "version ms @kind:tab:user json"
+					f := strings.SplitN(raw, " ", 4)
+					version, _ := strconv.ParseInt(f[0], 10, 64)
+					kind, rest, _ := strings.Cut(strings.TrimPrefix(f[2], "@"), ":")
+					tab, user, _ := strings.Cut(rest, ":")
+					n, _ := strconv.Atoi(tab)
+					out = append(out, entryString(key, f[3], version, store.Origin{UserID: user, Tab: n, API: kind == "a"}))
 				}
 				slices.Sort(out)
 				return out
@@ -129,16 +134,16 @@ func TestDictionaryOperationsPerScope(t *testing.T) {
 				if snap.Version < second.Version {
 					t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
 				}
-				if err := s.Delete(ctx, o, "a", ""); err != nil {
+				if err := s.Delete(ctx, o, "a", store.Origin{}, 0); err != nil {
 					t.Fatalf("delete a: %v", err)
 				}
 				if _, ok := get(t, s, o, "a"); ok {
 					t.Errorf("a still there after delete")
 				}
-				if err := s.Delete(ctx, o, "a", ""); !errors.Is(err, store.ErrNotFound) {
+				if err := s.Delete(ctx, o, "a", store.Origin{}, 0); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("delete missing key: got %v, want ErrNotFound", err)
 				}
-				n, err := s.Clear(ctx, o, "")
+				n, err := s.Clear(ctx, o, store.Origin{})
 				if err != nil || n != 1 {
 					t.Errorf("clear = %d, %v; want 1, nil", n, err)
 				}
@@ -216,20 +221,20 @@ func TestIncrementCountsFromWhatIsStored(t *testing.T) {
 			{"again", func() {}, user, "2"},
 			{"after a set", func() { MustSet(t, s, user, "visits", `41`) }, user, "42"},
 			{"after a delete", func() {
-				if err := s.Delete(ctx, user, "visits", ""); err != nil {
+				if err := s.Delete(ctx, user, "visits", store.Origin{}, 0); err != nil {
 					t.Fatal(err)
 				}
 			}, user, "1"},
 			{"after a clear", func() {
 				count(user)
-				if _, err := s.Clear(ctx, user, ""); err != nil {
+				if _, err := s.Clear(ctx, user, store.Origin{}); err != nil {
 					t.Fatal(err)
 				}
 			}, user, "1"},
 			{"in a copied tab", func() {
 				count(store.TabOwner("u", "t1"))
 				count(store.TabOwner("u", "t1"))
-				if err := s.CopyTab(ctx, "u", "t1", "t2", ""); err != nil {
+				if err := s.CopyTab(ctx, "u", "t1", "t2"); err != nil {
 					t.Fatal(err)
 				}
 			}, store.TabOwner("u", "t2"), "3"},
@@ -242,7 +247,7 @@ func TestIncrementCountsFromWhatIsStored(t *testing.T) {
 				// which notes a tab's use hourly, t3, after its count went up
 				// in this same write; Redis notes every use and evicts t1.
 				// Either way the count must be what is stored.
-				if _, err := s.Apply(ctx, "",
+				if _, err := s.Apply(ctx, store.Origin{},
 					store.Mutation{Owner: store.TabOwner("u", "t3"), Key: "visits", Increment: true},
 					store.Mutation{Owner: store.TabOwner("u", "t4"), Key: "k", Value: json.RawMessage(`1`)}); err != nil {
 					t.Fatal(err)
@@ -290,7 +295,7 @@ func TestCopyTabMakesAnIndependentCopy(t *testing.T) {
 		ctx := context.Background()
 		orig, dup := store.TabOwner("u", "orig"), store.TabOwner("u", "dup")
 		MustSet(t, s, orig, "tab_data", `"hello"`)
-		if err := s.CopyTab(ctx, "u", "orig", "dup", ""); err != nil {
+		if err := s.CopyTab(ctx, "u", "orig", "dup"); err != nil {
 			t.Fatal(err)
 		}
 		if v, _ := get(t, s, dup, "tab_data"); v != `"hello"` {
@@ -300,7 +305,7 @@ func TestCopyTabMakesAnIndependentCopy(t *testing.T) {
 		if v, _ := get(t, s, orig, "tab_data"); v != `"hello"` {
 			t.Errorf("original's tab_data = %s after the copy changed, want \"hello\"", v)
 		}
-		if err := s.CopyTab(ctx, "u", "orig", "dup", ""); !errors.Is(err, store.ErrTabExists) {
+		if err := s.CopyTab(ctx, "u", "orig", "dup"); !errors.Is(err, store.ErrTabExists) {
 			t.Errorf("second copy onto the same tab: got %v, want ErrTabExists", err)
 		}
 		if v, _ := get(t, s, dup, "tab_data"); v != `"changed in copy"` {
@@ -384,7 +389,7 @@ func TestCopyOfTheOldestTabAtTheCapKeepsItsRows(t *testing.T) {
 		c.Advance(time.Second)
 		MustSet(t, s, store.TabOwner("u", "t2"), "k", `2`)
 		c.Advance(time.Second)
-		if err := s.CopyTab(context.Background(), "u", "t1", "t3", ""); err != nil {
+		if err := s.CopyTab(context.Background(), "u", "t1", "t3"); err != nil {
 			t.Fatal(err)
 		}
 		if v, _ := get(t, s, store.TabOwner("u", "t3"), "k"); v != `"from t1"` {
@@ -406,10 +411,10 @@ func TestSubscribeReportsChangesInOrder(t *testing.T) {
 		ctx := context.Background()
 		o := store.UserOwner("u")
 		set1 := MustSet(t, s, o, "a", `1`)
-		if err := s.Delete(ctx, o, "a", "tab-B"); err != nil {
+		if err := s.Delete(ctx, o, "a", store.Origin{ClientID: "tab-B"}, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, o, "missing", "tab-B"); !errors.Is(err, store.ErrNotFound) { // reports nothing
+		if err := s.Delete(ctx, o, "missing", store.Origin{ClientID: "tab-B"}, 0); !errors.Is(err, store.ErrNotFound) { // reports nothing
 			t.Fatalf("delete a missing key: got %v, want ErrNotFound", err)
 		}
 		if _, err := set(ctx, s, store.GeneralOwner, "marker", `1`, "tab-A"); err != nil {
@@ -445,7 +450,7 @@ func TestSubscribeReportsChangesInOrder(t *testing.T) {
 			t.Fatalf("changes = %+v, want %d", got, len(want))
 		}
 		for i, c := range got {
-			line := fmt.Sprintf("%s %s %s origin=%s", c.Op, c.Owner, c.Key, c.Origin)
+			line := fmt.Sprintf("%s %s %s origin=%s", c.Op, c.Owner, c.Key, c.Origin.ClientID)
 			if i == 0 {
 				line += fmt.Sprintf(" v%d", c.Version)
 			}
@@ -490,11 +495,11 @@ func TestListedSnapshotsMatchTheData(t *testing.T) {
 					var err error
 					switch i % 11 {
 					case 3:
-						if err = s.Delete(ctx, o, key, ""); errors.Is(err, store.ErrNotFound) {
+						if err = s.Delete(ctx, o, key, store.Origin{}, 0); errors.Is(err, store.ErrNotFound) {
 							err = nil
 						}
 					case 7:
-						_, err = s.Clear(ctx, o, "")
+						_, err = s.Clear(ctx, o, store.Origin{})
 					default:
 						_, err = set(ctx, s, o, key, fmt.Sprintf(`"%d-%d"`, g, i), "")
 					}
@@ -529,8 +534,8 @@ func TestListedSnapshotsMatchTheData(t *testing.T) {
 			}{
 				{"a set", func() error { _, err := set(ctx, s, o, "x", `"x"`, ""); return err }},
 				{"an increment", func() error { _, err := increment(ctx, s, o, "n"); return err }},
-				{"a delete", func() error { return s.Delete(ctx, o, "x", "") }},
-				{"a clear", func() error { _, err := s.Clear(ctx, o, ""); return err }},
+				{"a delete", func() error { return s.Delete(ctx, o, "x", store.Origin{}, 0) }},
+				{"a clear", func() error { _, err := s.Clear(ctx, o, store.Origin{}); return err }},
 			} {
 				if err := step.change(); err != nil {
 					t.Fatalf("%s of %s: %v", step.name, o, err)
@@ -549,7 +554,7 @@ func TestCopyIntoACachedEmptyTab(t *testing.T) {
 		if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 0 {
 			t.Fatal("new tab not empty")
 		}
-		if err := s.CopyTab(ctx, "u", "orig", "dup", ""); err != nil {
+		if err := s.CopyTab(ctx, "u", "orig", "dup"); err != nil {
 			t.Fatal(err)
 		}
 		if snap, _ := s.List(ctx, store.TabOwner("u", "dup")); len(snap.Entries) != 1 {
@@ -565,7 +570,7 @@ func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
 		o := store.UserOwner("u")
 		MustSet(t, s, o, "a", `1`)
 		MustSet(t, s, o, "b", `1`) // room for one more key, not two
-		_, err := s.Apply(context.Background(), "",
+		_, err := s.Apply(context.Background(), store.Origin{},
 			store.Mutation{Owner: o, Key: "a", Increment: true},
 			store.Mutation{Owner: o, Key: "c", Value: json.RawMessage(`1`)},
 			store.Mutation{Owner: o, Key: "d", Value: json.RawMessage(`1`)})
@@ -598,7 +603,7 @@ func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
 		for _, st := range steps {
 			muts = append(muts, st.m)
 		}
-		got, err := s.Apply(context.Background(), "", muts...)
+		got, err := s.Apply(context.Background(), store.Origin{}, muts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,10 +630,10 @@ func TestApplyRefusesTooManyMutations(t *testing.T) {
 		for i := range store.MaxMutations + 1 {
 			muts = append(muts, store.Mutation{Owner: o, Key: fmt.Sprint("k", i), Value: json.RawMessage(`1`)})
 		}
-		if _, err := s.Apply(context.Background(), "", muts...); err == nil {
+		if _, err := s.Apply(context.Background(), store.Origin{}, muts...); err == nil {
 			t.Fatalf("an Apply of %d mutations was accepted", len(muts))
 		}
-		if _, err := s.Apply(context.Background(), "", muts[:store.MaxMutations]...); err != nil {
+		if _, err := s.Apply(context.Background(), store.Origin{}, muts[:store.MaxMutations]...); err != nil {
 			t.Fatalf("an Apply of %d mutations: %v", store.MaxMutations, err)
 		}
 		if snap, _ := s.List(context.Background(), o); len(snap.Entries) != store.MaxMutations {
@@ -642,7 +647,7 @@ func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
 		s := be.open(store.Options{})
 		o := store.UserOwner("u")
 		MustSet(t, s, o, "visits", `1`)
-		_, err := s.Apply(context.Background(), "",
+		_, err := s.Apply(context.Background(), store.Origin{},
 			store.Mutation{Owner: o, Key: "visits", Increment: true},
 			store.Mutation{Owner: o, Key: "visits", Increment: true})
 		if err == nil {

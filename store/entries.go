@@ -12,21 +12,43 @@ import (
 
 // Get returns one key of owner, or ErrNotFound.
 func (s *SQLite) Get(ctx context.Context, o Owner, key string) (Entry, error) {
-	e := Entry{Key: key}
-	var value string
-	var updated int64
-	err := s.rdb.QueryRowContext(ctx, `
-		SELECT value, version, updated_at FROM entries
-		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-		o.Scope, o.UserID, o.TabID, key).Scan(&value, &e.Version, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Entry{}, ErrNotFound
-	}
+	e, found, err := getEntry(ctx, s.rdb, o, key)
 	if err != nil {
 		return Entry{}, fmt.Errorf("get %s/%s: %w", o, key, err)
 	}
-	e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
+	if !found {
+		return Entry{}, ErrNotFound
+	}
 	return e, nil
+}
+
+// entryColumns are what a row says of its key, in the order scanEntry reads.
+const entryColumns = `value, version, updated_at, origin_user, origin_tab, origin_api`
+
+// scanEntry reads entryColumns into e.
+func scanEntry(scan func(...any) error, e *Entry, extra ...any) error {
+	var value string
+	var updated int64
+	if err := scan(append(extra, &value, &e.Version, &updated, &e.Origin.UserID, &e.Origin.Tab, &e.Origin.API)...); err != nil {
+		return err
+	}
+	e.Value, e.UpdatedAt = json.RawMessage(value), time.UnixMilli(updated)
+	return nil
+}
+
+// getEntry reads one key through q (the read pool, or the writer's
+// transaction).
+func getEntry(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, o Owner, key string) (Entry, bool, error) {
+	e := Entry{Key: key}
+	err := scanEntry(q.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries
+		WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+		o.Scope, o.UserID, o.TabID, key).Scan, &e)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, nil
+	}
+	return e, err == nil, err
 }
 
 // List returns every key of owner, sorted by key, with the version of the
@@ -48,9 +70,9 @@ func (s *SQLite) list(ctx context.Context, o Owner) (Snapshot, error) {
 	// One statement is one read transaction: the sequence (the row with a
 	// NULL key, sorted first) and the rows are from the same moment.
 	rows, err := s.rstmts.queryDB(ctx, `
-		SELECT NULL, value, 0, 0 FROM settings WHERE name = 'seq'
+		SELECT NULL, value, 0, 0, '', 0, 0 FROM settings WHERE name = 'seq'
 		UNION ALL
-		SELECT key, value, version, updated_at FROM entries
+		SELECT key, `+entryColumns+` FROM entries
 		WHERE scope = ? AND user_id = ? AND tab_id = ?
 		ORDER BY 1`, o.Scope, o.UserID, o.TabID)
 	if err != nil {
@@ -60,16 +82,14 @@ func (s *SQLite) list(ctx context.Context, o Owner) (Snapshot, error) {
 	for rows.Next() {
 		var key sql.NullString
 		var e Entry
-		var value string
-		var updated int64
-		if err := rows.Scan(&key, &value, &e.Version, &updated); err != nil {
+		if err := scanEntry(rows.Scan, &e, &key); err != nil {
 			return snap, err
 		}
 		if !key.Valid {
-			snap.Version = parseInt(value)
+			snap.Version = parseInt(string(e.Value))
 			continue
 		}
-		e.Key, e.Value, e.UpdatedAt = key.String, json.RawMessage(value), time.UnixMilli(updated)
+		e.Key = key.String
 		snap.Entries = append(snap.Entries, e)
 	}
 	return snap, rows.Err()
@@ -78,7 +98,7 @@ func (s *SQLite) list(ctx context.Context, o Owner) (Snapshot, error) {
 // Apply runs several sets and increments as one write, all or nothing, and
 // returns the new entries in order: a page view counts its visits in three
 // places for the cost of one.
-func (s *SQLite) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+func (s *SQLite) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]Entry, error) {
 	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
@@ -97,41 +117,67 @@ func (s *SQLite) Apply(ctx context.Context, origin string, muts ...Mutation) ([]
 	return entries, nil
 }
 
-// updateEntry writes a key's value, if the key exists.
+// updateEntry writes a key's value and origin, if the key exists (and,
+// with a version given, has that version).
 const updateEntry = `
-	UPDATE entries SET value = ?, version = ?, updated_at = ?
+	UPDATE entries SET value = ?, version = ?, updated_at = ?, origin_user = ?, origin_tab = ?, origin_api = ?
 	WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`
+
+const updateEntryIf = updateEntry + ` AND version = ?`
 
 // set stores one value: an update if the key exists (one statement), else
 // a room check and an insert. A refusal comes before anything is written.
+// A set with IfVersion costs nothing more while the version holds.
 func (t *writeTx) set(m Mutation) (Entry, error) {
 	v := t.nextVersion()
-	res, err := t.exec(updateEntry, string(m.Value), v, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
+	o := t.origin
+	var res sql.Result
+	var err error
+	switch m.IfVersion {
+	case Absent: // insert or refuse
+	case 0:
+		res, err = t.exec(updateEntry, string(m.Value), v, t.now, o.UserID, o.Tab, o.API, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
+	default:
+		res, err = t.exec(updateEntryIf, string(m.Value), v, t.now, o.UserID, o.Tab, o.API, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key, m.IfVersion)
+	}
 	if err != nil {
 		return Entry{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 { // a new key
-		if err := t.checkRoom(m.Owner, 1); err != nil {
+	if res != nil {
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := t.ensureOwner(m.Owner); err != nil {
+				return Entry{}, err
+			}
+			return t.recordSet(m, m.Value, v), nil
+		}
+	}
+	if m.IfVersion != 0 { // the key is not as named, or it is new: which?
+		current, _, err := getEntry(t.ctx, t.tx, m.Owner, m.Key)
+		if err != nil {
 			return Entry{}, err
 		}
-		return t.insert(m, m.Value, v)
+		if err := CheckVersion(m.Key, current, m.IfVersion); err != nil {
+			return Entry{}, err
+		}
 	}
-	if err := t.ensureOwner(m.Owner); err != nil {
+	// A new key.
+	if err := t.checkRoom(m.Owner, 1); err != nil {
 		return Entry{}, err
 	}
-	return t.recordSet(m, m.Value, v), nil
+	return t.insert(m, m.Value, v)
 }
 
 // applyAll learns every key's current value first, so that every refusal
 // comes before the first write and each increment knows its new value;
 // then it writes. What the writer wrote itself it knows already (see
-// knownValues); the rest it reads in one statement, not one per key.
+// knownValues), unless a version is to be checked; the rest it reads in one
+// statement, not one per key.
 func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
-	current := make([]json.RawMessage, len(muts)) // nil: no such key
+	current := make([]Entry, len(muts)) // Value nil: no such key
 	var unknown []int
 	for i, m := range muts {
-		if v, ok := t.w.known.get(m.Owner, m.Key); ok {
-			current[i] = v
+		if v, ok := t.w.known.get(m.Owner, m.Key); ok && m.IfVersion == 0 {
+			current[i].Value = v
 		} else {
 			unknown = append(unknown, i)
 		}
@@ -141,7 +187,15 @@ func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	}
 	added := map[Owner]int{}
 	for i, m := range muts {
-		if current[i] == nil {
+		if m.IfVersion != 0 {
+			if err := CheckVersion(m.Key, current[i], m.IfVersion); err != nil {
+				if e, found, gerr := getEntry(t.ctx, t.tx, m.Owner, m.Key); gerr == nil && found {
+					err.(*ConflictError).Current = e // the whole key, for the refusal
+				}
+				return err
+			}
+		}
+		if current[i].Value == nil {
 			added[m.Owner]++
 		}
 	}
@@ -153,10 +207,10 @@ func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	for i, m := range muts {
 		value := m.Value
 		if m.Increment {
-			value = NextCount(current[i])
+			value = NextCount(current[i].Value)
 		}
 		var err error
-		if current[i] != nil {
+		if current[i].Value != nil {
 			out[i], err = t.update(m, value, t.nextVersion())
 		} else {
 			out[i], err = t.insert(m, value, t.nextVersion())
@@ -168,10 +222,11 @@ func (t *writeTx) applyAll(muts []Mutation, out []Entry) error {
 	return nil
 }
 
-// lookup reads into values[i] the stored value of muts[i], for each i in
-// which, in one statement: a point lookup per key, each answering with its
-// index if the key exists (values[i] stays nil if not).
-func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage) error {
+// lookup reads into current[i] the stored value and version of muts[i],
+// for each i in which, in one statement: a point lookup per key, each
+// answering with its index if the key exists (current[i] stays empty if
+// not).
+func (t *writeTx) lookup(muts []Mutation, which []int, current []Entry) error {
 	if len(which) == 0 {
 		return nil
 	}
@@ -181,7 +236,7 @@ func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage)
 		if n > 0 {
 			q.WriteString(" UNION ALL ")
 		}
-		q.WriteString(`SELECT ?, value FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`)
+		q.WriteString(`SELECT ?, value, version FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`)
 		m := muts[i]
 		args = append(args, i, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key)
 	}
@@ -193,10 +248,11 @@ func (t *writeTx) lookup(muts []Mutation, which []int, values []json.RawMessage)
 	for rows.Next() {
 		var i int
 		var v string
-		if err := rows.Scan(&i, &v); err != nil {
+		var version int64
+		if err := rows.Scan(&i, &v, &version); err != nil {
 			return err
 		}
-		values[i] = json.RawMessage(v)
+		current[i].Value, current[i].Version = json.RawMessage(v), version
 	}
 	return rows.Err()
 }
@@ -206,7 +262,9 @@ func (t *writeTx) update(m Mutation, value json.RawMessage, version int64) (Entr
 	if err := t.ensureOwner(m.Owner); err != nil {
 		return Entry{}, err
 	}
-	if _, err := t.exec(updateEntry, string(value), version, t.now, m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key); err != nil {
+	o := t.origin
+	if _, err := t.exec(updateEntry, string(value), version, t.now, o.UserID, o.Tab, o.API,
+		m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key); err != nil {
 		return Entry{}, err
 	}
 	return t.recordSet(m, value, version), nil
@@ -217,32 +275,40 @@ func (t *writeTx) insert(m Mutation, value json.RawMessage, version int64) (Entr
 	if err := t.ensureOwner(m.Owner); err != nil {
 		return Entry{}, err
 	}
+	o := t.origin
 	if _, err := t.exec(`
-		INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key, string(value), version, t.now); err != nil {
+		INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at, origin_user, origin_tab, origin_api)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key, string(value), version, t.now, o.UserID, o.Tab, o.API); err != nil {
 		return Entry{}, err
 	}
 	return t.recordSet(m, value, version), nil
 }
 
-// recordSet reports a key's new value.
+// recordSet reports a key's new value and returns it as stored.
 func (t *writeTx) recordSet(m Mutation, value json.RawMessage, version int64) Entry {
-	t.record(Change{Owner: m.Owner, Op: OpSet, Key: m.Key, Value: value, Version: version})
-	return Entry{Key: m.Key, Value: value, Version: version, UpdatedAt: time.UnixMilli(t.now)}
+	c := t.record(Change{Owner: m.Owner, Op: OpSet, Key: m.Key, Value: value, Version: version})
+	return c.entry()
 }
 
-// Delete removes key from owner, or returns ErrNotFound.
-func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin string) error {
+// Delete removes key from owner, or returns ErrNotFound; with ifVersion,
+// only at that version.
+func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
 	err := s.write(ctx, origin, func(t *writeTx) error {
-		res, err := t.exec(`
-			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
-			o.Scope, o.UserID, o.TabID, key)
+		current, found, err := getEntry(t.ctx, t.tx, o, key)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if !found {
 			return ErrNotFound
+		}
+		if err := CheckVersion(key, current, ifVersion); err != nil {
+			return err
+		}
+		if _, err := t.exec(`
+			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ? AND key = ?`,
+			o.Scope, o.UserID, o.TabID, key); err != nil {
+			return err
 		}
 		t.record(Change{Owner: o, Op: OpDelete, Key: key, Version: t.nextVersion()})
 		return nil
@@ -254,7 +320,7 @@ func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin string)
 }
 
 // Clear removes every key of owner and returns how many there were.
-func (s *SQLite) Clear(ctx context.Context, o Owner, origin string) (int, error) {
+func (s *SQLite) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
 	var n int64
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		res, err := t.exec(`
@@ -276,12 +342,12 @@ func (s *SQLite) Clear(ctx context.Context, o Owner, origin string) (int, error)
 
 // CopyTab copies every row of one tab of userID to a new tab id, in one
 // transaction: the duplicated tab starts with the original's data and the
-// two are independent from then on. The new tab must be empty; a copy to a
-// tab that already has rows is refused with ErrTabExists, so that a replayed
+// two are independent from then on. The new tab must be unknown; a copy to
+// a tab that exists is refused with ErrTabExists, so that a replayed
 // request cannot overwrite data.
-func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string, origin string) error {
+func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	to := TabOwner(userID, toTab)
-	err := s.write(ctx, origin, func(t *writeTx) error {
+	err := s.write(ctx, Origin{}, func(t *writeTx) error {
 		var exists int
 		if err := t.queryRow(`
 			SELECT count(*) FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, toTab).Scan(&exists); err != nil {
@@ -294,10 +360,10 @@ func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string, ori
 		// its own response, so the copy reports no change.
 		t.stale = append(t.stale, to)
 		if _, err := t.exec(`
-			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at)
-			SELECT scope, user_id, ?, key, value, ?, ? FROM entries
+			INSERT INTO entries (scope, user_id, tab_id, key, value, version, updated_at, origin_user, origin_tab, origin_api)
+			SELECT scope, user_id, ?, key, value, ?, updated_at, origin_user, origin_tab, origin_api FROM entries
 			WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`,
-			toTab, t.nextVersion(), t.now, userID, fromTab); err != nil {
+			toTab, t.nextVersion(), userID, fromTab); err != nil {
 			return err
 		}
 		// Only now: a new tab over the cap evicts the oldest, which may be
@@ -310,6 +376,46 @@ func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string, ori
 	return nil
 }
 
+// TabNumber returns the number of a tab in its browser, numbering it (with
+// a write) only the first time it is seen.
+func (s *SQLite) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT number FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID).Scan(&n)
+	if err == nil && n > 0 {
+		return n, nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("tab number: %w", err)
+	}
+	if err := s.write(ctx, Origin{}, func(t *writeTx) (err error) {
+		n, err = t.tabNumber(userID, tabID)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("tab number: %w", err)
+	}
+	return n, nil
+}
+
+// tabNumber ensures a tab (and its user) and returns its number.
+func (t *writeTx) tabNumber(userID, tabID string) (int, error) {
+	if err := t.ensureOwner(TabOwner(userID, tabID)); err != nil {
+		return 0, err
+	}
+	return t.w.ensured[userID].tabs[tabID].number, nil
+}
+
+// resolveOrigin numbers the origin's tab (making it known if it is new):
+// the change is kept with the tab's number, which never changes.
+func (t *writeTx) resolveOrigin() error {
+	o := &t.origin
+	if o.API || o.UserID == "" || o.TabID == "" {
+		return nil
+	}
+	n, err := t.tabNumber(o.UserID, o.TabID)
+	o.Tab = n
+	return err
+}
+
 // ensureOwner creates the user (and tab) rows of o on its first write and
 // refreshes their last-seen time, evicting the user's oldest tab when a new
 // one goes over the cap.
@@ -320,51 +426,63 @@ func (t *writeTx) ensureOwner(o Owner) error {
 	// Most writes come from owners this writer ensured a moment ago.
 	u := t.w.ensured[o.UserID]
 	fresh := func(at int64) bool { return t.now-at < touchInterval.Milliseconds() }
-	if u != nil && fresh(u.at) && (o.Scope == User || fresh(u.tabs[o.TabID])) {
+	if u != nil && fresh(u.at) && (o.Scope == User || fresh(u.tabs[o.TabID].at)) {
 		return nil
 	}
-	if err := t.ensureRows(o); err != nil {
+	number, err := t.ensureRows(o)
+	if err != nil {
 		return err
 	}
 	if u == nil || !fresh(u.at) {
 		if len(t.w.ensured) > 100_000 {
 			clear(t.w.ensured) // forgetting only costs a statement
 		}
-		u = &ensuredUser{at: t.now, tabs: map[string]int64{}}
+		u = &ensuredUser{at: t.now, tabs: map[string]ensuredTab{}}
 		t.w.ensured[o.UserID] = u
 	}
 	if o.Scope == Tab {
-		u.tabs[o.TabID] = t.now
+		u.tabs[o.TabID] = ensuredTab{at: t.now, number: number}
 	}
 	return nil
 }
 
-// ensureRows creates or refreshes the users (and tabs) row of o.
-func (t *writeTx) ensureRows(o Owner) error {
+// ensureRows creates or refreshes the users (and tabs) row of o, and
+// returns a tab's number.
+func (t *writeTx) ensureRows(o Owner) (int, error) {
 	if _, err := t.exec(`
 		INSERT INTO users (id, created_at, seen_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
 		WHERE excluded.seen_at - seen_at >= ?`,
 		o.UserID, t.now, t.now, touchInterval.Milliseconds()); err != nil {
-		return err
+		return 0, err
 	}
 	if o.Scope != Tab {
-		return nil
+		return 0, nil
 	}
-	res, err := t.exec(`
-		INSERT INTO tabs (user_id, tab_id, created_at, seen_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, tab_id) DO NOTHING`,
-		o.UserID, o.TabID, t.now, t.now)
-	if err != nil {
-		return err
+	// A new tab takes its user's next number.
+	var number int
+	err := t.queryRow(`
+		INSERT INTO tabs (user_id, tab_id, created_at, seen_at, number)
+		SELECT id, ?, ?, ?, tabs_made + 1 FROM users WHERE id = ?
+		ON CONFLICT (user_id, tab_id) DO NOTHING
+		RETURNING number`,
+		o.TabID, t.now, t.now, o.UserID).Scan(&number)
+	switch {
+	case err == nil:
+		if _, err := t.exec(`UPDATE users SET tabs_made = ? WHERE id = ?`, number, o.UserID); err != nil {
+			return 0, err
+		}
+		return number, t.evictTabs(o.UserID, o.TabID)
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		_, err := t.exec(`
-			UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ? AND ? - seen_at >= ?`,
-			t.now, o.UserID, o.TabID, t.now, touchInterval.Milliseconds())
-		return err
+	if err := t.queryRow(`SELECT number FROM tabs WHERE user_id = ? AND tab_id = ?`, o.UserID, o.TabID).Scan(&number); err != nil {
+		return 0, err
 	}
-	return t.evictTabs(o.UserID, o.TabID)
+	_, err = t.exec(`
+		UPDATE tabs SET seen_at = ? WHERE user_id = ? AND tab_id = ? AND ? - seen_at >= ?`,
+		t.now, o.UserID, o.TabID, t.now, touchInterval.Milliseconds())
+	return number, err
 }
 
 // evictTabs deletes the least recently seen tabs of userID beyond the cap,

@@ -55,7 +55,7 @@ func (s *SQLite) Sweep(ctx context.Context) (Swept, error) {
 	now := s.now().UnixMilli()
 	for {
 		var n Swept
-		err := s.write(ctx, "", func(t *writeTx) error {
+		err := s.write(ctx, Origin{}, func(t *writeTx) error {
 			// Users first: their tabs and rows go with them.
 			users, err := t.queryStrings(`
 				SELECT id FROM users WHERE seen_at < ?
@@ -162,7 +162,7 @@ func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool
 		return nil
 	}
 	var found bool
-	err := s.write(ctx, "", func(t *writeTx) error {
+	err := s.write(ctx, Origin{}, func(t *writeTx) error {
 		res, err := t.exec(`
 			UPDATE users SET seen_at = ?, returned = returned OR ? WHERE id = ?`, t.now, returning, userID)
 		if err != nil {

@@ -40,12 +40,15 @@ type Redis struct {
 	log    *slog.Logger
 	boot   Boot
 
-	touched  touches
-	onCommit atomic.Pointer[func([]Change)]
-	ps       *redis.PubSub
-	cancel   context.CancelFunc
-	done     chan struct{}
-	once     sync.Once
+	touched     touches
+	onCommit    atomic.Pointer[func([]Change)]
+	instance    string        // this instance's id among those sharing Redis
+	presenceTTL time.Duration // how long its share of the presence counts
+	lastShare   atomicString  // the share last published
+	ps          *redis.PubSub
+	cancel      context.CancelFunc
+	done        chan struct{}
+	once        sync.Once
 }
 
 // OpenRedis connects to the Redis at url (redis://host:port/db), counts
@@ -64,7 +67,12 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		now:    opts.Now,
 		log:    opts.Logger,
 		done:   make(chan struct{}),
+
+		presenceTTL: opts.PresenceTTL,
 	}
+	id := make([]byte, 8)
+	rand.Read(id)
+	s.instance = hex.EncodeToString(id)
 	n, err := s.rdb.Incr(ctx, s.prefix+"boots").Result()
 	if err != nil {
 		s.rdb.Close()
@@ -104,27 +112,33 @@ func (s *Redis) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }
 // message is a change as published on the changes channel: (scope, owner,
 // key, version, origin), not the whole dictionary; a browser change carries
 // the cookie's contents. The scripts publish it (publish in lua/prelude.lua)
-// and Announce does; listen decodes it. The version travels as text, which
-// Lua's doubles cannot round.
+// and Announce does; listen decodes it. Numbers that can be large travel as
+// text, which Lua's doubles cannot round.
 type message struct {
-	Scope   Scope           `json:"s"`
-	UserID  string          `json:"u,omitempty"`
-	TabID   string          `json:"t,omitempty"`
-	Key     string          `json:"k,omitempty"`
-	Op      Op              `json:"o"`
-	Version int64           `json:"v,string"`
-	Origin  string          `json:"g,omitempty"`
-	Value   json.RawMessage `json:"x,omitempty"`
+	Scope      Scope           `json:"s"`
+	UserID     string          `json:"u,omitempty"`
+	TabID      string          `json:"t,omitempty"`
+	Key        string          `json:"k,omitempty"`
+	Op         Op              `json:"o"`
+	Version    int64           `json:"v,string"`
+	At         int64           `json:"at,string,omitempty"`
+	OriginUser string          `json:"ou,omitempty"`
+	OriginTab  int             `json:"on,omitempty"`
+	OriginAPI  bool            `json:"oa,omitempty"`
+	ClientID   string          `json:"g,omitempty"` // the page load; for OpPresence, the instance
+	Value      json.RawMessage `json:"x,omitempty"`
 }
 
 func messageOf(c Change) message {
-	return message{Scope: c.Owner.Scope, UserID: c.Owner.UserID, TabID: c.Owner.TabID,
-		Key: c.Key, Op: c.Op, Version: c.Version, Origin: c.Origin, Value: c.Value}
+	return message{Scope: c.Owner.Scope, UserID: c.Owner.UserID, TabID: c.Owner.TabID, Key: c.Key, Op: c.Op,
+		Version: c.Version, At: c.At, OriginUser: c.Origin.UserID, OriginTab: c.Origin.Tab, OriginAPI: c.Origin.API,
+		ClientID: c.Origin.ClientID, Value: c.Value}
 }
 
 func (m message) change() Change {
-	return Change{Owner: Owner{Scope: m.Scope, UserID: m.UserID, TabID: m.TabID},
-		Op: m.Op, Key: m.Key, Version: m.Version, Origin: m.Origin, Value: m.Value}
+	return Change{Owner: Owner{Scope: m.Scope, UserID: m.UserID, TabID: m.TabID}, Op: m.Op, Key: m.Key,
+		Version: m.Version, At: m.At, Value: m.Value,
+		Origin: Origin{UserID: m.OriginUser, Tab: m.OriginTab, API: m.OriginAPI, ClientID: m.ClientID}}
 }
 
 // listen turns published changes into calls of the subscriber. Pub/sub
@@ -161,6 +175,9 @@ func (s *Redis) listen(ctx context.Context) {
 				s.log.Error("redis: a change that does not decode", "error", err)
 				continue
 			}
+			if p.Op == OpPresence && p.ClientID == s.instance {
+				continue // our own share
+			}
 			changes = []Change{p.change()}
 		default:
 			continue
@@ -193,12 +210,14 @@ func (s *Redis) ownerKey(o Owner) string {
 // The scripts, one file per operation after the shared prelude (lua/). Each
 // is atomic, and each that writes publishes its changes.
 var (
-	applyScript  = script("apply")
-	deleteScript = script("delete")
-	clearScript  = script("clear")
-	listScript   = script("list")
-	copyScript   = script("copy")
-	touchScript  = script("touch")
+	applyScript    = script("apply")
+	deleteScript   = script("delete")
+	clearScript    = script("clear")
+	listScript     = script("list")
+	copyScript     = script("copy")
+	tabScript      = script("tab")
+	touchScript    = script("touch")
+	presenceScript = script("presence")
 )
 
 //go:embed lua/*.lua
@@ -235,7 +254,51 @@ func redisErr(err error) error {
 	return err
 }
 
-// parseField splits a stored field into its entry.
+// originArgs are the ARGV that name an origin to a script.
+func originArgs(o Origin) []any {
+	api := "0"
+	if o.API {
+		api = "1"
+	}
+	return []any{o.UserID, o.TabID, api, o.ClientID}
+}
+
+// ifArg is a version condition as a script reads it.
+func ifArg(ifVersion int64) string {
+	if ifVersion == 0 {
+		return ""
+	}
+	return strconv.FormatInt(ifVersion, 10)
+}
+
+// conflict turns a script's CONFLICT refusal into a *ConflictError with the
+// key as it is now.
+func (s *Redis) conflict(ctx context.Context, err error, o Owner, key string) error {
+	if err == nil || !strings.Contains(err.Error(), "CONFLICT") {
+		return err
+	}
+	current, gerr := s.Get(ctx, o, key)
+	if gerr != nil && !errors.Is(gerr, ErrNotFound) {
+		return gerr
+	}
+	current.Key = key
+	return &ConflictError{Current: current}
+}
+
+// atomicString is a string read and swapped by several goroutines.
+type atomicString struct{ v atomic.Pointer[string] }
+
+func (a *atomicString) Swap(s string) string {
+	if old := a.v.Swap(&s); old != nil {
+		return *old
+	}
+	return ""
+}
+
+func (a *atomicString) Store(s string) { a.v.Store(&s) }
+
+// parseField splits a stored field, "version ms @origin json" (or, from
+// before provenance, "version ms json"), into its entry.
 func parseField(key, raw string) (Entry, error) {
 	ver, rest, ok1 := strings.Cut(raw, " ")
 	at, value, ok2 := strings.Cut(rest, " ")
@@ -244,7 +307,16 @@ func parseField(key, raw string) (Entry, error) {
 	if !ok1 || !ok2 || err1 != nil || err2 != nil {
 		return Entry{}, fmt.Errorf("malformed field %q", key)
 	}
-	return Entry{Key: key, Value: json.RawMessage(value), Version: v, UpdatedAt: time.UnixMilli(ms)}, nil
+	e := Entry{Key: key, Version: v, UpdatedAt: time.UnixMilli(ms)}
+	if token, json, ok := strings.Cut(value, " "); ok && strings.HasPrefix(token, "@") {
+		value = json
+		kind, rest, _ := strings.Cut(token[1:], ":")
+		tab, user, _ := strings.Cut(rest, ":")
+		e.Origin.UserID, e.Origin.API = user, kind == "a"
+		e.Origin.Tab, _ = strconv.Atoi(tab)
+	}
+	e.Value = json.RawMessage(value)
+	return e, nil
 }
 
 // List returns every key of owner, sorted, with the sequence of the moment.
@@ -280,27 +352,36 @@ func (s *Redis) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 }
 
 // Apply runs several sets and increments as one atomic script.
-func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error) {
+func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]Entry, error) {
 	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
 	keys := make([]string, len(muts))
-	args := append(s.common(), s.limits.KeysPerOwner, origin, len(muts))
+	args := append(s.common(), s.limits.KeysPerOwner)
+	args = append(append(args, originArgs(origin)...), len(muts))
 	for i, m := range muts {
 		keys[i] = s.ownerKey(m.Owner)
 		kind := "s"
 		if m.Increment {
 			kind = "i"
 		}
-		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value))
+		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value), ifArg(m.IfVersion))
 	}
 	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
+		if i := conflictIndex(err); i >= 0 && i < len(muts) {
+			return nil, s.conflict(ctx, err, muts[i].Owner, muts[i].Key)
+		}
 		return nil, redisErr(err)
 	}
+	if len(res) != len(muts)+1 {
+		return nil, fmt.Errorf("apply: unexpected answer %v", res)
+	}
+	tab, _ := res[0].(int64)
+	kept := Origin{UserID: origin.UserID, Tab: int(tab), API: origin.API}
 	now := time.UnixMilli(args[1].(int64)) // the time the script stored
 	entries := make([]Entry, len(muts))
-	for i, r := range res {
+	for i, r := range res[1:] {
 		pair, _ := r.([]any)
 		if len(pair) != 2 {
 			return nil, fmt.Errorf("apply: unexpected answer %v", r)
@@ -309,17 +390,32 @@ func (s *Redis) Apply(ctx context.Context, origin string, muts ...Mutation) ([]E
 		if err != nil {
 			return nil, fmt.Errorf("apply: version %v: %w", pair[0], err)
 		}
-		entries[i] = Entry{Key: muts[i].Key, Version: version, Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now}
+		entries[i] = Entry{Key: muts[i].Key, Version: version, Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now, Origin: kept}
 	}
 	return entries, nil
 }
 
-// Delete removes key from owner, or returns ErrNotFound.
-func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin string) error {
-	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key, origin)
+// conflictIndex is the mutation a CONFLICT refusal names (from 0), or -1.
+func conflictIndex(err error) int {
+	_, after, ok := strings.Cut(err.Error(), "CONFLICT ")
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(strings.TrimSpace(after))
+	if err != nil {
+		return -1
+	}
+	return i - 1
+}
+
+// Delete removes key from owner, or returns ErrNotFound; with ifVersion,
+// only at that version.
+func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
+	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
+	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
 	deleted, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int()
 	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", o, key, err)
+		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
 	if deleted == 0 {
 		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
@@ -328,8 +424,9 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin string) 
 }
 
 // Clear removes every key of owner and returns how many there were.
-func (s *Redis) Clear(ctx context.Context, o Owner, origin string) (int, error) {
-	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, origin)
+func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
+	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
+	args = append(args, originArgs(origin)...)
 	n, err := clearScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int()
 	if err != nil {
 		return 0, fmt.Errorf("clear %s: %w", o, err)
@@ -338,13 +435,59 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin string) (int, error) 
 }
 
 // CopyTab copies one tab's keys to a new, empty tab of the same user.
-func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string, origin string) error {
+func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	args := append(s.common(), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
 	if err := copyScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
 	return nil
+}
+
+// TabNumber returns the number of a tab in its browser, numbering it only
+// the first time it is seen.
+func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
+	n, err := s.rdb.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
+	if err == nil {
+		return n, nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("tab number: %w", err)
+	}
+	if n, err = tabScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
+		return 0, fmt.Errorf("tab number: %w", err)
+	}
+	return n, nil
+}
+
+// SharePresence keeps this instance's pages for Options.PresenceTTL (an
+// instance that dies stops counting after it), tells the
+// other instances when they changed, and returns every live instance's
+// pages together.
+func (s *Redis) SharePresence(ctx context.Context, mine Presence) (Presence, error) {
+	share, err := json.Marshal(mine)
+	if err != nil {
+		return nil, err
+	}
+	changed := "0"
+	if s.lastShare.Swap(string(share)) != string(share) {
+		changed = "1"
+	}
+	res, err := presenceScript.Run(ctx, s.rdb, nil,
+		append(s.common(), s.instance, s.presenceTTL.Milliseconds(), string(share), changed)...).StringSlice()
+	if err != nil {
+		s.lastShare.Store("") // tell them again next time
+		return nil, fmt.Errorf("share presence: %w", err)
+	}
+	all := Presence{}
+	all.Add(mine)
+	for _, raw := range res {
+		var other Presence
+		if json.Unmarshal([]byte(raw), &other) == nil {
+			all.Add(other)
+		}
+	}
+	return all, nil
 }
 
 // Touch refreshes the TTLs of a user (and tab) at most once per

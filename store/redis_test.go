@@ -69,7 +69,7 @@ func TestRedisPublishedChangesDecodeExactly(t *testing.T) {
 	}
 	select {
 	case c := <-got:
-		if c.Owner != tab || c.Op != store.OpSet || c.Key != "k" || c.Version != e.Version || c.Origin != "page-1" {
+		if c.Owner != tab || c.Op != store.OpSet || c.Key != "k" || c.Version != e.Version || c.Origin.ClientID != "page-1" {
 			t.Errorf("published %+v, want a set of %s/k at version %d from page-1", c, tab, e.Version)
 		}
 	case <-time.After(5 * time.Second):

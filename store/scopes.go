@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,9 +30,10 @@ import (
 //
 // Errors a caller can act on: ErrNotFound (no such key), ErrTooManyKeys (an
 // owner at Limits.KeysPerOwner), ErrTabExists (CopyTab onto a tab that has
-// rows), ErrClosed (after Close) and *InvalidError (a key or a value that
-// breaks a rule of Limits). A write that returns one of them wrote nothing.
-// Any other error is the storage failing.
+// rows), ErrClosed (after Close), *InvalidError (a key or a value that
+// breaks a rule of Limits) and *ConflictError (a key whose version is not
+// the one named). A write that returns one of them wrote nothing. Any other
+// error is the storage failing.
 type Store interface {
 	// List returns every key of o, sorted by key, with the version of the
 	// moment they were read.
@@ -41,19 +43,32 @@ type Store interface {
 	// Apply runs sets and increments as one write, all or nothing, and
 	// returns the new entries in order. Each key appears once, and one Apply
 	// takes at most MaxMutations. Values must be JSON (see Limits.ParseValue).
-	// origin is passed on to the changes it reports.
-	Apply(ctx context.Context, origin string, muts ...Mutation) ([]Entry, error)
-	// Delete removes one key of o.
-	Delete(ctx context.Context, o Owner, key, origin string) error
+	// The origin is kept with each value and reported with each change; its
+	// tab is numbered (and made known) if it is new. A mutation whose
+	// IfVersion does not hold refuses the whole Apply with a *ConflictError.
+	Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]Entry, error)
+	// Delete removes one key of o; ifVersion, unless 0, must be its version.
+	Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error
 	// Clear removes every key of o and returns how many there were.
-	Clear(ctx context.Context, o Owner, origin string) (int, error)
+	Clear(ctx context.Context, o Owner, origin Origin) (int, error)
 	// CopyTab copies every key of one tab of userID to a new, empty tab
-	// (a duplicated browser tab); the two are independent from then on.
-	CopyTab(ctx context.Context, userID, fromTab, toTab, origin string) error
+	// (a duplicated browser tab), which gets the next number; the two are
+	// independent from then on.
+	CopyTab(ctx context.Context, userID, fromTab, toTab string) error
+	// TabNumber is the number of a tab in its browser ("Tab 3"), given the
+	// first time the tab is seen, in the order tabs appear, and never given
+	// again while the user exists.
+	TabNumber(ctx context.Context, userID, tabID string) (int, error)
 	// Touch records that a user (and a tab, if tabID is set) was seen, at
 	// most once per hour each, or at once the first time the user's cookie
 	// comes back (returning), which keeps the user beyond the one-shot grace.
 	Touch(ctx context.Context, userID, tabID string, returning bool) error
+	// SharePresence tells every instance which pages this one has open and
+	// returns the pages open on all of them. SQLite serves one instance:
+	// mine is everything. Redis keeps each instance's share for a while, so
+	// one that dies stops counting, and reports a change of someone else's
+	// share as a Change with OpPresence.
+	SharePresence(ctx context.Context, mine Presence) (Presence, error)
 	// Subscribe sets the function told of every committed change, in
 	// commit order, from this process or (Redis) any other. It must not
 	// block.
@@ -125,6 +140,37 @@ type Entry struct {
 	Value     json.RawMessage // compact JSON
 	Version   int64
 	UpdatedAt time.Time
+	Origin    Origin // who changed it last (UserID, Tab, API)
+}
+
+// Origin is who made a change: a page of one browser (its user, and the
+// number of its tab in that browser), or the JSON API. It is kept with the
+// value; who sees it is told only what is theirs to know (the handlers say
+// "by this tab", "by Tab 3", "by another browser", "through the API").
+type Origin struct {
+	UserID string // the browser whose request made it; "" when not known (data older than provenance)
+	TabID  string // the tab whose page made it, as the request names it; Apply numbers it into Tab
+	Tab    int    // that tab's number in its browser; 0 through the API or when not known
+	API    bool   // through the JSON API
+	// ClientID is the page load that made it. It is not kept: it only spares
+	// that page the echo of its own change.
+	ClientID string
+}
+
+// kept is the origin as a value keeps it.
+func (o Origin) kept() Origin { return Origin{UserID: o.UserID, Tab: o.Tab, API: o.API} }
+
+// Presence is who has a page open now: per user, the numbers of its tabs
+// with a live page, sorted.
+type Presence map[string][]int
+
+// Add puts other's pages into p (a tab open on two instances counts once).
+func (p Presence) Add(other Presence) {
+	for user, tabs := range other {
+		merged := append(slices.Clone(p[user]), tabs...)
+		slices.Sort(merged)
+		p[user] = slices.Compact(merged)
+	}
 }
 
 // Snapshot is one owner's keys as of one moment.
@@ -141,7 +187,14 @@ type Mutation struct {
 	Key       string
 	Value     json.RawMessage // for a set
 	Increment bool            // count up instead (see NextCount)
+	// IfVersion, unless 0, is the version the key must have, or Absent if
+	// it must not exist: a change based on what someone else has changed
+	// since is refused, not lost.
+	IfVersion int64
 }
+
+// Absent is the IfVersion of a key that must not exist yet.
+const Absent int64 = -1
 
 // Op says what a Change did.
 type Op string
@@ -154,6 +207,8 @@ const (
 	// OpResync says changes may have been missed (a lost subscription):
 	// whoever shows stored values should read them all again.
 	OpResync Op = "resync"
+	// OpPresence says another instance's pages changed (see SharePresence).
+	OpPresence Op = "presence"
 )
 
 // Change is one committed change, as Subscribe reports it.
@@ -163,8 +218,13 @@ type Change struct {
 	Key     string          // empty for OpClear
 	Value   json.RawMessage // the new value for OpSet
 	Version int64
-	At      int64  // unix milliseconds of the commit
-	Origin  string // opaque id of who made the change, as given by the caller
+	At      int64 // unix milliseconds of the commit
+	Origin  Origin
+}
+
+// entry is the key a set reports, as it is stored now.
+func (c Change) entry() Entry {
+	return Entry{Key: c.Key, Value: c.Value, Version: c.Version, UpdatedAt: time.UnixMilli(c.At), Origin: c.Origin.kept()}
 }
 
 // Boot describes this start of the server.
@@ -192,6 +252,33 @@ func (e *InvalidError) Error() string { return e.Message }
 
 func invalid(format string, args ...any) error {
 	return &InvalidError{Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrConflict is what a *ConflictError is; compare with errors.Is.
+var ErrConflict = errors.New("store: the key changed")
+
+// ConflictError is a write refused because a key's version was not the one
+// its caller named: someone changed it first. Current is the key as it is
+// now (Version 0: it does not exist).
+type ConflictError struct{ Current Entry }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("store: %s changed (now version %d)", e.Current.Key, e.Current.Version)
+}
+
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// CheckVersion refuses a change of key, now current (Version 0 if absent),
+// when ifVersion, unless 0, says otherwise.
+func CheckVersion(key string, current Entry, ifVersion int64) error {
+	switch {
+	case ifVersion == 0:
+		return nil
+	case ifVersion == Absent && current.Version == 0, ifVersion == current.Version:
+		return nil
+	}
+	current.Key = key
+	return &ConflictError{Current: current}
 }
 
 // Limits bound what one owner may keep and one request may send. A zero

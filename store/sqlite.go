@@ -32,12 +32,18 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the store's own messages.
 	Logger *slog.Logger
+	// PresenceTTL is how long an instance's share of the presence counts
+	// unless it is shared again (Redis; default 30 s).
+	PresenceTTL time.Duration
 }
 
 // withDefaults fills in the zero fields.
 func (o Options) withDefaults() Options {
 	o.Limits = o.Limits.WithDefaults()
 	o.Expiry = o.Expiry.withDefaults()
+	if o.PresenceTTL <= 0 {
+		o.PresenceTTL = 30 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -248,6 +254,13 @@ func (s *SQLite) Announce(_ context.Context, c Change) error {
 	return nil
 }
 
+// SharePresence returns mine: one SQLite file serves one instance.
+func (s *SQLite) SharePresence(_ context.Context, mine Presence) (Presence, error) {
+	all := Presence{}
+	all.Add(mine)
+	return all, nil
+}
+
 // Boot returns the boot number and time of this start.
 func (s *SQLite) Boot() Boot { return s.boot }
 
@@ -309,7 +322,7 @@ func (s *SQLite) Secret(ctx context.Context) (secret string, generated bool, err
 	b := make([]byte, 32)
 	rand.Read(b)
 	candidate := hex.EncodeToString(b)
-	err = s.write(ctx, "", func(t *writeTx) error {
+	err = s.write(ctx, Origin{}, func(t *writeTx) error {
 		// On the writer's context: a caller that goes away must not fail
 		// the other writes of the batch.
 		err := t.queryRow(`SELECT value FROM settings WHERE name = ?`, settingSecret).Scan(&secret)

@@ -39,9 +39,9 @@ func MustSet(tb testing.TB, s store.Store, o store.Owner, key, value string) sto
 	return e
 }
 
-// set is an Apply of one set.
+// set is an Apply of one set, from the page load origin.
 func set(ctx context.Context, s store.Store, o store.Owner, key, value, origin string) (store.Entry, error) {
-	entries, err := s.Apply(ctx, origin, store.Mutation{Owner: o, Key: key, Value: json.RawMessage(value)})
+	entries, err := s.Apply(ctx, store.Origin{ClientID: origin}, store.Mutation{Owner: o, Key: key, Value: json.RawMessage(value)})
 	if err != nil {
 		return store.Entry{}, err
 	}
@@ -50,7 +50,7 @@ func set(ctx context.Context, s store.Store, o store.Owner, key, value, origin s
 
 // increment is an Apply of one increment.
 func increment(ctx context.Context, s store.Store, o store.Owner, key string) (store.Entry, error) {
-	entries, err := s.Apply(ctx, "", store.Mutation{Owner: o, Key: key, Increment: true})
+	entries, err := s.Apply(ctx, store.Origin{}, store.Mutation{Owner: o, Key: key, Increment: true})
 	if err != nil {
 		return store.Entry{}, err
 	}
@@ -139,9 +139,13 @@ func TestOpenRefusesAFolderItCannotCreate(t *testing.T) {
 func entriesOf(s store.Snapshot) []string {
 	var out []string
 	for _, e := range s.Entries {
-		out = append(out, fmt.Sprintf("%s=%s@%d", e.Key, e.Value, e.Version))
+		out = append(out, entryString(e.Key, string(e.Value), e.Version, e.Origin))
 	}
 	return out
+}
+
+func entryString(key, value string, version int64, o store.Origin) string {
+	return fmt.Sprintf("%s=%s@%d by %s/%d/%v", key, value, version, o.UserID, o.Tab, o.API)
 }
 
 // A write that breaks (here: a value SQLite's CHECK refuses) fails its whole

@@ -17,7 +17,7 @@ const maxBatch = 256
 // transaction. fn reports its changes through the writeTx.
 type writeOp struct {
 	ctx    context.Context
-	origin string
+	origin Origin
 	fn     func(*writeTx) error
 	err    error
 	done   chan struct{}
@@ -30,7 +30,7 @@ type writeTx struct {
 	tx      *sql.Tx
 	now     int64 // unix milliseconds
 	w       *writer
-	origin  string
+	origin  Origin // who writes, its tab numbered (resolveOrigin)
 	changes []Change
 	stale   []Owner // owners changed without a Change: cached copies are dropped
 }
@@ -43,9 +43,12 @@ func (t *writeTx) nextVersion() int64 {
 	return t.w.seq
 }
 
-func (t *writeTx) record(c Change) {
+// record reports a change of this write, made now by its origin.
+func (t *writeTx) record(c Change) Change {
 	c.Origin, c.At = t.origin, t.now
+	c.Origin.TabID = "" // the number says it
 	t.changes = append(t.changes, c)
+	return c
 }
 
 // writer owns the single write connection and the version sequence.
@@ -62,7 +65,12 @@ type writer struct {
 
 type ensuredUser struct {
 	at   int64 // unix milliseconds
-	tabs map[string]int64
+	tabs map[string]ensuredTab
+}
+
+type ensuredTab struct {
+	at     int64 // unix milliseconds
+	number int
 }
 
 func newWriter(s *SQLite, seq int64) *writer {
@@ -72,13 +80,13 @@ func newWriter(s *SQLite, seq int64) *writer {
 // refusal reports whether err is one a write function returns before it
 // writes anything: the write is refused and the rest of its batch commits.
 func refusal(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooManyKeys) || errors.Is(err, ErrTabExists)
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrTooManyKeys) || errors.Is(err, ErrTabExists) || errors.Is(err, ErrConflict)
 }
 
 // write queues fn and waits until the transaction that ran it committed (or
 // failed). A caller whose ctx ends before its write started gets ctx.Err()
 // and nothing is written; once started, a write runs to the end.
-func (s *SQLite) write(ctx context.Context, origin string, fn func(*writeTx) error) error {
+func (s *SQLite) write(ctx context.Context, origin Origin, fn func(*writeTx) error) error {
 	op := &writeOp{ctx: ctx, origin: origin, fn: fn, done: make(chan struct{})}
 	select {
 	case s.ops <- op:
@@ -178,13 +186,21 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 			continue
 		}
 		wt := writeTx{ctx: ctx, tx: tx, now: now, w: w, origin: op.origin}
-		op.err = op.fn(&wt)
+		op.err = wt.resolveOrigin()
+		if op.err == nil {
+			op.err = op.fn(&wt)
+		}
 		switch {
 		case op.err == nil:
 			w.known.learn(wt.changes, wt.stale)
 			changes = append(changes, wt.changes...)
 			stale = append(stale, wt.stale...)
-		case !refusal(op.err):
+		case refusal(op.err):
+			// Refused before it wrote a key; numbering its tab may have
+			// evicted another.
+			w.known.learn(nil, wt.stale)
+			stale = append(stale, wt.stale...)
+		default:
 			// Something broke mid-write: none of the batch commits.
 			return nil, op.err
 		}

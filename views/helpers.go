@@ -15,6 +15,9 @@ func Asset(name string) string { return static.Path(name) }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
 
+// FeedMax is how many changes the activity feed holds.
+const FeedMax = 20
+
 // drawnParts are the parts of a panel that depend only on its scope, title
 // and lifetime, drawn in advance: templ resolves, boxes and escapes every
 // expression on every render, and these never change. A Panel not made by

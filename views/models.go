@@ -4,12 +4,14 @@ package views
 
 import "time"
 
-// Page is a full page: the greeting, one panel per scope, and the footer.
+// Page is a full page: the greeting, which tab this is, one panel per
+// scope, the activity feed, and the footer.
 type Page struct {
 	Title       string
 	Name        string // the greeting's name
 	NameVersion int64  // the user scope's version the name comes from
 	Panels      []Panel
+	Activity    []Activity // newest first
 	Boot        Boot
 	LiveURL     string // the live connection's endpoint; empty turns live updates off
 	Nav         []NavLink
@@ -38,6 +40,7 @@ type Panel struct {
 	Scope    string
 	Title    string
 	Lifetime string
+	Presence Presence // who shares the scope now
 	Fields   []Field
 	Visits   string
 	Entries  []Entry
@@ -59,6 +62,8 @@ type Field struct {
 	Checkbox bool
 	Text     string // the value shown in a text input
 	Checked  bool   // the state of a checkbox
+	Version  int64  // the key's version (0: not set), which an edit is based on
+	Origin   Origin // who set it last
 }
 
 // Entry is one key of the inspector.
@@ -66,6 +71,38 @@ type Entry struct {
 	Key     string
 	JSON    string
 	Version int64
+	Origin  Origin
+}
+
+// Origin says who last changed a value, as the one who looks may know it,
+// and when. The zero Origin draws nothing.
+type Origin struct {
+	// Kind is "this-tab", "other-tab" (TabName says which), "other-browser",
+	// "api", "unknown" (a change older than provenance), or "" for none.
+	Kind    string
+	TabName string    // "Tab 3"
+	At      time.Time // when the value changed
+	Now     time.Time // when this is drawn, for "12 s ago"
+}
+
+// Presence says who shares a scope now. The zero Presence draws nothing.
+type Presence struct {
+	Scope string
+	// Text is the line shown: "4 tabs in 2 browsers open now", "3 tabs of
+	// this browser open now: Tab 1, Tab 2 (this one), Tab 4", "This tab only".
+	Text           string
+	Tabs, Browsers int // what the line counts; both 0 for the tab and client scopes
+	Counted        bool
+}
+
+// Activity is one change in the feed: the scope, the key ("" for a clear),
+// what it became, who made it and when.
+type Activity struct {
+	Scope   string
+	Key     string
+	Text    string // an excerpt of the new value, or "deleted", "cleared"
+	Version int64
+	Origin  Origin
 }
 
 // Update is the answer to a write, and what a live push sends: the
@@ -81,4 +118,23 @@ type Update struct {
 	Name *string
 	// Message is shown where the write came from ("Saved", "Deleted …").
 	Message string
+	// Activity is added to the page's feed: the changes the update brings.
+	Activity []Activity
+}
+
+// Conflict is a bound control's change refused because the value changed
+// while this page typed: who changed it, to what, at which version.
+type Conflict struct {
+	Who     string // "by Tab 2"
+	Theirs  string // their value, as the control shows it
+	Version int64
+}
+
+// Visit is the answer to a lazy panel's load: the panel, and for a tab's,
+// the tab's name and the parts of the scopes its page view counted in.
+type Visit struct {
+	Panel    Panel
+	TabName  string
+	Others   []Panel // their counters and inspectors only
+	Activity []Activity
 }

@@ -1,7 +1,9 @@
 -- clear.lua: KEYS[1] the owner's hash. After the prelude's six ARGV: its
--- scope, user, tab and the origin. Answers how many keys there were.
+-- scope, user and tab; the origin's user, tab, API flag and page load.
+-- Answers how many keys there were.
 local n = redis.call('HLEN', KEYS[1])
 if n == 0 then return 0 end
 redis.call('DEL', KEYS[1])
-publish(ARGV[7], ARGV[8], ARGV[9], '', 'clear', next_version(), ARGV[10])
+local _, tab = origin_of(ARGV[10], ARGV[11], ARGV[12])
+publish(ARGV[7], ARGV[8], ARGV[9], '', 'clear', next_version(), {ARGV[10], tab, ARGV[12], ARGV[13]})
 return n

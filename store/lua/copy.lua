@@ -1,6 +1,7 @@
 -- copy.lua: KEYS[1] the tab to copy, KEYS[2] the new tab. After the
 -- prelude's six ARGV: the user and the new tab's id. The new tab must be
--- unknown: a copy never overwrites.
+-- unknown: a copy never overwrites. The copied keys keep their time and
+-- origin, with a new version.
 local uid, tid = ARGV[7], ARGV[8]
 if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('ZSCORE', p .. 'tabs:' .. uid, tid) then
   return redis.error_reply('TABEXISTS')
@@ -9,7 +10,7 @@ local all = redis.call('HGETALL', KEYS[1])
 if #all > 0 then
   local version = next_version()
   for i = 1, #all, 2 do
-    redis.call('HSET', KEYS[2], all[i], field(version, value_of(all[i + 1])))
+    redis.call('HSET', KEYS[2], all[i], version .. ' ' .. string.match(all[i + 1], '^%S+ (.*)$'))
   end
 end
 keep('tab', uid, tid)

@@ -1,5 +1,11 @@
 -- delete.lua: KEYS[1] the owner's hash. After the prelude's six ARGV: its
--- scope, user, tab, the key and the origin. Answers 1, or 0 without the key.
-if redis.call('HDEL', KEYS[1], ARGV[10]) == 0 then return 0 end
-publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'delete', next_version(), ARGV[11])
+-- scope, user, tab and the key; the origin's user, tab, API flag and page
+-- load; the version the key must have ("" any). Answers 1, 0 without the
+-- key, or a CONFLICT error.
+local raw = redis.call('HGET', KEYS[1], ARGV[10])
+if not raw then return 0 end
+if ARGV[15] ~= '' and tonumber(ARGV[15]) ~= version_of(raw) then return redis.error_reply('CONFLICT 1') end
+redis.call('HDEL', KEYS[1], ARGV[10])
+local _, tab = origin_of(ARGV[11], ARGV[12], ARGV[13])
+publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'delete', next_version(), {ARGV[11], tab, ARGV[13], ARGV[14]})
 return 1

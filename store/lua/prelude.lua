@@ -4,11 +4,20 @@
 local p, now = ARGV[1], ARGV[2]
 local userTTL, oneShot, tabTTL, maxTabs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 
--- A stored field is "version ms json".
-local function field(version, json) return version .. ' ' .. now .. ' ' .. json end
+-- A stored field is "version ms @origin json", the origin "@" kind ("p" a
+-- page, "a" the API) ":" tab number ":" user (redis.go parses it the same
+-- way). A field from before provenance has no origin, and JSON never starts
+-- with "@".
+local function field(version, origin, json) return version .. ' ' .. now .. ' ' .. origin .. ' ' .. json end
 local function value_of(raw)
   if not raw then return nil end
-  return string.match(raw, '^%S+ %S+ (.*)$')
+  local rest = string.match(raw, '^%S+ %S+ (.*)$')
+  if rest and string.sub(rest, 1, 1) == '@' then return string.match(rest, '^%S+ (.*)$') end
+  return rest
+end
+local function version_of(raw)
+  if not raw then return 0 end
+  return tonumber(string.match(raw, '^(%S+) '))
 end
 
 -- next_version takes the next number of the store-wide sequence, as text:
@@ -68,10 +77,17 @@ local function keep(scope, uid, tid)
   redis.call('PEXPIRE', p .. 'o:user:' .. uid, ttl)
   local z = p .. 'tabs:' .. uid
   redis.call('PEXPIRE', z, ttl)
+  local names = p .. 'tn:' .. uid -- each tab's number
+  redis.call('PEXPIRE', names, ttl)
   if scope ~= 'tab' then return end
   redis.call('PEXPIRE', p .. 'o:tab:' .. uid .. ':' .. tid, tabTTL)
   local added = redis.call('ZADD', z, now, tid)
   redis.call('PEXPIRE', z, ttl) -- again: ZADD may have just made the set
+  if redis.call('HEXISTS', names, tid) == 0 then
+    -- A new tab takes its user's next number, never given again.
+    redis.call('HSET', names, tid, redis.call('HINCRBY', mk, 'n', 1))
+    redis.call('PEXPIRE', names, ttl)
+  end
   if added == 1 then
     local over = redis.call('ZCARD', z) - maxTabs
     if over > 0 then
@@ -79,6 +95,7 @@ local function keep(scope, uid, tid)
         if over > 0 and old ~= tid then
           redis.call('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
           redis.call('ZREM', z, old)
+          redis.call('HDEL', names, old)
           over = over - 1
         end
       end
@@ -86,8 +103,27 @@ local function keep(scope, uid, tid)
   end
 end
 
+-- tab_number makes a tab known (numbering it if it is new) and returns its
+-- number.
+local function tab_number(uid, tid)
+  keep('tab', uid, tid)
+  return tonumber(redis.call('HGET', p .. 'tn:' .. uid, tid))
+end
+
+-- origin_of is the stored origin of a change by user uid: through the API,
+-- or from its tab tid (numbered here), or unknown. It returns the token and
+-- the tab number.
+local function origin_of(uid, tid, api)
+  if api == '1' then return '@a:0:' .. uid, 0 end
+  if uid == '' or tid == '' then return '@p:0:' .. uid, 0 end
+  local n = tab_number(uid, tid)
+  return '@p:' .. n .. ':' .. uid, n
+end
+
 -- publish sends one change on the changes channel. Its fields are those of
--- the Go type message (redis.go), which decodes it.
-local function publish(scope, uid, tid, key, op, version, origin)
-  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, g = origin}))
+-- the Go type message (redis.go), which decodes it; o is the origin
+-- {user, tab number, api, page load}.
+local function publish(scope, uid, tid, key, op, version, o)
+  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, at = now,
+    ou = o[1], on = o[2], oa = o[3] == '1', g = o[4]}))
 end

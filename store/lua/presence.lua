@@ -1,0 +1,20 @@
+-- presence.lua: after the prelude's six ARGV: this instance's id, how long
+-- its share lives (ms), the share (JSON), and "1" if it changed. Keeps the
+-- share, forgets the instances that stopped sharing, tells the others if it
+-- changed, and answers every other live instance's share.
+local inst, ttl, share, changed = ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local live = p .. 'instances'
+redis.call('SET', p .. 'presence:' .. inst, share, 'PX', ttl)
+redis.call('ZADD', live, tonumber(now) + ttl, inst)
+redis.call('ZREMRANGEBYSCORE', live, '-inf', now)
+if changed == '1' then
+  redis.call('PUBLISH', p .. 'changes', cjson.encode({o = 'presence', g = inst, v = '0'}))
+end
+local out = {}
+for _, other in ipairs(redis.call('ZRANGE', live, 0, -1)) do
+  if other ~= inst then
+    local v = redis.call('GET', p .. 'presence:' .. other)
+    if v then table.insert(out, v) end
+  end
+end
+return out
