@@ -226,12 +226,7 @@ func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope stor
 		return err
 	}
 	now := time.Now()
-	u := views.Update{NoFields: noFields, Message: message}
-	if noFields {
-		u.Panel = s.panelData(scope, snap, v, now)
-	} else {
-		u.Panel = s.panel(scope, snap, v, now)
-	}
+	u := views.Update{Panel: s.panel(scope, snap, v, now), NoFields: noFields, Message: message}
 	if scope == store.User {
 		name := greetingName(snap.Entries)
 		u.Name = &name

@@ -35,7 +35,7 @@ func TestUpdateCarriesTheScopesPartsNotItsControls(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := b.String()
-	for _, want := range []string{`Saved<hx-partial`, `id="visits-user"`, `id="entries-user"`, `Hello, Ada!`, `data-v="10"`} {
+	for _, want := range []string{`Saved`, `hx-target="#origin-of-user-user_note"`, `id="visits-user"`, `id="entries-user"`, `Hello, Ada!`, `data-v="10"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("answer lacks %s:\n%s", want, html)
 		}
