@@ -85,7 +85,7 @@ func TestBrowserSeeingTheScopes(t *testing.T) {
 	if n := other.feedHas(`[data-key="user_note"]`); n != 0 {
 		t.Errorf("the other browser's feed shows alice's note")
 	}
-	if n := tabs[1].feedHas(`[data-scope="user"][data-key="user_note"][data-origin="other-tab"] [data-tab-name="Tab 1"]`); n != 1 {
+	if n := tabs[1].feedHas(`[data-scope="user"][data-key="user_note"][data-origin="other-tab"][data-tab-name="Tab 1"]`); n != 1 {
 		t.Errorf("tab 2's feed shows tab 1's note %d times, want once", n)
 	}
 

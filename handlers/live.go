@@ -35,7 +35,7 @@ const (
 	// presenceEvery is how soon a page opening or closing shows in the
 	// others' presence lines; presenceHeartbeat, how often this instance's
 	// share is renewed (and the others' read) even when nothing changed.
-	presenceEvery     = 250 * time.Millisecond
+	presenceEvery     = time.Second
 	presenceHeartbeat = 10 * time.Second
 	// recentMax is how many changes of one owner the hub keeps for the
 	// feeds of the pages that see it.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -99,7 +100,7 @@ func originView(o store.Origin, at time.Time, v viewer, now time.Time) views.Ori
 	return ov
 }
 
-func tabName(n int) string { return fmt.Sprintf("Tab %d", n) }
+func tabName(n int) string { return "Tab " + strconv.Itoa(n) }
 
 // presenceView is who shares scope now, as v sees it. Only pages with a
 // live connection count; the tab and client scopes are one page's.
@@ -115,16 +116,9 @@ func presenceView(scope store.Scope, p store.Presence, v viewer) views.Presence 
 	case store.User, store.Browser:
 		tabs := p[v.UserID]
 		pr.Tabs, pr.Browsers = len(tabs), 1
-		names := make([]string, len(tabs))
-		for i, n := range tabs {
-			names[i] = tabName(n)
-			if n == v.Tab {
-				names[i] += " (this one)"
-			}
-		}
-		pr.Text = fmt.Sprintf("%s of this browser open now", plural(int64(pr.Tabs), "tab"))
-		if len(names) > 0 {
-			pr.Text += ": " + strings.Join(names, ", ")
+		pr.Text = plural(int64(pr.Tabs), "tab") + " of this browser open now"
+		if len(tabs) > 0 {
+			pr.Text += ": " + tabList(tabs, v.Tab)
 		}
 	case store.Tab:
 		pr = views.Presence{Scope: string(scope), Text: "This tab only: a duplicated tab is another tab."}
@@ -132,6 +126,32 @@ func presenceView(scope store.Scope, p store.Presence, v viewer) views.Presence 
 		pr = views.Presence{Scope: string(scope), Text: "This page load only."}
 	}
 	return pr
+}
+
+// presenceNames is how many tabs a presence line names; the rest it counts.
+const presenceNames = 8
+
+// tabList names a browser's open tabs, at most presenceNames of them, this
+// one marked and always named.
+func tabList(tabs []int, this int) string {
+	named := tabs[:min(len(tabs), presenceNames)]
+	if slices.Contains(tabs, this) && !slices.Contains(named, this) {
+		named = append(slices.Clone(named[:len(named)-1]), this)
+	}
+	var b strings.Builder
+	for i, n := range named {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tabName(n))
+		if n == this {
+			b.WriteString(" (this one)")
+		}
+	}
+	if more := len(tabs) - len(named); more > 0 {
+		b.WriteString(" and " + strconv.Itoa(more) + " more")
+	}
+	return b.String()
 }
 
 // activityOf is one change as the feed shows it to v.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -47,6 +48,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 		conn *websocket.Conn
 		got  chan time.Time // when the current round's marker arrived
 	}
+	var lastMessage atomic.Int64 // unix nanoseconds
 	subs := make([]*sub, n)
 	dialStart := time.Now()
 	sem := make(chan struct{}, 64)
@@ -66,25 +68,32 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 			conn.SetReadLimit(-1)
 			s := &sub{conn: conn, got: make(chan time.Time, rounds+1)}
 			subs[i] = s
-			// Nothing else writes while the rounds run, so every message
-			// after the snapshot is the round's push: note its arrival and
-			// discard it, keeping the client's share of the CPU small.
+			// The first message is the page's state; then come presence
+			// lines and the rounds' pushes. Nothing else writes while the
+			// rounds run, so a push of the general scope (it starts with
+			// its control) is the round's: note its arrival and discard it,
+			// keeping the client's share of the CPU small.
 			go func() {
 				first := true
+				head := make([]byte, len(generalPush))
 				for {
 					_, r, err := conn.Reader(ctx)
 					if err != nil {
 						return
 					}
+					n, _ := io.ReadFull(r, head)
 					if _, err := io.Copy(io.Discard, r); err != nil {
 						return
 					}
+					lastMessage.Store(time.Now().UnixNano())
 					if first {
 						first = false
 						ready <- struct{}{}
 						continue
 					}
-					s.got <- time.Now()
+					if string(head[:n]) == generalPush {
+						s.got <- time.Now()
+					}
 				}
 			}()
 		})
@@ -110,7 +119,12 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 
 	// Idle memory: what the runtime has in use after a collection, and the
 	// growth of the resident set (which still holds some of the garbage of
-	// opening them all at once).
+	// opening them all at once), once the pages' presence lines have
+	// settled: nothing arrived for a while.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) &&
+		time.Since(time.Unix(0, lastMessage.Load())) < time.Second; {
+		time.Sleep(50 * time.Millisecond)
+	}
 	var rssPer, inUsePer float64
 	if target.proc != nil {
 		inUse, err := target.inUse(ctx)
@@ -161,3 +175,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 	}
 	return nil
 }
+
+// generalPush is how a push of the general scope begins: with its bound
+// control.
+const generalPush = `<hx-partial hx-target="#field-general-global_text"`
