@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -131,6 +132,25 @@ func TestBrowserConcurrentEditIsVisible(t *testing.T) {
 	tb.do(chromedp.Click(`#field-general-global_text [data-take-theirs]`))
 	tb.waitValue(field("general", "global_text"), "theirs")
 	tb.waitFor("the conflict to be gone", `!document.querySelector('#field-general-global_text').hasAttribute('data-conflict')`)
+
+	// Again, and this time keep mine: it is saved over theirs.
+	put(`"theirs again"`)
+	tb.waitValue(field("general", "global_text"), "theirs again")
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#field-general-global_text').dataset.version = '1'`))
+	tb.do(chromedp.SendKeys(chromedp.CSS(field("general", "global_text")), " but mine"))
+	tb.waitFor("the second conflict", `document.querySelector('#field-general-global_text').hasAttribute('data-conflict')`)
+	tb.do(chromedp.Click(`#field-general-global_text [data-keep-mine]`))
+	tb.waitSaved("general", "global_text")
+	res, err := http.Get(s.URL + "/api/storage/general/global_text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct{ Value string }
+	json.NewDecoder(res.Body).Decode(&got)
+	if got.Value != "theirs again but mine" {
+		t.Errorf("after keep mine the value is %q, want %q", got.Value, "theirs again but mine")
+	}
 }
 
 // With two instances on Redis, presence counts the pages of both.

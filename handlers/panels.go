@@ -246,7 +246,18 @@ func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope stor
 		return err
 	}
 	now := time.Now()
-	u := views.Update{Panel: s.panel(scope, snap, v, now), NoFields: noFields, Message: message}
+	u := views.Update{NoFields: noFields, Message: message}
+	if noFields {
+		// The answer to a bound control: the scope's data, and who changed
+		// the control (this page), not the controls themselves.
+		u.Panel = s.panelData(scope, snap, v, now)
+		if b, ok := findBinding(scope, changed.Key); ok {
+			e, _ := findEntry(snap.Entries, b.key)
+			u.Panel.Fields = []views.Field{{Scope: string(scope), Key: b.key, Origin: originView(e.Origin, e.UpdatedAt, v, now)}}
+		}
+	} else {
+		u.Panel = s.panel(scope, snap, v, now)
+	}
 	if scope == store.User {
 		name := greetingName(snap.Entries)
 		u.Name = &name

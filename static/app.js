@@ -158,7 +158,7 @@
       setState(f, 'saved', 'Took theirs.');
     } else {
       setState(f, 'saving', 'Saving…');
-      htmx.trigger(input, 'change');
+      htmx.trigger(input, 'save'); // unchanged since the refusal: "change changed" would not fire
     }
     input.focus();
   });

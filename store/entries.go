@@ -342,18 +342,19 @@ func (s *SQLite) Clear(ctx context.Context, o Owner, origin Origin) (int, error)
 
 // CopyTab copies every row of one tab of userID to a new tab id, in one
 // transaction: the duplicated tab starts with the original's data and the
-// two are independent from then on. The new tab must be unknown; a copy to
-// a tab that exists is refused with ErrTabExists, so that a replayed
+// two are independent from then on. The new tab must hold no keys (its
+// page may have been numbered already, by its live connection); a copy to
+// a tab that holds some is refused with ErrTabExists, so that a replayed
 // request cannot overwrite data.
 func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	to := TabOwner(userID, toTab)
 	err := s.write(ctx, Origin{}, func(t *writeTx) error {
-		var exists int
+		var held int
 		if err := t.queryRow(`
-			SELECT count(*) FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, toTab).Scan(&exists); err != nil {
+			SELECT count(*) FROM entries WHERE scope = 'tab' AND user_id = ? AND tab_id = ?`, userID, toTab).Scan(&held); err != nil {
 			return err
 		}
-		if exists > 0 {
+		if held > 0 {
 			return ErrTabExists
 		}
 		// Only the new tab itself sees tab rows, and it renders them from

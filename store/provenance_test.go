@@ -305,3 +305,23 @@ func TestAnOldDatabaseGetsTabNumbersAndKeepsItsValues(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A duplicated tab's live connection may number it before its first
+// request asks for the copy: the copy still arrives, and keeps the number.
+func TestCopyOntoATabNumberedFirst(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
+		ctx := context.Background()
+		MustSet(t, s, store.TabOwner("u", "orig"), "k", `"copied"`)
+		n := mustTab(t, s, "u", "dup")
+		if err := s.CopyTab(ctx, "u", "orig", "dup"); err != nil {
+			t.Fatalf("copy onto a numbered, empty tab: %v", err)
+		}
+		if v, _ := get(t, s, store.TabOwner("u", "dup"), "k"); v != `"copied"` {
+			t.Errorf("the copy holds %q, want \"copied\"", v)
+		}
+		if got := mustTab(t, s, "u", "dup"); got != n {
+			t.Errorf("the copy is Tab %d, was Tab %d", got, n)
+		}
+	})
+}

@@ -51,9 +51,9 @@ type Store interface {
 	Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error
 	// Clear removes every key of o and returns how many there were.
 	Clear(ctx context.Context, o Owner, origin Origin) (int, error)
-	// CopyTab copies every key of one tab of userID to a new, empty tab
-	// (a duplicated browser tab), which gets the next number; the two are
-	// independent from then on.
+	// CopyTab copies every key of one tab of userID to a new tab that holds
+	// none (a duplicated browser tab, which gets the next number unless it
+	// has one already); the two are independent from then on.
 	CopyTab(ctx context.Context, userID, fromTab, toTab string) error
 	// TabNumber is the number of a tab in its browser ("Tab 3"), given the
 	// first time the tab is seen, in the order tabs appear, and never given

@@ -283,7 +283,7 @@ func panelHeader(p Panel) templ.Component {
 
 // BoundField is a control bound to one key: each change is posted (debounced,
 // the last edit always sent) and the status beside it says saving, saved or
-// the error. Only what differs between fields is an expression: templ
+// the error. "save" posts it as it is (the page's "Keep mine"). Only what differs between fields is an expression: templ
 // resolves and escapes each one on every render, and a page has dozens.
 func BoundField(version int64, f Field) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
@@ -383,7 +383,7 @@ func BoundField(version int64, f Field) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\" hx-trigger=\"change\" hx-sync=\"this:queue last\" hx-target=\"next output\" data-bound> <label for=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "\" hx-trigger=\"change, save\" hx-sync=\"this:queue last\" hx-target=\"next output\" data-bound> <label for=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -479,7 +479,7 @@ func BoundField(version int64, f Field) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "\" hx-trigger=\"input changed delay:250ms, change changed\" hx-sync=\"this:queue last\" hx-target=\"next output\" data-bound> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 32, "\" hx-trigger=\"input changed delay:250ms, change changed, save\" hx-sync=\"this:queue last\" hx-target=\"next output\" data-bound> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

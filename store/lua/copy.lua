@@ -1,9 +1,9 @@
 -- copy.lua: KEYS[1] the tab to copy, KEYS[2] the new tab. After the
--- prelude's six ARGV: the user and the new tab's id. The new tab must be
--- unknown: a copy never overwrites. The copied keys keep their time and
--- origin, with a new version.
+-- prelude's six ARGV: the user and the new tab's id. The new tab must hold
+-- no keys (it may be numbered already): a copy never overwrites. The copied
+-- keys keep their time and origin, with a new version.
 local uid, tid = ARGV[7], ARGV[8]
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('ZSCORE', p .. 'tabs:' .. uid, tid) then
+if redis.call('EXISTS', KEYS[2]) == 1 then
   return redis.error_reply('TABEXISTS')
 end
 local all = redis.call('HGETALL', KEYS[1])
