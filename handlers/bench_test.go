@@ -34,6 +34,17 @@ func BenchmarkFieldChange(b *testing.B) {
 	})
 }
 
+// BenchmarkTabPanel is a page view's count: its tab's panel loading.
+func BenchmarkTabPanel(b *testing.B) {
+	benchRequests(b, func(cookie string) *http.Request {
+		r := httptest.NewRequest("POST", "/scopes/tab/visit", nil)
+		r.Header.Set("Cookie", cookie)
+		r.Header.Set("HX-Request", "true")
+		r.Header.Set("X-Tab-ID", benchTab)
+		return r
+	})
+}
+
 // benchTab is the tab of every browser of the benchmarks.
 var benchTab = newUUID()
 
