@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -205,4 +206,14 @@ func testID(doc *goquery.Document, id string) string {
 
 func goqueryFrom(res *http.Response) (*goquery.Document, error) {
 	return goquery.NewDocumentFromReader(res.Body)
+}
+
+// waitFor polls cond until it holds, for a few seconds.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited 5s for %s", what)
+		}
+	}
 }

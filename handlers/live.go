@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -89,10 +90,13 @@ type hub struct {
 // (and gets the state of every scope it sees), committed changes, or who
 // has a page open now.
 type hubEvent struct {
-	join        *liveConn
-	browserPart []byte // the joining page's browser scope, drawn from its cookie
-	changes     []store.Change
-	presence    store.Presence
+	join *liveConn
+	// drawn is what the joining page's handler drew: its browser scope (from
+	// its cookie), the boot, and whether the server started again since the
+	// page loaded.
+	drawn    []byte
+	changes  []store.Change
+	presence store.Presence
 }
 
 func newHub(funcs hubFuncs, log *slog.Logger) *hub {
@@ -171,7 +175,7 @@ func (h *hub) handle(events []hubEvent) {
 		switch {
 		case e.join != nil:
 			flush() // keep the order simple: what came before, then the join
-			h.join(ctx, e.join, e.browserPart)
+			h.join(ctx, e.join, e.drawn)
 			continue
 		case e.presence != nil:
 			h.updatePresence(e.presence)
@@ -401,7 +405,7 @@ func (h *hub) send(c *liveConn, p part, msg []byte) {
 // join sends a new connection the current state of every scope it sees and
 // who shares them, in one message, then adds it to the set, so every later
 // push comes after that state.
-func (h *hub) join(ctx context.Context, c *liveConn, browserPart []byte) {
+func (h *hub) join(ctx context.Context, c *liveConn, drawn []byte) {
 	if c.ctx.Err() != nil {
 		return // gone before its turn: nothing to draw, nobody to add
 	}
@@ -416,8 +420,8 @@ func (h *hub) join(ctx context.Context, c *liveConn, browserPart []byte) {
 		}
 		state.Write(h.funcs.draw(o.Scope, snap, v, nil))
 	}
-	state.Write(browserPart)
 	state.Write(h.funcs.draw(store.Client, h.funcs.client(c.userID, c.clientID), v, nil))
+	state.Write(drawn)
 	h.mu.Lock()
 	shared := h.shared
 	h.mu.Unlock()
@@ -612,7 +616,10 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := viewer{UserID: id.UserID, Tab: number}
-	browserPart := s.drawPart(store.Browser, browserScope(id).list(id.UserID), v, nil)
+	drawn := s.drawPart(store.Browser, browserScope(id).list(id.UserID), v, nil)
+	boot := s.store.Boot()
+	restarted := q.Get("boot") != "" && q.Get("boot") != strconv.FormatInt(boot.Number, 10)
+	drawn = append(drawn, s.drawRejoined(boot, restarted)...)
 
 	var raw net.Conn
 	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)
@@ -635,7 +642,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		s.clients.detach(c.userID, c.clientID)
 		h.wg.Done()
 	})
-	if !h.post(hubEvent{join: c, browserPart: browserPart}) {
+	if !h.post(hubEvent{join: c, drawn: drawn}) {
 		c.cancel(errShutdown)
 	}
 	return nil

@@ -77,6 +77,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 			},
 			Title:   "Home",
 			LiveURL: "/live",
+			Demo:    s.demo != nil,
 		}
 		if path == "/settings" {
 			page.Title = "Settings"

@@ -297,6 +297,15 @@ func (s *Server) drawPart(scope store.Scope, snap store.Snapshot, v viewer, rece
 	return buf.Bytes()
 }
 
+// drawRejoined draws what a (re)joining page is told besides its scopes.
+func (s *Server) drawRejoined(b store.Boot, restarted bool) []byte {
+	var buf bytes.Buffer
+	if err := views.Rejoined(views.Boot(b), restarted).Render(context.Background(), &buf); err != nil {
+		s.log.Error("live: render", "error", err)
+	}
+	return buf.Bytes()
+}
+
 // drawPresence draws the presence line of scope as v sees it, out of band.
 func (s *Server) drawPresence(scope store.Scope, p store.Presence, v viewer) []byte {
 	var buf bytes.Buffer

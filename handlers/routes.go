@@ -34,6 +34,10 @@ func (s *Server) routes() http.Handler {
 		r.With(s.limitWrites).Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
 		r.With(s.limitWrites).Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
 
+		// The footer's demo buttons (404 when they are off).
+		r.Post("/demo/restart", s.handle(s.handleDemo(false)))
+		r.Post("/demo/crash", s.handle(s.handleDemo(true)))
+
 		// The live connection of each page.
 		r.Get("/live", s.handle(s.handleLive))
 

@@ -42,6 +42,8 @@ type Config struct {
 	// WriteRate is explicit writes per second per user (bursts of three
 	// seconds' worth); 0 turns the limit off.
 	WriteRate float64
+	// Demo, if set, serves the footer's Restart and Crash server buttons.
+	Demo *Demo
 }
 
 // Server serves the app. Build it with New.
@@ -58,6 +60,9 @@ type Server struct {
 	heads     map[store.Scope]views.Panel // each scope's title and lifetime line, made once
 	requests  atomic.Uint64               // requests numbered so far, for the logs
 	closeOnce sync.Once
+
+	demo       *Demo
+	restarting atomic.Bool // a demo restart is under way
 }
 
 // New builds the server and its routes.
@@ -73,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		limits:    cfg.Limits.WithDefaults(),
 		liveStall: cmp.Or(cfg.LiveStall, liveStall),
 		writes:    newWriteLimiter(cfg.WriteRate),
+		demo:      cfg.Demo,
 	}
 	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
 		return nil, fmt.Errorf("draw the panels: %w", err)

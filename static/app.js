@@ -241,10 +241,15 @@
     live.dataset.state = state;
     live.querySelector('.live-text').textContent = state === 'connected' ? 'Live' : 'Reconnecting…';
   }
+  // The boot this page loaded on: a reconnect names it, and the server says
+  // when it started again since (the client scope is gone then).
+  let bootAtLoad = null;
   document.addEventListener('htmx:ws:before:connection', e => {
+    if (bootAtLoad === null) bootAtLoad = document.getElementById('boot-number')?.textContent || '';
     const u = new URL(e.detail.connection.url);
     u.searchParams.set('tab', tabID);
     u.searchParams.set('client', clientID);
+    if (bootAtLoad) u.searchParams.set('boot', bootAtLoad);
     e.detail.connection.url = u.href;
   });
   document.addEventListener('htmx:ws:after:connection', () => setLive('connected'));

@@ -15,6 +15,7 @@ type Page struct {
 	Boot        Boot
 	LiveURL     string // the live connection's endpoint; empty turns live updates off
 	Nav         []NavLink
+	Demo        bool // the Restart and Crash server buttons
 }
 
 // NavLink is one link of the page navigation.

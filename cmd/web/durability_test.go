@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,7 +35,11 @@ type writer struct {
 	client *http.Client
 	acked  map[string]ack // key -> last acknowledged write
 	n      int            // acknowledged writes
+	acks   atomic.Int64   // n, for another goroutine to read
 }
+
+// count is how many writes were acknowledged so far.
+func (w *writer) count() int { return int(w.acks.Load()) }
 
 func newWriter(id int) *writer {
 	jar, _ := cookiejar.New(nil)
@@ -63,6 +68,7 @@ func (w *writer) put(url, scope, key, value string) error {
 	}
 	w.acked[scope+"/"+key] = ack{value: got.Value, version: got.Version}
 	w.n++
+	w.acks.Add(1)
 	return nil
 }
 

@@ -36,7 +36,12 @@ func main() {
 	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var restart *restartError
+	if errors.As(err, &restart) {
+		err = execSelf(restartArgs(os.Args[1:], restart.addr))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
@@ -93,6 +98,7 @@ type config struct {
 	redisURL  string
 	oneShot   time.Duration
 	limits    store.Limits
+	demo      string // auto, on or off
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -135,6 +141,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	intFlag(&c.limits.BodyBytes, "max-body", "MAX_BODY_BYTES", d.BodyBytes, "bytes of a request body")
 	intFlag(&c.limits.TabsPerUser, "max-tabs", "MAX_TABS", d.TabsPerUser, "tabs with stored rows per user; a new one evicts the least recently used")
 	intFlag(&c.limits.ClientsPerUser, "max-clients", "MAX_CLIENTS", d.ClientsPerUser, "client (page-load) scopes per user; a new one evicts the least recently used")
+	fs.StringVar(&c.demo, "demo-controls", env("DEMO_CONTROLS", "auto"), "the Restart and Crash server buttons: auto (on when listening on loopback only), on or off (DEMO_CONTROLS)")
 	var writeRate string
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
@@ -161,6 +168,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.writeRate, err = strconv.ParseFloat(writeRate, 64); err != nil || c.writeRate < 0 {
 		return c, fmt.Errorf("-write-rate: %q is not a number of writes per second (0 turns the limit off)", writeRate)
+	}
+	if _, err := demoOn(c.demo, c.addr); err != nil {
+		return c, err
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
@@ -289,6 +299,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.secrets = []string{secret}
 	}
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using that port?)", cfg.addr, err)
+	}
+	defer ln.Close()
+	// The demo buttons: a restart stops as SIGTERM does, then starts the
+	// program again; a crash starts it again at once, with no shutdown at all.
+	restart := make(chan struct{}, 1)
+	var demo *handlers.Demo
+	if on, _ := demoOn(cfg.demo, cfg.addr); on {
+		demo = &handlers.Demo{
+			Restart: func() {
+				select {
+				case restart <- struct{}{}:
+				default:
+				}
+			},
+			Crash: func() {
+				if err := execSelf(restartArgs(args, ln.Addr().String())); err != nil {
+					log.Error("crash", "error", err)
+				}
+			},
+		}
+	}
+
 	srv, err := handlers.New(handlers.Config{
 		Store:     st,
 		StoreName: cfg.storeKind(),
@@ -298,15 +333,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TabTTL:    cfg.tabTTL,
 		UserTTL:   cfg.userTTL,
 		WriteRate: cfg.writeRate,
+		Demo:      demo,
 	})
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server using that port?)", cfg.addr, err)
-	}
 	httpServer := newHTTPServer(srv, defaultTimeouts, log)
 	if cfg.pprof != "" {
 		if err := servePprof(cfg.pprof, log); err != nil {
@@ -317,12 +349,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
+	var restarting bool
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	case <-restart:
+		restarting = true
 	}
-	log.Info("shutting down")
+	log.Info("shutting down", "restart", restarting)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// Requests in flight finish (their writes commit); then the live
@@ -336,5 +371,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("close database: %w", err)
 	}
 	log.Info("stopped")
+	if restarting {
+		return &restartError{addr: ln.Addr().String()}
+	}
 	return nil
 }
