@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,18 +26,60 @@ import (
 type binding struct {
 	scope      store.Scope
 	key, label string
-	checkbox   bool
+	kind       string         // "text", "textarea", "checkbox", "range" or "select"
+	min, max   int            // a range's bounds
+	def        string         // what a range shows before it is set
+	options    []views.Option // a select's choices
 }
+
+// tabColors are the tints a tab can take.
+var tabColors = []views.Option{{Value: "", Label: "None"}, {Value: "red", Label: "Red"}, {Value: "amber", Label: "Amber"},
+	{Value: "green", Label: "Green"}, {Value: "blue", Label: "Blue"}, {Value: "purple", Label: "Purple"}}
 
 // bindings are the page's bound controls, in the order they are drawn.
 var bindings = []binding{
-	{store.General, "global_text", "Global Message", false},
-	{store.User, "username", "Your name", false},
-	{store.User, "user_note", "Your Persistent Note", false},
-	{store.User, "dark_mode", "Dark Mode", true},
-	{store.Browser, "browser_note", "Browser", false},
-	{store.Tab, "tab_data", "Tab-Specific Data", false},
-	{store.Client, "client_note", "Client", false},
+	{scope: store.General, key: "global_text", label: "Global Message", kind: "text"},
+	{scope: store.General, key: "shared_notes", label: "Shared notes", kind: "textarea"},
+	{scope: store.User, key: "username", label: "Your name", kind: "text"},
+	{scope: store.User, key: "user_note", label: "Your Persistent Note", kind: "text"},
+	{scope: store.User, key: "dark_mode", label: "Dark Mode", kind: "checkbox"},
+	{scope: store.User, key: "font_size", label: "Font size", kind: "range", min: 12, max: 24, def: "16"},
+	{scope: store.Browser, key: "browser_note", label: "Browser", kind: "text"},
+	{scope: store.Tab, key: "tab_data", label: "Tab-Specific Data", kind: "text"},
+	{scope: store.Tab, key: "tab_color", label: "Tab color", kind: "select", options: tabColors},
+	{scope: store.Client, key: "client_note", label: "Client", kind: "text"},
+}
+
+// parse is the value a form's change of the control stands for: text as a
+// JSON string, a checkbox as true or false, a range as its number, a select
+// as its choice. What the control cannot hold is refused.
+func (b binding) parse(form url.Values) (json.RawMessage, error) {
+	text := form.Get("value")
+	switch b.kind {
+	case "checkbox":
+		return mustJSON(form.Has("value")), nil
+	case "range":
+		n, err := strconv.Atoi(text)
+		if err != nil || n < b.min || n > b.max {
+			return nil, badRequest(fmt.Sprintf("%s must be a whole number from %d to %d", b.label, b.min, b.max))
+		}
+		return mustJSON(n), nil
+	case "select":
+		names := make([]string, len(b.options))
+		for i, o := range b.options {
+			if o.Value == text {
+				return mustJSON(text), nil
+			}
+			names[i] = cmp.Or(o.Value, "none")
+		}
+		return nil, badRequest(fmt.Sprintf("%s must be one of %s", b.label, strings.Join(names, ", ")))
+	}
+	if !utf8.ValidString(text) {
+		return nil, badRequest("value is not valid UTF-8")
+	}
+	// A string the server encodes itself is valid JSON: only its size is
+	// checked (by the store).
+	return mustJSON(text), nil
 }
 
 func findBinding(scope store.Scope, key string) (binding, bool) {
@@ -230,8 +273,8 @@ func pagePath(r *http.Request) string {
 	return "/"
 }
 
-// handleFieldChange stores a bound control's new value: text as a JSON
-// string, a checkbox as true or false. The control names the version its
+// handleFieldChange stores a bound control's new value (see
+// binding.parse). The control names the version its
 // edit is based on (If-Match); a value changed since by someone else is not
 // overwritten: the answer says who changed it and offers both.
 func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
@@ -251,17 +294,9 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	var value json.RawMessage
-	if b.checkbox {
-		value = mustJSON(r.PostForm.Has("value"))
-	} else {
-		text := r.PostForm.Get("value")
-		if !utf8.ValidString(text) {
-			return badRequest("value is not valid UTF-8")
-		}
-		// A string the server encodes itself is valid JSON: only its size
-		// is checked (by the store).
-		value = mustJSON(text)
+	value, err := b.parse(r.PostForm)
+	if err != nil {
+		return err
 	}
 	e, err := d.Set(r.Context(), key, value, ifVersion)
 	var conflict *store.ConflictError

@@ -51,11 +51,15 @@ func (s *Server) panel(scope store.Scope, snap store.Snapshot, v viewer, now tim
 		if b.scope != scope {
 			continue
 		}
-		f := views.Field{Scope: string(scope), Key: b.key, Label: b.label, Checkbox: b.checkbox}
+		f := views.Field{Scope: string(scope), Key: b.key, Label: b.label, Kind: b.kind, Min: b.min, Max: b.max, Text: b.def}
 		if e, ok := findEntry(snap.Entries, b.key); ok {
 			f.Text = displayText(e.Value)
 			f.Checked = string(e.Value) == "true"
 			f.Version, f.Origin = e.Version, originView(e.Origin, e.UpdatedAt, v, now)
+		}
+		for _, o := range b.options {
+			o.Selected = o.Value == f.Text
+			f.Options = append(f.Options, o)
 		}
 		p.Fields = append(p.Fields, f)
 	}
@@ -69,13 +73,41 @@ func (s *Server) panelData(scope store.Scope, snap store.Snapshot, v viewer, now
 	p.Visits, p.Version = "0", snap.Version
 	p.Entries = make([]views.Entry, 0, len(snap.Entries))
 	for _, e := range snap.Entries {
-		p.Entries = append(p.Entries, views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version,
-			Origin: originView(e.Origin, e.UpdatedAt, v, now)})
+		p.Entries = append(p.Entries, inspected(e, originView(e.Origin, e.UpdatedAt, v, now)))
 	}
 	if e, ok := findEntry(snap.Entries, keyVisits); ok {
 		p.Visits = string(e.Value)
 	}
 	return p
+}
+
+// inspectorCut is how many characters of a value the inspector shows before
+// it is opened.
+const inspectorCut = 120
+
+// inspected is an entry as the inspector shows it: a long value cut, with
+// its size, and whole (indented, if structured) on request.
+func inspected(e store.Entry, o views.Origin) views.Entry {
+	ie := views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version, Origin: o}
+	if utf8.RuneCount(e.Value) <= inspectorCut {
+		return ie
+	}
+	ie.Long, ie.JSON, ie.Size = true, string([]rune(string(e.Value))[:inspectorCut]), size(len(e.Value))
+	var indented bytes.Buffer
+	if json.Indent(&indented, e.Value, "", "  ") == nil {
+		ie.Full = indented.String()
+	} else {
+		ie.Full = string(e.Value)
+	}
+	return ie
+}
+
+// size writes a number of bytes as a person reads it: "840 B", "9.2 KiB".
+func size(n int) string {
+	if n < 1024 {
+		return strconv.Itoa(n) + " B"
+	}
+	return strconv.FormatFloat(float64(n)/1024, 'f', 1, 64) + " KiB"
 }
 
 // originView is who made a change, as v may know it: its own tab, another

@@ -66,6 +66,36 @@
   function fieldOf(el) {
     return el && el.dataset && el.dataset.bound !== undefined ? el.closest('.field') : null;
   }
+  // What a control shows, what the server last gave it (the default: the
+  // value attribute, the checked attribute, the selected option), and
+  // setting either, whatever kind of control it is.
+  function shown(el) { return el.type === 'checkbox' ? String(el.checked) : el.value; }
+  function given(el) {
+    if (el.type === 'checkbox') return String(el.defaultChecked);
+    if (el.tagName === 'SELECT') {
+      const o = [...el.options].find(o => o.defaultSelected) || el.options[0];
+      return o ? o.value : '';
+    }
+    return el.defaultValue;
+  }
+  function give(el, v) {
+    if (el.type === 'checkbox') el.defaultChecked = v === 'true';
+    else if (el.tagName === 'SELECT') for (const o of el.options) o.defaultSelected = o.value === v;
+    else el.defaultValue = v;
+  }
+  function show(el, v) {
+    if (el.type === 'checkbox') el.checked = v === 'true';
+    else el.value = v;
+    following(el);
+  }
+  // A range shows its number, and the page's font follows the Font size
+  // range as it moves (the stylesheet reads its value attribute).
+  function following(el) {
+    if (el.type !== 'range') return;
+    el.setAttribute('value', el.value);
+    const n = el.closest('.field').querySelector('.range-value');
+    if (n) n.textContent = el.value;
+  }
   function setState(field, state, text) {
     const status = field.querySelector('.status');
     status.dataset.state = state;
@@ -75,7 +105,9 @@
   }
   document.addEventListener('input', e => {
     const f = fieldOf(e.target);
-    if (f) setState(f, 'editing', 'Editing…');
+    if (!f) return;
+    following(e.target);
+    setState(f, 'editing', 'Editing…');
   });
   document.addEventListener('htmx:before:request', e => {
     const f = fieldOf(e.detail.ctx.sourceElement);
@@ -103,14 +135,10 @@
       if (tag) f.dataset.version = tag.replace(/"/g, '');
       // The body is FormData, or URLSearchParams once encoded: both have get.
       const body = ctx.request.body;
-      const sent = body && typeof body.get === 'function' ? body.get('value') : null;
-      if (el.type === 'checkbox') {
-        el.defaultChecked = sent === 'true';
-        setState(f, el.checked === el.defaultChecked ? 'saved' : 'editing');
-      } else {
-        el.defaultValue = sent;
-        setState(f, el.value === sent ? 'saved' : 'editing');
-      }
+      let sent = body && typeof body.get === 'function' ? body.get('value') : null;
+      if (el.type === 'checkbox') sent = String(sent === 'true');
+      give(el, sent ?? '');
+      setState(f, shown(el) === sent ? 'saved' : 'editing');
       return;
     }
     // The inspector's set form empties itself after a success.
@@ -132,15 +160,26 @@
     }
   });
   document.addEventListener('htmx:after:swap', () => {
-    for (const el of document.querySelectorAll('input[data-bound]')) {
+    for (const el of document.querySelectorAll('[data-bound]')) {
       if (fieldOf(el).hasAttribute('data-dirty')) continue;
-      if (el.type === 'checkbox') {
-        if (el.checked !== el.defaultChecked) el.checked = el.defaultChecked;
-      } else if (el.value !== el.defaultValue) {
-        el.value = el.defaultValue;
-      }
+      if (shown(el) !== given(el)) show(el, given(el));
     }
+    tint();
   });
+
+  // The Tab color tints this tab's favicon too, in the stylesheet's color.
+  let tinted = null;
+  function tint() {
+    const color = getComputedStyle(document.documentElement).getPropertyValue('--tab-tint').trim();
+    if (color === tinted) return;
+    tinted = color;
+    const icon = document.querySelector('link[rel="icon"]');
+    if (!icon) return;
+    icon.dataset.plain ??= icon.href;
+    icon.href = color ? 'data:image/svg+xml,' + encodeURIComponent(
+      `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="2" y="2" width="28" height="28" rx="6" fill="${color}"/></svg>`) : icon.dataset.plain;
+  }
+  document.addEventListener('change', tint);
 
   // A conflict's buttons: take their value, or save mine over it, knowingly.
   document.addEventListener('click', e => {
@@ -150,11 +189,8 @@
     const input = f.querySelector('[data-bound]');
     f.dataset.version = button.dataset.version;
     if (button.hasAttribute('data-take-theirs')) {
-      if (input.type === 'checkbox') {
-        input.checked = input.defaultChecked = button.dataset.value === 'true';
-      } else {
-        input.value = input.defaultValue = button.dataset.value;
-      }
+      give(input, button.dataset.value);
+      show(input, button.dataset.value);
       setState(f, 'saved', 'Took theirs.');
     } else {
       setState(f, 'saving', 'Saving…');

@@ -15,6 +15,20 @@ func Asset(name string) string { return static.Path(name) }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
 
+// keyParts cuts a key after each "_", "-" or ".", where a line may break:
+// a key never breaks inside a word.
+func keyParts(key string) []string {
+	var parts []string
+	for {
+		i := strings.IndexAny(key, "_-.")
+		if i < 0 || i == len(key)-1 {
+			return append(parts, key)
+		}
+		parts = append(parts, key[:i+1])
+		key = key[i+1:]
+	}
+}
+
 // FeedMax is how many changes the activity feed holds.
 const FeedMax = 20
 

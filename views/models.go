@@ -60,17 +60,29 @@ type Field struct {
 	Scope    string
 	Key      string
 	Label    string
-	Checkbox bool
-	Text     string // the value shown in a text input
+	Kind     string // "text", "textarea", "checkbox", "range" or "select"
+	Text     string // the value shown in a text input, text area or range; a select's choice
 	Checked  bool   // the state of a checkbox
+	Min, Max int    // a range's bounds
+	Options  []Option
 	Version  int64  // the key's version (0: not set), which an edit is based on
 	Origin   Origin // who set it last
 }
 
-// Entry is one key of the inspector.
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+	Selected     bool
+}
+
+// Entry is one key of the inspector. A long value is shown cut, with its
+// size, and whole (indented, if structured) on request.
 type Entry struct {
 	Key     string
-	JSON    string
+	JSON    string // the value, or its first characters when Long
+	Long    bool
+	Full    string // a long value whole
+	Size    string // a long value's size: "9.2 KiB"
 	Version int64
 	Origin  Origin
 }

@@ -17,7 +17,7 @@ func userPanel() views.Panel {
 		Fields: []views.Field{
 			{Scope: "user", Key: "username", Label: "Your name", Text: "Ada"},
 			{Scope: "user", Key: "user_note", Label: "Your Persistent Note", Text: "hello"},
-			{Scope: "user", Key: "dark_mode", Label: "Dark Mode", Checkbox: true},
+			{Scope: "user", Key: "dark_mode", Label: "Dark Mode", Kind: "checkbox"},
 		},
 		Entries: []views.Entry{
 			{Key: "last_visited_page", JSON: `"/"`, Version: 10},
