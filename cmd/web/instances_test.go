@@ -197,3 +197,23 @@ func TestInstanceResnapshotsAfterALostSubscription(t *testing.T) {
 		}
 	}
 }
+
+// With Redis, a crash button crashes only the instance that served it: the
+// other serves on, and the crashed one comes back on the same port with
+// the shared data.
+func TestInstanceCrashLeavesTheOthersServing(t *testing.T) {
+	a, b := twoInstances(t)
+	c := newJarClient()
+	put(t, c, a.URL, "general/note", `"before the crash"`)
+	boot := bootNumber(t, c, a.URL)
+	if status, body := do(t, c, "POST", a.URL+"/demo/crash", "", nil); status != 202 {
+		t.Fatalf("crash A: %d %s", status, body)
+	}
+	if _, body := fetch(t, c, b.URL+"/api/storage/general/note"); !strings.Contains(body, "before the crash") {
+		t.Errorf("B while A crashes: %s", body)
+	}
+	waitNewBoot(t, a.URL, boot)
+	if _, body := fetch(t, c, a.URL+"/api/storage/general/note"); !strings.Contains(body, "before the crash") {
+		t.Errorf("A after its crash: %s", body)
+	}
+}
