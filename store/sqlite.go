@@ -35,12 +35,42 @@ type Options struct {
 	// PresenceTTL is how long an instance's share of the presence counts
 	// unless it is shared again (Redis; default 30 s).
 	PresenceTTL time.Duration
+	// Sync is SQLite's synchronous setting: SyncFull (the default) makes a
+	// commit durable before it is acknowledged; SyncNormal only against a
+	// crash of the process.
+	Sync Sync
+}
+
+// Sync says when SQLite makes a commit durable.
+type Sync string
+
+const (
+	// SyncFull syncs the write-ahead log at every commit: an acknowledged
+	// write survives a power cut. Group commit shares the sync among the
+	// writes of a batch.
+	SyncFull Sync = "full"
+	// SyncNormal syncs it only at checkpoints: an acknowledged write
+	// survives a crash of the process (kill -9 included), not a power cut
+	// or a crash of the kernel, which can lose the last commits.
+	SyncNormal Sync = "normal"
+)
+
+// ParseSync reads a Sync setting by name.
+func ParseSync(name string) (Sync, error) {
+	switch s := Sync(name); s {
+	case SyncFull, SyncNormal:
+		return s, nil
+	}
+	return "", fmt.Errorf("sync %q: use full or normal", name)
 }
 
 // withDefaults fills in the zero fields.
 func (o Options) withDefaults() Options {
 	o.Limits = o.Limits.WithDefaults()
 	o.Expiry = o.Expiry.withDefaults()
+	if o.Sync == "" {
+		o.Sync = SyncFull
+	}
 	if o.PresenceTTL <= 0 {
 		o.PresenceTTL = 30 * time.Second
 	}
@@ -62,6 +92,7 @@ func (o Options) withDefaults() Options {
 // every commit.
 type SQLite struct {
 	path    string
+	sync    Sync
 	rdb     *sql.DB // read-only pool
 	wdb     *sql.DB // one connection, owned by the writer goroutine
 	rstmts  *stmts  // prepared on rdb
@@ -88,11 +119,11 @@ type SQLite struct {
 // begins its transactions IMMEDIATE (it takes the write lock at BEGIN, so
 // it never fails to upgrade a read lock); readers begin deferred and never
 // take it.
-func dsn(path string, role int) string {
+func (s *SQLite) dsn(role int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous("+string(s.sync)+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	switch role {
 	case reader:
@@ -103,7 +134,7 @@ func dsn(path string, role int) string {
 		// should it fall behind (4x SQLite's default).
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + s.path + "?" + q.Encode()
 }
 
 // The connections' roles.
@@ -118,11 +149,15 @@ const (
 // is not SQLite and a schema newer than this binary, leaving the file as it is.
 func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	opts = opts.withDefaults()
+	if _, err := ParseSync(string(opts.Sync)); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create database folder: %w", err)
 	}
 	s := &SQLite{
 		path:    path,
+		sync:    opts.Sync,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry,
 		cache:   newSnapCache(32 << 20),
@@ -137,7 +172,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		return nil, err
 	}
 	var err error
-	if s.wdb, err = sql.Open("sqlite", dsn(path, writerRole)); err != nil {
+	if s.wdb, err = sql.Open("sqlite", s.dsn(writerRole)); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	s.wdb.SetMaxOpenConns(1)
@@ -148,7 +183,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		s.wdb.Close()
 		return nil, err
 	}
-	if s.rdb, err = sql.Open("sqlite", dsn(path, reader)); err != nil {
+	if s.rdb, err = sql.Open("sqlite", s.dsn(reader)); err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -226,7 +261,7 @@ func (s *SQLite) start(ctx context.Context) error {
 		return fmt.Errorf("count boot: %w", err)
 	}
 	s.boot = Boot{Number: number, Time: s.now()}
-	cp, err := sql.Open("sqlite", dsn(s.path, checkpointer))
+	cp, err := sql.Open("sqlite", s.dsn(checkpointer))
 	if err != nil {
 		return fmt.Errorf("open checkpointer: %w", err)
 	}

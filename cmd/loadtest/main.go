@@ -49,6 +49,7 @@ type options struct {
 	levels      []int
 	rows        int
 	backend     string
+	sync        string
 	baseline    string // internal: serve the baseline on this address
 }
 
@@ -65,6 +66,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
 	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
 	fs.StringVar(&o.backend, "backend", "sqlite", "the server's store: sqlite, or redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance)")
+	fs.StringVar(&o.sync, "sync", "full", "the SQLite server's -sync: full or normal")
 	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {
@@ -143,7 +145,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			defer stop()
 			redisURL = url
 		}
-		if target, err = startServer(ctx, app, redisURL); err != nil {
+		if target, err = startServer(ctx, app, redisURL, o.sync); err != nil {
 			return err
 		}
 		defer target.stop()
@@ -222,7 +224,7 @@ func bigDatabase(ctx context.Context, o options, app proctest.Program, target, b
 		return err
 	}
 	fmt.Fprintf(out, "restart on %d rows: /healthz answered %s after the process started\n", o.rows, ready.Round(time.Millisecond))
-	empty, err := startServer(ctx, app, "")
+	empty, err := startServer(ctx, app, "", o.sync)
 	if err != nil {
 		return err
 	}

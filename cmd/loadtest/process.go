@@ -36,13 +36,13 @@ func buildApp(ctx context.Context, dir string) (proctest.Program, error) {
 
 // startServer starts the app on a temp database, or on Redis if redisURL
 // is set.
-func startServer(ctx context.Context, app proctest.Program, redisURL string) (*process, error) {
+func startServer(ctx context.Context, app proctest.Program, redisURL, sync string) (*process, error) {
 	dir, err := os.MkdirTemp("", "loadtest-")
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
-		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0"}
+		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0", "-sync", sync}
 	if redisURL != "" {
 		args = append(args, "-redis", redisURL)
 	}

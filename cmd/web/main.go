@@ -99,6 +99,7 @@ type config struct {
 	oneShot   time.Duration
 	limits    store.Limits
 	demo      string // auto, on or off
+	sync      store.Sync
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -141,6 +142,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	intFlag(&c.limits.BodyBytes, "max-body", "MAX_BODY_BYTES", d.BodyBytes, "bytes of a request body")
 	intFlag(&c.limits.TabsPerUser, "max-tabs", "MAX_TABS", d.TabsPerUser, "tabs with stored rows per user; a new one evicts the least recently used")
 	intFlag(&c.limits.ClientsPerUser, "max-clients", "MAX_CLIENTS", d.ClientsPerUser, "client (page-load) scopes per user; a new one evicts the least recently used")
+	var sync string
+	fs.StringVar(&sync, "sync", env("SQLITE_SYNC", "full"), "full: an acknowledged write survives a power cut; normal: only a crash of the process (SQLITE_SYNC)")
 	fs.StringVar(&c.demo, "demo-controls", env("DEMO_CONTROLS", "auto"), "the Restart and Crash server buttons: auto (on when listening on loopback only), on or off (DEMO_CONTROLS)")
 	var writeRate string
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
@@ -171,6 +174,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if _, err := demoOn(c.demo, c.addr); err != nil {
 		return c, err
+	}
+	if c.sync, err = store.ParseSync(sync); err != nil {
+		return c, fmt.Errorf("-sync: %w", err)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("-log-level: %w", err)
@@ -211,6 +217,7 @@ func newHTTPServer(h http.Handler, t timeouts, log *slog.Logger) *http.Server {
 func openStore(ctx context.Context, cfg config, log *slog.Logger) (store.Store, error) {
 	opts := store.Options{
 		Logger: log,
+		Sync:   cfg.sync,
 		Limits: cfg.limits,
 		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/storagescopes/app/internal/proctest"
+	"github.com/storagescopes/app/store"
 )
 
 const testSecret = "test-secret-test-secret-test-secret-0123456789"
@@ -116,7 +117,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.addr != "0.0.0.0:9" || c.tabTTL != 48*time.Hour || c.userTTL != 36*time.Hour || c.dbPath != "data/storage.db" {
+	if c.addr != "0.0.0.0:9" || c.tabTTL != 48*time.Hour || c.userTTL != 36*time.Hour || c.dbPath != "data/storage.db" || c.sync != store.SyncFull {
 		t.Errorf("config = %+v", c)
 	}
 	for _, args := range [][]string{
@@ -124,6 +125,7 @@ func TestFlags(t *testing.T) {
 		{"-secret", testSecret + ",short"},
 		{"-tab-ttl", "0d"},
 		{"-user-ttl", "soon"},
+		{"-sync", "off"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, getenv, io.Discard); err == nil {
