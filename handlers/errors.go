@@ -5,14 +5,18 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
 )
 
 // Error is an error with a status and a message that is safe to show.
 type Error struct {
 	Status  int
 	Message string
+	// RetryAfter, in seconds, says when a fault may have passed.
+	RetryAfter int
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -37,17 +41,36 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 
 func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status == http.StatusInternalServerError:
 		s.logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
+	case e.Status >= 500: // a fault: the store logs when it starts and ends
+		s.logger(r.Context()).Debug("request refused", "error", err, "method", r.Method, "path", r.URL.Path)
 	}
-	if isAPI(r) {
-		writeJSON(w, e.Status, map[string]string{"error": e.Message})
-		return
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(e.Status)
-	w.Write([]byte(e.Message))
+	switch {
+	case isAPI(r):
+		writeJSON(w, e.Status, map[string]string{"error": e.Message})
+	case isNavigation(r):
+		if render(w, r, e.Status, views.ErrorPage(views.ErrorInfo{
+			Status: e.Status, Title: http.StatusText(e.Status), Message: e.Message, RetryAfter: e.RetryAfter,
+		})) == nil {
+			return
+		}
+		fallthrough
+	default: // htmx shows it in the control's status
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(e.Status)
+		w.Write([]byte(e.Message))
+	}
+}
+
+// isNavigation says a browser asked for a page (not htmx, not the API).
+func isNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get("HX-Request") == "" && !isAPI(r)
 }
 
 // asError maps any error to an *Error: application errors keep their
@@ -70,12 +93,48 @@ func asError(err error) *Error {
 		return &Error{Status: http.StatusTooManyRequests, Message: "too many keys in this scope: delete some first"}
 	case errors.As(err, &maxBytes):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
+	case errors.Is(err, store.ErrDiskFull):
+		return &Error{Status: http.StatusInsufficientStorage, Message: "Not saved: " + faultReason(err)}
+	case errors.Is(err, store.ErrLocked):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
+			Message: "Not saved: " + faultReason(err) + "; try again in a moment"}
+	case errors.Is(err, store.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 5,
+			Message: "Storage is unavailable; nothing was changed"}
 	case errors.Is(err, store.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Message: "the server is shutting down; try again in a moment"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Message: "the request was cancelled"}
 	}
 	return &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+}
+
+// faultReason says in words what a store fault is.
+func faultReason(err error) string {
+	switch store.FaultOf(err) {
+	case store.ErrDiskFull:
+		return "the server's disk is full"
+	case store.ErrLocked:
+		return "another process holds the database's lock"
+	case store.ErrUnavailable:
+		return "the storage is unavailable"
+	}
+	return "something went wrong"
+}
+
+// healthView is the storage's state as the live indicator shows it.
+func healthView(fault error) views.Health {
+	switch store.FaultOf(fault) {
+	case nil:
+		if fault == nil {
+			return views.Health{State: "ok"}
+		}
+	case store.ErrDiskFull:
+		return views.Health{State: "disk-full", Text: "Disk full: not saving"}
+	case store.ErrLocked:
+		return views.Health{State: "locked", Text: "Database locked: not saving"}
+	}
+	return views.Health{State: "unavailable", Text: "Storage unavailable"}
 }
 
 // logger returns the logger of a request: with its number and its user. It

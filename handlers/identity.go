@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -59,11 +60,16 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 			return
 		}
 		// The cookie came back: keep the user past the one-shot grace, and
-		// the user and its tab from expiring while they are in use.
-		if id.Returning {
-			if err := s.store.Touch(r.Context(), id.UserID, id.TabID, true); err != nil {
-				s.logger(r.Context()).Error("touch", "error", err)
-			}
+		// the user and its tab from expiring while they are in use. The
+		// request does not wait for that (a locked database would hold it
+		// up), and while the storage has a fault it is not even tried.
+		if id.Returning && s.hub.healthNow() == nil {
+			ctx := context.WithoutCancel(r.Context())
+			go func() {
+				if err := s.store.Touch(ctx, id.UserID, id.TabID, true); err != nil && store.FaultOf(err) == nil && !errors.Is(err, store.ErrClosed) {
+					s.logger(ctx).Error("touch", "error", err)
+				}
+			}()
 		}
 		info, r := s.requestInfo(r)
 		info.identity = id
@@ -153,9 +159,14 @@ type viewer struct {
 	Tab    int // 0: not known (a page's first load names no tab)
 }
 
-// viewerOf is the request's viewer, its tab numbered if it names one.
+// viewerOf is the request's viewer, its tab numbered if it names one. A
+// new tab that cannot be numbered while the storage has a fault is drawn
+// unnamed: the page still shows what can be read.
 func (s *Server) viewerOf(ctx context.Context, id *identity) (viewer, error) {
 	n, err := s.tabNumber(ctx, id)
+	if store.FaultOf(err) != nil {
+		err = nil
+	}
 	return viewer{UserID: id.UserID, Tab: n}, err
 }
 

@@ -38,6 +38,8 @@ const (
 	// share is renewed (and the others' read) even when nothing changed.
 	presenceEvery     = time.Second
 	presenceHeartbeat = 10 * time.Second
+	// healthEvery is how often the storage is asked how it is.
+	healthEvery = time.Second
 	// recentMax is how many changes of one owner the hub keeps for the
 	// feeds of the pages that see it.
 	recentMax = 20
@@ -60,6 +62,10 @@ type hubFuncs struct {
 	// share tells the other instances which pages this one has open and
 	// returns all of them (store.Store.SharePresence).
 	share func(ctx context.Context, mine store.Presence) (store.Presence, error)
+	// health is the storage's fault now, or nil (store.Store.Health).
+	health func(ctx context.Context) error
+	// drawHealth draws the live indicator's storage state.
+	drawHealth func(fault error) []byte
 }
 
 // hub is the set of open live connections and the events waiting for them.
@@ -79,6 +85,8 @@ type hub struct {
 	// presenceDirty says this instance's pages changed since.
 	shared        store.Presence
 	presenceDirty bool
+	// fault is the storage's fault as last seen (store.FaultOf), or nil.
+	fault error
 
 	wake chan struct{} // a signal that pending has something
 	quit chan struct{}
@@ -97,6 +105,9 @@ type hubEvent struct {
 	drawn    []byte
 	changes  []store.Change
 	presence store.Presence
+	// health says the storage's fault changed to fault (nil: it works).
+	health bool
+	fault  error
 }
 
 func newHub(funcs hubFuncs, log *slog.Logger) *hub {
@@ -113,6 +124,7 @@ func newHub(funcs hubFuncs, log *slog.Logger) *hub {
 	}
 	go h.run()
 	go h.sharePresence()
+	go h.watchHealth()
 	return h
 }
 
@@ -179,6 +191,10 @@ func (h *hub) handle(events []hubEvent) {
 			continue
 		case e.presence != nil:
 			h.updatePresence(e.presence)
+			continue
+		case e.health:
+			flush()
+			h.setHealth(ctx, e.fault)
 			continue
 		}
 		for _, c := range e.changes {
@@ -289,6 +305,9 @@ func (h *hub) resync(ctx context.Context) {
 	h.mu.Unlock()
 	drawn := map[store.Owner]*drawings{} // general is read once for all
 	for _, c := range conns {
+		if c.ctx.Err() != nil {
+			continue
+		}
 		for _, o := range storedOwners(c) {
 			d, ok := drawn[o]
 			if !ok {
@@ -413,6 +432,12 @@ func (h *hub) join(ctx context.Context, c *liveConn, drawn []byte) {
 	var state bytes.Buffer
 	for _, o := range storedOwners(c) {
 		snap, err := h.funcs.read(ctx, o)
+		if store.FaultOf(err) != nil {
+			// The page stays, says so, and joins again once the storage
+			// is back (setHealth).
+			c.partial = true
+			break
+		}
 		if err != nil {
 			h.log.Error("live: snapshot", "error", err, "owner", o.String())
 			c.cancel(err)
@@ -423,11 +448,15 @@ func (h *hub) join(ctx context.Context, c *liveConn, drawn []byte) {
 	state.Write(h.funcs.draw(store.Client, h.funcs.client(c.userID, c.clientID), v, nil))
 	state.Write(drawn)
 	h.mu.Lock()
-	shared := h.shared
+	shared, fault := h.shared, h.fault
 	h.mu.Unlock()
 	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
 		state.Write(h.funcs.presence(scope, shared, v))
 	}
+	if c.partial && fault == nil {
+		fault = store.ErrUnavailable // seen before watchHealth sees it
+	}
+	state.Write(h.funcs.drawHealth(fault))
 	c.send(partJoin, state.Bytes()) // the outbox is empty: this always fits
 
 	h.mu.Lock()
@@ -518,6 +547,69 @@ func (h *hub) sharePresence() {
 		last = time.Now()
 		h.post(hubEvent{presence: all})
 	}
+}
+
+// watchHealth asks the storage how it is every healthEvery and tells run
+// when that changes.
+func (h *hub) watchHealth() {
+	tick := time.NewTicker(healthEvery)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), healthEvery/2)
+		err := h.funcs.health(ctx)
+		cancel()
+		fault := store.FaultOf(err)
+		if err != nil && fault == nil {
+			fault = store.ErrUnavailable
+		}
+		if fault == last {
+			continue
+		}
+		if fault != nil {
+			h.log.Error("storage fault: requests that need it are refused until it passes", "error", err)
+		} else {
+			h.log.Info("storage works again", "after", last)
+		}
+		last = fault
+		h.post(hubEvent{health: true, fault: fault})
+	}
+}
+
+// setHealth tells every page the storage's state. When the storage is back,
+// every page reads its scopes again (what changed meanwhile was not pushed),
+// and a page that joined without them joins again.
+func (h *hub) setHealth(ctx context.Context, fault error) {
+	h.mu.Lock()
+	was := h.fault
+	h.fault = fault
+	var partial []*liveConn
+	for c := range h.conns {
+		if c.partial {
+			partial = append(partial, c)
+		}
+	}
+	h.mu.Unlock()
+	h.deliver("", "", "", partHealth, h.funcs.drawHealth(fault))
+	if was == nil || fault != nil {
+		return
+	}
+	for _, c := range partial {
+		c.cancel(errRejoin)
+	}
+	h.resync(ctx)
+}
+
+// healthNow is the storage's fault as last seen, for a page being drawn.
+func (h *hub) healthNow() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fault
 }
 
 // presenceNow is who has a page open now, as last shared.
@@ -612,7 +704,9 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := identityFrom(r)
 	number, err := s.store.TabNumber(r.Context(), id.UserID, tab)
-	if err != nil {
+	if store.FaultOf(err) != nil {
+		number = 0 // unnamed until it joins again, once the storage is back
+	} else if err != nil {
 		return err
 	}
 	v := viewer{UserID: id.UserID, Tab: number}
@@ -628,6 +722,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := s.hub
 	c := newLiveConn(id.UserID, tab, number, client, ws, raw, s.liveStall)
+	c.partial = number == 0
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

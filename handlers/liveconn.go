@@ -44,6 +44,7 @@ const (
 	partClient
 	partPresenceGeneral
 	partPresenceUser // the user's and browser's lines, which say the same
+	partHealth
 	partPing
 	numParts
 )
@@ -67,6 +68,7 @@ var (
 	errStalled  = errors.New("page stopped reading")
 	errShutdown = errors.New("server shutting down")
 	errGone     = errors.New("connection lost")
+	errRejoin   = errors.New("storage back: join again")
 )
 
 // liveConn is one page's connection. It is small on purpose: an idle page
@@ -75,7 +77,8 @@ var (
 // something to send.
 type liveConn struct {
 	userID, tabID, clientID string
-	tab                     int // the tab's number in its browser
+	tab                     int  // the tab's number in its browser
+	partial                 bool // joined during a storage fault, without its stored scopes
 	ws                      *websocket.Conn
 	raw                     net.Conn        // the socket under ws
 	ctx                     context.Context // ends when the connection must end
@@ -185,6 +188,8 @@ func (c *liveConn) closeWith(cause error) {
 		code, reason = websocket.StatusServiceRestart, "server restarting"
 	case errors.Is(cause, errStalled):
 		code, reason = websocket.StatusTryAgainLater, "stopped reading; reconnect for the current state"
+	case errors.Is(cause, errRejoin):
+		code, reason = websocket.StatusServiceRestart, "storage back; reconnect for the current state"
 	}
 	done := make(chan struct{})
 	go func() {

@@ -121,6 +121,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 			Title:   "Home",
 			LiveURL: "/live",
 			Demo:    s.demo != nil,
+			Health:  healthView(s.hub.healthNow()),
 		}
 		if path == "/settings" {
 			page.Title = "Settings"
@@ -177,7 +178,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 		if _, err := d.Increment(ctx, keyVisits); err != nil {
 			return err
 		}
-		return s.renderVisit(w, r, scope, d, nil)
+		return s.renderVisit(w, r, scope, d, nil, "")
 	}
 	if from := r.Header.Get(headerCopyFrom); from != "" {
 		from, err := checkUUID("X-Tab-Copy-From header", from)
@@ -186,7 +187,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 		}
 		// A tab that already exists keeps what it has: a replayed copy
 		// never overwrites.
-		if err := s.store.CopyTab(ctx, id.UserID, from, id.TabID); err != nil && !errors.Is(err, store.ErrTabExists) {
+		if err := s.store.CopyTab(ctx, id.UserID, from, id.TabID); err != nil && !errors.Is(err, store.ErrTabExists) && store.FaultOf(err) == nil {
 			return err
 		}
 	}
@@ -196,6 +197,10 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 		store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyLastVisited, Value: mustJSON(pagePath(r))},
 		store.Mutation{Owner: store.TabOwner(id.UserID, id.TabID), Key: keyVisits, Increment: true},
 	)
+	if store.FaultOf(err) != nil {
+		// Reads still work: the panel, uncounted, says why.
+		return s.renderVisit(w, r, scope, d, nil, "This visit was not counted: "+faultReason(err)+".")
+	}
 	if err != nil {
 		return err
 	}
@@ -210,7 +215,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderVisit(w, r, scope, d, &visitCounts{stored: counted, browser: browserCount})
+	return s.renderVisit(w, r, scope, d, &visitCounts{stored: counted, browser: browserCount}, "")
 }
 
 // visitCounts are what a tab's panel load counted.
@@ -221,8 +226,8 @@ type visitCounts struct {
 
 // renderVisit answers a lazy panel's load: the panel, and for a tab's the
 // tab's name and fresh counters, inspectors and feed entries of the scopes
-// it counted in.
-func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, counts *visitCounts) error {
+// it counted in; note says why a visit was not counted.
+func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, counts *visitCounts, note string) error {
 	ctx := r.Context()
 	id := identityFrom(r)
 	v, err := s.viewerOf(ctx, id)
@@ -236,6 +241,10 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 	}
 	visit := views.Visit{Panel: s.panel(scope, snap, v, now)}
 	visit.Panel.Presence = presenceView(scope, nil, v)
+	visit.Panel.VisitsNote = note
+	if note != "" && v.Tab > 0 {
+		visit.TabName = tabName(v.Tab)
+	}
 	if counts != nil {
 		visit.TabName = tabName(v.Tab)
 		for _, other := range []store.Scope{store.General, store.User, store.Browser} {

@@ -68,8 +68,7 @@ func (s *Server) limitWrites(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.writes.allow(identityFrom(r).UserID) {
-			w.Header().Set("Retry-After", "1")
-			s.serveError(w, r, &Error{Status: http.StatusTooManyRequests,
+			s.serveError(w, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: 1,
 				Message: fmt.Sprintf("too many writes: at most %g per second; slow down and try again", s.writes.rate)})
 			return
 		}

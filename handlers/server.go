@@ -102,7 +102,13 @@ func New(cfg Config) (*Server, error) {
 		},
 		draw:     s.drawPart,
 		presence: s.drawPresence,
-		share:    s.store.SharePresence,
+		health:   s.store.Health,
+		drawHealth: func(fault error) []byte {
+			var buf bytes.Buffer
+			views.HealthUpdate(healthView(fault)).Render(context.Background(), &buf)
+			return buf.Bytes()
+		},
+		share: s.store.SharePresence,
 	}, s.log)
 	s.store.Subscribe(s.hub.committed)
 	s.handler = s.routes()
@@ -122,14 +128,28 @@ func (s *Server) Close() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// handleHealth answers 200 once the storage answers.
+// handleHealth answers 200 while the storage can be read: "ok", or, when
+// writes meet a fault that leaves reads working (a full disk, a lock held
+// by another process), "degraded:" and why. A storage that cannot be read
+// at all is a 503, so that a load balancer sends pages elsewhere.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.Ping(r.Context()); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Message: "database unavailable"}
+	status, body := http.StatusOK, "ok"
+	switch err := s.store.Health(r.Context()); store.FaultOf(err) {
+	case nil:
+		if err != nil {
+			return err
+		}
+	case store.ErrDiskFull:
+		body = "degraded: the disk is full; writes are refused until there is room, reads work"
+	case store.ErrLocked:
+		body = "degraded: another process holds the database's lock; writes wait for it, reads work"
+	default:
+		status, body = http.StatusServiceUnavailable, "unavailable: "+faultReason(err)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, err := w.Write([]byte("ok\n"))
+	w.WriteHeader(status)
+	_, err := w.Write([]byte(body + "\n"))
 	return err
 }
 

@@ -13,7 +13,8 @@
 //   follow pushed values unless they hold an unsaved edit. Each save names
 //   the version it is based on (If-Match); when someone changed the value
 //   first, the server refuses (412) and the field offers theirs or mine.
-// - The live connection's state is shown by #live.
+// - The live connection's state, and the storage's while it has a fault,
+//   are shown by #live.
 // - What the server drew without knowing which tab looks ("by Tab 2") reads
 //   "by this tab" in Tab 2; times read "12 s ago" and stay current; the
 //   activity feed stays in order; a change that arrives live is marked
@@ -270,13 +271,24 @@
     before = null;
   });
 
-  // The live connection: connected / reconnecting.
+  // The live connection: connected / reconnecting, and, while connected,
+  // the storage's state the server pushes into #storage-health
+  // (data-state "unavailable" and its words when it has a fault).
+  let socket = 'reconnecting';
   function setLive(state) {
+    if (state) socket = state;
     const live = document.getElementById('live');
     if (!live) return;
-    live.dataset.state = state;
-    live.querySelector('.live-text').textContent = state === 'connected' ? 'Live' : 'Reconnecting…';
+    const health = document.getElementById('storage-health');
+    const fault = socket === 'connected' && health && health.dataset.health !== 'ok';
+    live.dataset.state = fault ? 'unavailable' : socket;
+    live.querySelector('.live-text').textContent =
+      fault ? health.textContent : socket === 'connected' ? 'Live' : 'Reconnecting…';
   }
+  document.addEventListener('DOMContentLoaded', () => {
+    const live = document.getElementById('live');
+    if (live) new MutationObserver(() => setLive()).observe(live, {subtree: true, attributeFilter: ['data-health'], childList: true, characterData: true});
+  });
   // The boot this page loaded on: a reconnect names it, and the server says
   // when it started again since (the client scope is gone then).
   let bootAtLoad = null;

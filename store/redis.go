@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -59,6 +60,18 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
+	// A Redis that is gone is answered within half a second, not after
+	// go-redis's retries and backoff; the URL may set each of these.
+	o.DialTimeout = cmp.Or(o.DialTimeout, 200*time.Millisecond)
+	o.DialerRetries = cmp.Or(o.DialerRetries, 1) // one dial per attempt
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, time.Second)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, time.Second)
+	o.PoolTimeout = cmp.Or(o.PoolTimeout, 500*time.Millisecond)
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 1 // a pooled connection that died with a restart
+	}
+	o.MaxRetryBackoff = cmp.Or(o.MaxRetryBackoff, 20*time.Millisecond)
+	redis.SetLogger(redisLogger{opts.Logger})
 	s := &Redis{
 		rdb:    redis.NewClient(o),
 		prefix: "scopes:",
@@ -70,6 +83,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 
 		presenceTTL: opts.PresenceTTL,
 	}
+	s.rdb.AddHook(faultHook{})
 	id := make([]byte, 8)
 	rand.Read(id)
 	s.instance = hex.EncodeToString(id)
@@ -103,8 +117,66 @@ func (s *Redis) Close() error {
 // Boot returns the boot number (shared by all instances) and time.
 func (s *Redis) Boot() Boot { return s.boot }
 
-// Ping reports whether Redis answers.
-func (s *Redis) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+// Health reports whether Redis answers.
+func (s *Redis) Health(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// faultHook names ErrUnavailable in the error of every command that Redis
+// did not answer, or answered that it cannot serve now, so that every
+// caller can tell a lost Redis from a refusal of a script's.
+type faultHook struct{}
+
+func (faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := redisFault(next(ctx, cmd))
+		if err != nil {
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+func (faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := redisFault(next(ctx, cmds))
+		for _, cmd := range cmds {
+			if f := redisFault(cmd.Err()); f != cmd.Err() {
+				cmd.SetErr(f)
+			}
+		}
+		return err
+	}
+}
+
+// redisFault wraps ErrUnavailable around an error that is not an answer of
+// Redis's (a refused or timed-out connection), or an answer that Redis
+// cannot serve now (loading, or unable to persist).
+func redisFault(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		msg := reply.Error()
+		for _, busy := range []string{"LOADING ", "MISCONF ", "READONLY ", "MASTERDOWN ", "TRYAGAIN "} {
+			if strings.HasPrefix(msg, busy) {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+		}
+		return err // redis.Nil, or a script's refusal
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// redisLogger sends go-redis's own log lines through the app's logger, at
+// debug level: they repeat a failed dial per request, and the app logs
+// when Redis goes away and comes back (the live hub's health watch).
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
 
 // Subscribe sets the function told of every committed change.
 func (s *Redis) Subscribe(fn func([]Change)) { s.onCommit.Store(&fn) }

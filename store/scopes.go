@@ -81,8 +81,10 @@ type Store interface {
 	Secret(ctx context.Context) (secret string, generated bool, err error)
 	// Boot is this start's number (counted with the data) and time.
 	Boot() Boot
-	// Ping reports whether the storage answers.
-	Ping(ctx context.Context) error
+	// Health is nil while writes succeed, else the fault they meet now
+	// (ErrUnavailable, ErrDiskFull, ErrLocked). SQLite's faults are learnt
+	// from writes: a disk that filled shows until the next write succeeds.
+	Health(ctx context.Context) error
 	// Close finishes the writes under way and closes the storage.
 	Close() error
 }
@@ -240,6 +242,26 @@ var (
 	ErrTabExists   = errors.New("store: tab already exists")
 	ErrClosed      = errors.New("store: closed")
 )
+
+// Faults: the storage cannot do what was asked right now, and nothing was
+// changed. Each passes by itself (space is freed, Redis comes back, the
+// other process lets go), and the same request then succeeds.
+var (
+	ErrUnavailable = errors.New("store: storage unavailable")
+	ErrDiskFull    = errors.New("store: disk full")
+	ErrLocked      = errors.New("store: database locked by another process")
+)
+
+// FaultOf returns the fault err is (ErrUnavailable, ErrDiskFull or
+// ErrLocked), or nil.
+func FaultOf(err error) error {
+	for _, f := range []error{ErrUnavailable, ErrDiskFull, ErrLocked} {
+		if errors.Is(err, f) {
+			return f
+		}
+	}
+	return nil
+}
 
 // InvalidError is a key or a value that breaks a rule of Limits. Its
 // message says which, in words fit to show the person who sent it.

@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/storagescopes/app/migrations"
 )
@@ -105,6 +106,7 @@ type SQLite struct {
 	log     *slog.Logger
 
 	onCommit atomic.Pointer[func([]Change)]
+	fault    atomic.Pointer[error] // the fault the last write met, or nil
 
 	ops     chan *writeOp
 	closing chan struct{}
@@ -299,8 +301,31 @@ func (s *SQLite) SharePresence(_ context.Context, mine Presence) (Presence, erro
 // Boot returns the boot number and time of this start.
 func (s *SQLite) Boot() Boot { return s.boot }
 
-// Ping reports whether the database answers.
-func (s *SQLite) Ping(ctx context.Context) error { return s.rdb.PingContext(ctx) }
+// Health reports a read pool that fails, or the fault the last write met.
+func (s *SQLite) Health(ctx context.Context) error {
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if f := s.fault.Load(); f != nil {
+		return *f
+	}
+	return nil
+}
+
+// sqliteFault names the store's fault an error of SQLite's is, if any.
+func sqliteFault(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_FULL:
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w: %w", ErrLocked, err)
+	}
+	return err
+}
 
 // Close stops taking writes, finishes those already queued, and closes the
 // database. It is safe to call more than once.

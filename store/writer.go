@@ -141,10 +141,11 @@ gather:
 	}
 	changes, err := w.commit(ops)
 	w.s.wstmts.prepareMissed(context.Background()) // the connection is free now
+	w.noteFault(err)
 	if err != nil {
 		clear(w.ensured) // it may name rows that were rolled back
 		w.known.forget()
-		w.s.log.Error("commit failed", "error", err, "writes", len(ops))
+		err = sqliteFault(err)
 		for _, op := range ops {
 			if op.err == nil {
 				op.err = err
@@ -159,6 +160,24 @@ gather:
 		close(op.done)
 	}
 	clear(ops)
+}
+
+// noteFault keeps the fault a batch met (or clears it) for Health, and
+// logs every failure that is no fault. A fault is logged where it is seen
+// starting and ending (the live hub's health watch), not once per write.
+func (w *writer) noteFault(err error) {
+	if err == nil {
+		if w.s.fault.Load() != nil {
+			w.s.fault.Store(nil)
+		}
+		return
+	}
+	fault := sqliteFault(err)
+	if FaultOf(fault) == nil {
+		w.s.log.Error("commit failed", "error", err)
+		return
+	}
+	w.s.fault.Store(&fault)
 }
 
 func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {

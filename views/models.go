@@ -16,6 +16,13 @@ type Page struct {
 	LiveURL     string // the live connection's endpoint; empty turns live updates off
 	Nav         []NavLink
 	Demo        bool // the Restart and Crash server buttons
+	Health      Health
+}
+
+// Health is whether the storage works now, as the live indicator shows it.
+type Health struct {
+	State string // "ok", or the fault: "unavailable", "disk-full", "locked"
+	Text  string // what the indicator says instead of "Live"
 }
 
 // NavLink is one link of the page navigation.
@@ -44,8 +51,10 @@ type Panel struct {
 	Presence Presence // who shares the scope now
 	Fields   []Field
 	Visits   string
-	Entries  []Entry
-	Lazy     bool
+	// VisitsNote says why this visit was not counted.
+	VisitsNote string
+	Entries    []Entry
+	Lazy       bool
 	// Version is the scope's version this panel was drawn from. Every
 	// swappable part carries it as data-v, and the page's script drops an
 	// incoming part older than the one it has: a late answer or push never
@@ -150,4 +159,12 @@ type Visit struct {
 	TabName  string
 	Others   []Panel // their counters and inspectors only
 	Activity []Activity
+}
+
+// ErrorInfo is what an error page says.
+type ErrorInfo struct {
+	Status     int
+	Title      string
+	Message    string
+	RetryAfter int // seconds; the page reloads itself then
 }

@@ -10,6 +10,9 @@ import (
 // The tests here run the real program as a child process, so that it can
 // be killed with SIGKILL: this test binary, run again as main.
 func TestMain(m *testing.M) {
+	if path := os.Getenv(holdLockEnv); path != "" {
+		holdLock(path)
+	}
 	proctest.RunMain(main)
 	os.Exit(m.Run())
 }

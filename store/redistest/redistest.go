@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -14,7 +15,11 @@ import (
 // Start starts a redis-server of its own, with AOF on, on a free loopback
 // port and a temp folder, stops it when the test ends and returns its URL.
 // Without the binary the test skips, unless REDIS_REQUIRED=1 (CI).
-func Start(tb testing.TB) string {
+func Start(tb testing.TB) string { return StartServer(tb).URL }
+
+// StartServer is Start for a test that stops the server and starts it
+// again.
+func StartServer(tb testing.TB) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		msg := "redis-server not found: install it with `apt-get install -y redis-server` to run the Redis tests"
@@ -23,45 +28,85 @@ func Start(tb testing.TB) string {
 		}
 		tb.Skip(msg)
 	}
-	url, stop, err := Run(tb.TempDir())
+	s, err := NewServer(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(stop)
-	return url
+	tb.Cleanup(s.Kill)
+	return s
 }
 
 // Run is Start outside a test: a redis-server with AOF on (fsync every
 // second), its files in dir, on a free loopback port. stop kills it.
 func Run(dir string) (url string, stop func(), err error) {
-	bin, err := exec.LookPath("redis-server")
+	s, err := NewServer(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("redis-server not found (apt-get install -y redis-server)")
+		return "", nil, err
 	}
+	return s.URL, s.Kill, nil
+}
+
+// Server is one redis-server, which can be stopped and started again on
+// the same port and files.
+type Server struct {
+	URL  string
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// NewServer starts a redis-server with AOF on (fsync every second), its
+// files in dir, on a free loopback port.
+func NewServer(dir string) (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", dir,
+	s := &Server{URL: "redis://" + addr + "/0", addr: addr, dir: dir}
+	return s, s.Restart()
+}
+
+// Restart starts the server again after Stop, with the same data.
+func (s *Server) Restart() error {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return fmt.Errorf("redis-server not found (apt-get install -y redis-server)")
+	}
+	_, port, _ := net.SplitHostPort(s.addr)
+	s.cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no")
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
+	if err := s.cmd.Start(); err != nil {
+		return err
 	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+		if c, err := net.Dial("tcp", s.addr); err == nil {
 			c.Close()
-			return "redis://" + addr + "/0", stop, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not start on %s", addr)
+			s.Kill()
+			return fmt.Errorf("redis-server did not start on %s", s.addr)
 		}
+	}
+}
+
+// Stop shuts the server down as an operator would (SIGTERM: it writes
+// what it holds to its files and exits).
+func (s *Server) Stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Kill ends the server at once.
+func (s *Server) Kill() {
+	if s.cmd != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
 	}
 }

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/store/redistest"
+)
+
+// The faults of a real machine: a disk that fills, a database another
+// process locks, a Redis that stops. Each answers the status and words a
+// user can act on, changes nothing, keeps every acknowledged write, and
+// passes by itself.
+
+const testTab = "6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31"
+
+// answer is a response as a test looks at it.
+type answer struct {
+	status     int
+	body       string
+	retryAfter string
+	took       time.Duration
+}
+
+func ask(t *testing.T, c *http.Client, method, url, body string, header map[string]string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return answer{res.StatusCode, string(b), res.Header.Get("Retry-After"), time.Since(start)}
+}
+
+var (
+	jsonBody = map[string]string{"Content-Type": "application/json"}
+	htmxForm = map[string]string{"Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true", "X-Tab-ID": testTab}
+)
+
+// mountTmpfs mounts a tmpfs of the given size (e.g. "2m") for the test;
+// it needs root. Without it the test skips, unless FAULTS_REQUIRED=1 (CI).
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		msg := fmt.Sprintf("mount a %s tmpfs (needs root): %v", size, err)
+		if os.Getenv("FAULTS_REQUIRED") == "1" {
+			t.Fatal(msg + " (FAULTS_REQUIRED=1)")
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// fillDisk writes a file until the file system has no room left.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// checkIntegrity opens the database as the server does and runs SQLite's
+// integrity check.
+func checkIntegrity(t *testing.T, db string) {
+	t.Helper()
+	st, err := store.Open(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Check(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDiskFull(t *testing.T) {
+	dir := mountTmpfs(t, "2m")
+	db := filepath.Join(dir, "storage.db")
+	s := startChild(t, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret, "-write-rate", "0")
+	c := newJarClient()
+	put(t, c, s.URL, "user/note", `"written before the disk filled"`)
+	ask(t, c, "POST", s.URL+"/scopes/tab/visit", "", htmxForm) // the tab is known and counted once
+
+	fill := filepath.Join(dir, "fill")
+	fillDisk(t, fill)
+	// SQLite reuses the room it already has; write until it has none. Each
+	// write that is acknowledged meanwhile must stay.
+	big := `"` + strings.Repeat("x", 3000) + `"`
+	var acked []string
+	var full answer
+	for i := 0; ; i++ {
+		key := fmt.Sprintf("user/k%d", i)
+		full = ask(t, c, "PUT", s.URL+"/api/storage/"+key, big, jsonBody)
+		if full.status != 200 {
+			break
+		}
+		acked = append(acked, key)
+		if i == 500 {
+			t.Fatal("500 writes of 3 kB fit on a full 2 MiB disk")
+		}
+	}
+	if full.status != 507 || full.body != `{"error":"Not saved: the server's disk is full"}`+"\n" {
+		t.Fatalf("write on a full disk: %d %s, want 507 and the reason", full.status, full.body)
+	}
+	if a := ask(t, c, "POST", s.URL+"/scopes/user/entries", "key=fresh&value=%221%22", htmxForm); a.status != 507 || a.body != "Not saved: the server's disk is full" {
+		t.Errorf("htmx write on a full disk: %d %q", a.status, a.body)
+	}
+	// Reads work: the page renders every value, and the tab's panel says
+	// its visit was not counted, and why.
+	if a := ask(t, c, "GET", s.URL+"/", "", nil); a.status != 200 || !strings.Contains(a.body, "written before the disk filled") {
+		t.Errorf("page on a full disk: %d, want 200 with the stored note", a.status)
+	}
+	if a := ask(t, c, "POST", s.URL+"/scopes/tab/visit", "", htmxForm); a.status != 200 ||
+		!strings.Contains(a.body, "This visit was not counted: the server&#39;s disk is full.") {
+		t.Errorf("tab panel on a full disk: %d %s", a.status, a.body)
+	}
+	if a := ask(t, c, "GET", s.URL+"/healthz", "", nil); a.status != 200 || !strings.HasPrefix(a.body, "degraded: the disk is full") {
+		t.Errorf("/healthz on a full disk: %d %q", a.status, a.body)
+	}
+
+	// Room again: writes succeed without a restart.
+	if err := os.Remove(fill); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, s.URL, "user/after", `"written after room was made"`)
+	if a := ask(t, c, "GET", s.URL+"/healthz", "", nil); a.body != "ok\n" {
+		t.Errorf("/healthz once a write succeeded again: %q", a.body)
+	}
+	for _, key := range append(acked, "user/note", "user/after") {
+		if a := ask(t, c, "GET", s.URL+"/api/storage/"+key, "", nil); a.status != 200 {
+			t.Errorf("acknowledged %s lost: %d", key, a.status)
+		}
+	}
+	if a := ask(t, c, "GET", s.URL+"/api/storage/user/fresh", "", nil); a.status != 404 {
+		t.Errorf("the refused write left something: %d %s", a.status, a.body)
+	}
+	s.Kill()
+	checkIntegrity(t, db)
+	t.Logf("%d writes acknowledged while the disk filled, 0 lost; refused with 507 in %v", len(acked), full.took)
+}
+
+// holdLockEnv makes this test binary a second process that holds the
+// database's write lock (BEGIN IMMEDIATE) until its standard input closes.
+const holdLockEnv = "HOLD_SQLITE_LOCK"
+
+func holdLock(path string) {
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err == nil {
+		_, err = db.Exec("BEGIN IMMEDIATE")
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("locked")
+	io.Copy(io.Discard, os.Stdin)
+	db.Exec("ROLLBACK")
+	os.Exit(0)
+}
+
+func TestDatabaseLocked(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "storage.db")
+	s := startChild(t, "-addr", "127.0.0.1:0", "-db", db, "-secret", testSecret, "-write-rate", "0")
+	c := newJarClient()
+	put(t, c, s.URL, "user/note", `"written before the lock"`)
+
+	holder := exec.Command(os.Args[0], "-test.run=^$")
+	holder.Env = append(os.Environ(), holdLockEnv+"="+db)
+	release, _ := holder.StdinPipe()
+	out, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Process.Kill()
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
+		t.Fatalf("the second process did not take the lock: %q", line)
+	}
+
+	locked := ask(t, c, "PUT", s.URL+"/api/storage/user/during", `"refused"`, jsonBody)
+	if locked.status != 503 || locked.retryAfter == "" ||
+		!strings.Contains(locked.body, "another process holds the database's lock") {
+		t.Errorf("write under another's lock: %d Retry-After=%q %s", locked.status, locked.retryAfter, locked.body)
+	}
+	// Reads do not wait for the lock.
+	read := ask(t, c, "GET", s.URL+"/api/storage/user/note", "", nil)
+	if read.status != 200 || !strings.Contains(read.body, "written before the lock") {
+		t.Errorf("read under another's lock: %d %s", read.status, read.body)
+	}
+	if a := ask(t, c, "GET", s.URL+"/healthz", "", nil); a.status != 200 || !strings.Contains(a.body, "lock") {
+		t.Errorf("/healthz under another's lock: %d %q", a.status, a.body)
+	}
+
+	release.Close()
+	holder.Wait()
+	put(t, c, s.URL, "user/after", `"written after the lock"`)
+	if a := ask(t, c, "GET", s.URL+"/api/storage/user/during", "", nil); a.status != 404 {
+		t.Errorf("the refused write left something: %d %s", a.status, a.body)
+	}
+	t.Logf("write refused with 503 after %v (the busy timeout); a read took %v", locked.took.Round(time.Millisecond), read.took.Round(time.Millisecond))
+}
+
+func TestRedisLost(t *testing.T) {
+	rs := redistest.StartServer(t)
+	s := startChild(t, "-addr", "127.0.0.1:0", "-redis", rs.URL, "-secret", testSecret, "-write-rate", "0")
+	c := newJarClient()
+	put(t, c, s.URL, "user/note", `"written before Redis stopped"`)
+	ask(t, c, "POST", s.URL+"/scopes/tab/visit", "", htmxForm)
+
+	// A page that is open has its live connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, _ := url.Parse(s.URL)
+	ws := "ws://" + u.Host + "/live?tab=" + testTab + "&client=00000000-0000-4000-8000-000000000003"
+	conn, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	waitFor := func(what string) string {
+		t.Helper()
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("live connection: no message with %s: %v", what, err)
+			}
+			if strings.Contains(string(data), what) {
+				return string(data)
+			}
+		}
+	}
+	waitFor(`data-health="ok"`)
+
+	rs.Stop()
+	lost := ask(t, c, "PUT", s.URL+"/api/storage/user/during", `"refused"`, jsonBody)
+	if lost.status != 503 || lost.retryAfter == "" || lost.body != `{"error":"Storage is unavailable; nothing was changed"}`+"\n" {
+		t.Errorf("write without Redis: %d Retry-After=%q %s", lost.status, lost.retryAfter, lost.body)
+	}
+	if a := ask(t, c, "POST", s.URL+"/scopes/user/entries", "key=fresh&value=%221%22", htmxForm); a.status != 503 || a.body != "Storage is unavailable; nothing was changed" {
+		t.Errorf("htmx write without Redis: %d %q", a.status, a.body)
+	}
+	// A browser navigation gets a page that says so and reloads itself.
+	page := ask(t, c, "GET", s.URL+"/", "", map[string]string{"Accept": "text/html"})
+	if page.status != 503 || !strings.Contains(page.body, `data-testid="error-page"`) ||
+		!strings.Contains(page.body, "Storage is unavailable") || !strings.Contains(page.body, `http-equiv="refresh"`) {
+		t.Errorf("page without Redis: %d %s", page.status, page.body)
+	}
+	if a := ask(t, c, "GET", s.URL+"/healthz", "", nil); a.status != 503 {
+		t.Errorf("/healthz without Redis: %d %q", a.status, a.body)
+	}
+	waitFor(`data-health="unavailable"`) // the open page says so
+
+	restarted := time.Now()
+	if err := rs.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Back: the page is told, and reads its scopes again.
+	waitFor(`data-health="ok"`)
+	waitFor("written before Redis stopped")
+	recovered := time.Since(restarted)
+	put(t, c, s.URL, "user/after", `"written after Redis came back"`)
+	if a := ask(t, c, "GET", s.URL+"/api/storage/user/note", "", nil); a.status != 200 {
+		t.Errorf("acknowledged write lost across the stop: %d", a.status)
+	}
+	if a := ask(t, c, "GET", s.URL+"/api/storage/user/during", "", nil); a.status != 404 {
+		t.Errorf("the refused write left something: %d %s", a.status, a.body)
+	}
+	for _, line := range strings.Split(s.Log(), "\n") {
+		if strings.HasPrefix(line, "redis:") {
+			t.Errorf("go-redis logged around the app's logger: %s", line)
+		}
+	}
+	t.Logf("write refused with 503 in %v; page in %v; the open page had its scopes again %v after Redis started",
+		lost.took.Round(time.Millisecond), page.took.Round(time.Millisecond), recovered.Round(time.Millisecond))
+}
