@@ -98,7 +98,7 @@ func TestBrowserSliderColorAndLongValues(t *testing.T) {
 }
 
 // axe-core finds no accessibility violation on either page, light or dark,
-// with the inspector open and an error showing.
+// with the inspector open and an error showing, nor on an error page.
 func TestBrowserAccessibility(t *testing.T) {
 	axe, err := os.ReadFile("testdata/axe-4.14.1.min.js")
 	if err != nil {
@@ -144,4 +144,8 @@ func TestBrowserAccessibility(t *testing.T) {
 			audit(fmt.Sprintf("%s, dark %v", path, dark))
 		}
 	}
+	// The page a navigation gets when it fails.
+	tb.do(chromedp.Navigate(s.URL + "/no-such-page"))
+	tb.waitFor("the error page", `document.querySelector('[data-testid="error-page"]') !== null`)
+	audit("the 404 page")
 }

@@ -159,6 +159,15 @@ type tab struct {
 // tab and client panels loaded and the live connection connected.
 func (b *browser) open(url string) *tab {
 	b.t.Helper()
+	t := b.navigate(url)
+	t.ready()
+	return t
+}
+
+// navigate opens a new tab on url, without waiting for the app's page
+// (it may be an error page).
+func (b *browser) navigate(url string) *tab {
+	b.t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	// The first action on a tab binds the tab's life to its context: it
 	// must not carry a deadline.
@@ -167,7 +176,6 @@ func (b *browser) open(url string) *tab {
 	}
 	t := b.adopt(ctx, cancel)
 	t.do(chromedp.Navigate(url))
-	t.ready()
 	return t
 }
 

@@ -282,8 +282,9 @@
     const health = document.getElementById('storage-health');
     const fault = socket === 'connected' && health && health.dataset.health !== 'ok';
     live.dataset.state = fault ? 'unavailable' : socket;
-    live.querySelector('.live-text').textContent =
-      fault ? health.textContent : socket === 'connected' ? 'Live' : 'Reconnecting…';
+    const text = fault ? health.textContent : socket === 'connected' ? 'Live' : 'Reconnecting…';
+    const shown = live.querySelector('.live-text');
+    if (shown.textContent !== text) shown.textContent = text; // else the observer below would loop
   }
   document.addEventListener('DOMContentLoaded', () => {
     const live = document.getElementById('live');
