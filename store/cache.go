@@ -2,25 +2,32 @@ package store
 
 import (
 	"container/list"
+	"context"
+	"math"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
-// snapCache keeps the snapshots of recently read owners in memory, and the
-// writer keeps them current: after each commit it applies that commit's
-// changes to the cached owners. A List of a cached owner costs no read.
+// snapCache keeps the snapshots of recently read owners in memory, kept
+// current by applying every change in version order: SQLite's writer after
+// each commit, the Redis store from the change stream every instance
+// publishes to. A List of a cached owner costs no read.
 //
-// A snapshot read from the database is only cached if no commit changed its
-// owner after it was read: the cache remembers the owners of the last
-// recentMax changes for that check, and refuses a fill it cannot check.
+// A snapshot read from storage is only cached if it is no newer than the
+// changes applied so far and no change to its owner came after it was read:
+// the cache remembers the owners of the last recentMax changes for that
+// check, and refuses a fill it cannot check.
 type snapCache struct {
 	mu       sync.Mutex
 	maxBytes int
+	maxAge   time.Duration // 0: for ever; else a snapshot is read again after it
 	bytes    int
 	m        map[Owner]*list.Element // of *cached
 	lru      *list.List              // front: most recently used
-	seq      int64                   // the last commit applied
+	seq      int64                   // the last change applied
+	moved    chan struct{}           // closed when seq moves on
 	recent   []recentChange          // ring of the last changes
 	next     int                     // where the ring writes next
 	forgot   int64                   // fills read at an older version are refused
@@ -30,6 +37,7 @@ type cached struct {
 	owner   Owner
 	entries []Entry // sorted by key
 	bytes   int
+	filled  time.Time
 }
 
 type recentChange struct {
@@ -39,8 +47,9 @@ type recentChange struct {
 
 const recentMax = 4096
 
-func newSnapCache(maxBytes int) *snapCache {
-	return &snapCache{maxBytes: maxBytes, m: map[Owner]*list.Element{}, lru: list.New(), recent: make([]recentChange, 0, recentMax)}
+func newSnapCache(maxBytes int, maxAge time.Duration) *snapCache {
+	return &snapCache{maxBytes: maxBytes, maxAge: maxAge, m: map[Owner]*list.Element{}, lru: list.New(),
+		moved: make(chan struct{}), recent: make([]recentChange, 0, recentMax)}
 }
 
 // get returns a copy of o's snapshot, if cached.
@@ -51,17 +60,59 @@ func (c *snapCache) get(o Owner) (Snapshot, bool) {
 	if !ok {
 		return Snapshot{}, false
 	}
-	c.lru.MoveToFront(el)
 	e := el.Value.(*cached)
+	if c.maxAge > 0 && time.Since(e.filled) > c.maxAge {
+		c.remove(o) // storage may have let it expire without a change
+		return Snapshot{}, false
+	}
+	c.lru.MoveToFront(el)
 	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: c.seq}, true
 }
 
-// fill caches snap, read from the database, unless o changed after it was
-// read (or that cannot be told any more).
+// reached waits, at most wait, until the changes up to version v are
+// applied, and reports whether they are.
+func (c *snapCache) reached(ctx context.Context, v int64, wait time.Duration) bool {
+	var timeout <-chan time.Time
+	for {
+		c.mu.Lock()
+		seq, moved := c.seq, c.moved
+		c.mu.Unlock()
+		if seq >= v {
+			return true
+		}
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-moved:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// reset forgets every snapshot and refuses every fill until the next change
+// is applied: changes may have been missed.
+func (c *snapCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.lru.Len() > 0 {
+		c.remove(c.lru.Back().Value.(*cached).owner)
+	}
+	c.recent, c.next = c.recent[:0], 0
+	c.forgot = math.MaxInt64
+}
+
+// fill caches snap, read from storage, unless o changed after it was read
+// (or that cannot be told any more).
 func (c *snapCache) fill(o Owner, snap Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[o]; ok || snap.Version < c.forgot {
+	if _, ok := c.m[o]; ok || snap.Version < c.forgot || snap.Version > c.seq {
 		return
 	}
 	for _, r := range c.recent {
@@ -69,7 +120,7 @@ func (c *snapCache) fill(o Owner, snap Snapshot) {
 			return
 		}
 	}
-	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...)}
+	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...), filled: time.Now()}
 	for _, x := range e.entries {
 		e.bytes += entrySize(x)
 	}
@@ -107,7 +158,14 @@ func (c *snapCache) note(o Owner, seq int64) {
 func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq = seq
+	if c.forgot == math.MaxInt64 {
+		c.forgot = seq // after a reset, fills from here on can be checked
+	}
+	if seq > c.seq {
+		c.seq = seq
+		close(c.moved)
+		c.moved = make(chan struct{})
+	}
 	for _, o := range stale {
 		c.remove(o)
 		c.note(o, seq)

@@ -28,7 +28,7 @@ import (
 //
 // Layout (prefix "scopes:" by default): a hash per owner, o:general,
 // o:user:{id} and o:tab:{id}:{tab}, whose fields hold "version ms json";
-// the counter seq; per user a hash m:{id} (created, returned) and a sorted
+// the counter seq; per user a hash m:{id} (created, returned, last kept) and a sorted
 // set tabs:{id} of its tabs by last use; boots and secret. Every write is
 // one Lua script, so it is atomic, and publishes its change on the channel
 // changes. A standalone Redis (or a primary) is assumed, not a cluster.
@@ -43,6 +43,13 @@ type Redis struct {
 
 	touched     touches
 	onCommit    atomic.Pointer[func([]Change)]
+	// cache holds recently read owners, kept current by the change stream
+	// (listen); acked is the last version this instance's writes were
+	// answered with, which a read waits for the stream to reach, so that a
+	// read after a write sees it.
+	cache      *snapCache
+	acked      atomic.Int64
+	tabNumbers tabNumbers
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
 	lastShare   atomicString  // the share last published
@@ -80,9 +87,14 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		now:    opts.Now,
 		log:    opts.Logger,
 		done:   make(chan struct{}),
+		// Redis lets keys expire without a change: a snapshot is read
+		// again after a minute.
+		cache:      newSnapCache(32<<20, time.Minute),
+		tabNumbers: tabNumbers{m: map[string]tabNumber{}},
 
 		presenceTTL: opts.PresenceTTL,
 	}
+	s.cache.reset() // nothing is cached until the stream is read
 	s.rdb.AddHook(faultHook{})
 	id := make([]byte, 8)
 	rand.Read(id)
@@ -199,7 +211,13 @@ type message struct {
 	OriginAPI  bool            `json:"oa,omitempty"`
 	ClientID   string          `json:"g,omitempty"` // the page load; for OpPresence, the instance
 	Value      json.RawMessage `json:"x,omitempty"`
+	ValueText  string          `json:"xs,omitempty"` // a stored set's value, as the scripts send it
 }
+
+// opEvict is a message the scripts send when a tab's keys went without a
+// change of their own (evicted over the cap, copied into): every instance
+// drops its cached snapshot. It goes no further than the cache.
+const opEvict Op = "evict"
 
 func messageOf(c Change) message {
 	return message{Scope: c.Owner.Scope, UserID: c.Owner.UserID, TabID: c.Owner.TabID, Key: c.Key, Op: c.Op,
@@ -208,6 +226,9 @@ func messageOf(c Change) message {
 }
 
 func (m message) change() Change {
+	if m.ValueText != "" {
+		m.Value = json.RawMessage(m.ValueText)
+	}
 	return Change{Owner: Owner{Scope: m.Scope, UserID: m.UserID, TabID: m.TabID}, Op: m.Op, Key: m.Key,
 		Version: m.Version, At: m.At, Value: m.Value,
 		Origin: Origin{UserID: m.OriginUser, Tab: m.OriginTab, API: m.OriginAPI, ClientID: m.ClientID}}
@@ -229,6 +250,7 @@ func (s *Redis) listen(ctx context.Context) {
 				s.ps.Ping(ctx) // an idle subscription is checked, and reconnected if dead
 				continue
 			}
+			s.cache.reset() // what is published now is missed
 			s.log.Warn("redis subscription lost; reconnecting", "error", err)
 			select {
 			case <-ctx.Done():
@@ -240,17 +262,30 @@ func (s *Redis) listen(ctx context.Context) {
 		var changes []Change
 		switch m := msg.(type) {
 		case *redis.Subscription:
+			s.cache.reset()
 			changes = []Change{{Op: OpResync}} // back after a loss
 		case *redis.Message:
 			var p message
 			if err := json.Unmarshal([]byte(m.Payload), &p); err != nil {
+				s.cache.reset() // it may have changed a cached owner
 				s.log.Error("redis: a change that does not decode", "error", err)
 				continue
 			}
 			if p.Op == OpPresence && p.ClientID == s.instance {
 				continue // our own share
 			}
-			changes = []Change{p.change()}
+			c := p.change()
+			switch {
+			case c.Op == opEvict:
+				s.tabNumbers.forget(c.Owner.UserID, c.Owner.TabID) // an evicted tab comes back as a new one
+				s.cache.apply(c.Version, nil, []Owner{c.Owner})
+				continue
+			case c.Op == OpSet || c.Op == OpDelete || c.Op == OpClear:
+				if c.Owner.Scope != Browser { // a stored change: in version order
+					s.cache.apply(c.Version, []Change{c}, nil)
+				}
+			}
+			changes = []Change{c}
 		default:
 			continue
 		}
@@ -349,7 +384,7 @@ func (s *Redis) conflict(ctx context.Context, err error, o Owner, key string) er
 	if err == nil || !strings.Contains(err.Error(), "CONFLICT") {
 		return err
 	}
-	current, gerr := s.Get(ctx, o, key)
+	current, gerr := s.get(ctx, o, key) // as it is now, not as cached
 	if gerr != nil && !errors.Is(gerr, ErrNotFound) {
 		return gerr
 	}
@@ -391,8 +426,45 @@ func parseField(key, raw string) (Entry, error) {
 	return e, nil
 }
 
-// List returns every key of owner, sorted, with the sequence of the moment.
+// List returns every key of owner, sorted, with the sequence of the moment:
+// from the cache once the change stream has brought it up to this
+// instance's last acknowledged write, else read (and cached if it can be).
 func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
+	if snap, ok := s.cached(ctx, o); ok {
+		return snap, nil
+	}
+	snap, err := s.list(ctx, o)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	s.cache.fill(o, snap)
+	return snap, nil
+}
+
+// streamWait is how long a read waits for the change stream to bring the
+// cache up to this instance's last write before it reads Redis instead.
+const streamWait = 20 * time.Millisecond
+
+// cached returns o's cached snapshot once the stream has caught up with
+// this instance's writes.
+func (s *Redis) cached(ctx context.Context, o Owner) (Snapshot, bool) {
+	if !s.cache.reached(ctx, s.acked.Load(), streamWait) {
+		return Snapshot{}, false
+	}
+	return s.cache.get(o)
+}
+
+// answered records the version a write of this instance was answered with.
+func (s *Redis) answered(v int64) {
+	for {
+		old := s.acked.Load()
+		if v <= old || s.acked.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+func (s *Redis) list(ctx context.Context, o Owner) (Snapshot, error) {
 	res, err := listScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, s.prefix).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
@@ -413,6 +485,17 @@ func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
 
 // Get returns one key of owner, or ErrNotFound.
 func (s *Redis) Get(ctx context.Context, o Owner, key string) (Entry, error) {
+	if snap, ok := s.cached(ctx, o); ok {
+		if i, found := search(snap.Entries, key); found {
+			return snap.Entries[i], nil
+		}
+		return Entry{}, ErrNotFound
+	}
+	return s.get(ctx, o, key)
+}
+
+// get reads one key of owner from Redis.
+func (s *Redis) get(ctx context.Context, o Owner, key string) (Entry, error) {
 	raw, err := s.rdb.HGet(ctx, s.ownerKey(o), key).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, ErrNotFound
@@ -446,14 +529,19 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		}
 		return nil, redisErr(err)
 	}
-	if len(res) != len(muts)+1 {
+	if len(res) != len(muts)+2 {
 		return nil, fmt.Errorf("apply: unexpected answer %v", res)
 	}
+	seq, err := strconv.ParseInt(fmt.Sprint(res[len(muts)+1]), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
+	}
+	s.answered(seq)
 	tab, _ := res[0].(int64)
 	kept := Origin{UserID: origin.UserID, Tab: int(tab), API: origin.API}
 	now := time.UnixMilli(args[1].(int64)) // the time the script stored
 	entries := make([]Entry, len(muts))
-	for i, r := range res[1:] {
+	for i, r := range res[1 : len(muts)+1] {
 		pair, _ := r.([]any)
 		if len(pair) != 2 {
 			return nil, fmt.Errorf("apply: unexpected answer %v", r)
@@ -485,13 +573,14 @@ func conflictIndex(err error) int {
 func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
-	deleted, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int()
+	version, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
-	if deleted == 0 {
+	if version == 0 {
 		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
+	s.answered(version)
 	return nil
 }
 
@@ -499,28 +588,37 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, originArgs(origin)...)
-	n, err := clearScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int()
-	if err != nil {
-		return 0, fmt.Errorf("clear %s: %w", o, err)
+	res, err := clearScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
-	return n, nil
+	s.answered(res[1])
+	return int(res[0]), nil
 }
 
 // CopyTab copies one tab's keys to a new, empty tab of the same user.
 func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	args := append(s.common(), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
-	if err := copyScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	seq, err := copyScript.Run(ctx, s.rdb, keys, args...).Int64()
+	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
+	s.answered(seq)
 	return nil
 }
 
 // TabNumber returns the number of a tab in its browser, numbering it only
 // the first time it is seen.
 func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
+	if s.cache.reached(ctx, s.acked.Load(), streamWait) { // evictions of this instance's writes are known
+		if n, ok := s.tabNumbers.get(userID, tabID); ok {
+			return n, nil
+		}
+	}
 	n, err := s.rdb.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
 	if err == nil {
+		s.tabNumbers.put(userID, tabID, n)
 		return n, nil
 	}
 	if !errors.Is(err, redis.Nil) {
@@ -529,7 +627,48 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if n, err = tabScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
+	s.tabNumbers.put(userID, tabID, n)
 	return n, nil
+}
+
+// tabNumbers remembers the tab numbers this instance learnt, for a minute
+// each (a number never changes while its user exists; after a user's
+// expiry the same ids would be numbered again).
+type tabNumbers struct {
+	mu sync.Mutex
+	m  map[string]tabNumber
+}
+
+type tabNumber struct {
+	n  int
+	at time.Time
+}
+
+const tabNumbersMax = 100_000
+
+func (t *tabNumbers) get(userID, tabID string) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[userID+"/"+tabID]
+	if !ok || time.Since(e.at) > time.Minute {
+		return 0, false
+	}
+	return e.n, true
+}
+
+func (t *tabNumbers) forget(userID, tabID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, userID+"/"+tabID)
+}
+
+func (t *tabNumbers) put(userID, tabID string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m) >= tabNumbersMax {
+		clear(t.m) // rare: they are read again as needed
+	}
+	t.m[userID+"/"+tabID] = tabNumber{n, time.Now()}
 }
 
 // SharePresence keeps this instance's pages for Options.PresenceTTL (an

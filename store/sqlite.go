@@ -162,7 +162,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		sync:    opts.Sync,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry,
-		cache:   newSnapCache(32 << 20),
+		cache:   newSnapCache(32<<20, 0),
 		now:     opts.Now,
 		log:     opts.Logger,
 		ops:     make(chan *writeOp),

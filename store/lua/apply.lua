@@ -3,7 +3,8 @@
 -- may have; the origin's user, tab, API flag ("1") and page load; the count;
 -- then per mutation its scope, user, tab, key, kind ("s" set, "i"
 -- increment), value and the version it must have ("" any, "-1" none).
--- Answers the origin's tab number, then {version, value} per mutation.
+-- Answers the origin's tab number, then {version, value} per mutation, then
+-- the sequence after them all (a tab evicted over the cap takes one too).
 local maxKeys, n = tonumber(ARGV[7]), tonumber(ARGV[12])
 local function arg(i, j) return ARGV[12 + (i - 1) * 7 + j] end
 
@@ -37,7 +38,8 @@ for i = 1, n do
   local version = next_version()
   redis.call('HSET', k, key, field(version, token, v))
   keep(scope, uid, tid)
-  publish(scope, uid, tid, key, 'set', version, origin)
+  publish(scope, uid, tid, key, 'set', version, origin, v)
   out[i + 1] = {version, v}
 end
+out[n + 2] = redis.call('GET', p .. 'seq')
 return out

@@ -7,5 +7,6 @@ if not raw then return 0 end
 if ARGV[15] ~= '' and tonumber(ARGV[15]) ~= version_of(raw) then return redis.error_reply('CONFLICT 1') end
 redis.call('HDEL', KEYS[1], ARGV[10])
 local _, tab = origin_of(ARGV[11], ARGV[12], ARGV[13])
-publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'delete', next_version(), {ARGV[11], tab, ARGV[13], ARGV[14]})
-return 1
+local version = next_version()
+publish(ARGV[7], ARGV[8], ARGV[9], ARGV[10], 'delete', version, {ARGV[11], tab, ARGV[13], ARGV[14]})
+return version

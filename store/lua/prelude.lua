@@ -62,17 +62,48 @@ local function next_count(v)
   return '-' .. m
 end
 
+-- publish sends one change on the changes channel. Its fields are those of
+-- the Go type message (redis.go), which decodes it; o is the origin
+-- {user, tab number, api, page load}; value, a set's new JSON, which keeps
+-- every instance's cached snapshots current.
+local function publish(scope, uid, tid, key, op, version, o, value)
+  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, at = now,
+    ou = o[1], on = o[2], oa = o[3] == '1', g = o[4], xs = value}))
+end
+
+-- evict tells every instance that a tab's keys went without a change of
+-- their own (a tab evicted over the cap, a tab copied into): a cached
+-- snapshot of it is dropped.
+local function evict(uid, tid)
+  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = 'tab', u = uid, t = tid, o = 'evict', v = next_version(), at = now}))
+end
+
 local function ttl_of(uid)
   if redis.call('HGET', p .. 'm:' .. uid, 'r') == '1' then return userTTL end
   return oneShot
 end
 
+-- keepEvery is how often a user's writes refresh its TTLs and its tabs'
+-- last use: once an hour, as Touch (most writes then cost two lookups, not
+-- a dozen commands).
+local keepEvery = 3600000
+
+-- kept says the user (and tab) were kept within keepEvery and the owner
+-- written has its TTL: nothing to refresh.
+local function kept(scope, uid, tid)
+  local m = redis.call('HMGET', p .. 'm:' .. uid, 'k')
+  if not m[1] or tonumber(now) - tonumber(m[1]) >= keepEvery then return false end
+  if scope ~= 'tab' then return redis.call('PTTL', p .. 'o:user:' .. uid) ~= -1 end
+  return redis.call('PTTL', p .. 'o:tab:' .. uid .. ':' .. tid) ~= -1 and redis.call('HEXISTS', p .. 'tn:' .. uid, tid) == 1
+end
+
 -- keep refreshes the TTLs of a user (and tab) and caps the user's tabs.
 local function keep(scope, uid, tid)
-  if scope == 'general' then return end
+  if scope == 'general' or kept(scope, uid, tid) then return end
   local ttl = ttl_of(uid)
   local mk = p .. 'm:' .. uid
   redis.call('HSETNX', mk, 'c', now)
+  redis.call('HSET', mk, 'k', now)
   redis.call('PEXPIRE', mk, ttl)
   redis.call('PEXPIRE', p .. 'o:user:' .. uid, ttl)
   local z = p .. 'tabs:' .. uid
@@ -94,6 +125,7 @@ local function keep(scope, uid, tid)
       for _, old in ipairs(redis.call('ZRANGE', z, 0, over)) do
         if over > 0 and old ~= tid then
           redis.call('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
+          evict(uid, old)
           redis.call('ZREM', z, old)
           redis.call('HDEL', names, old)
           over = over - 1
@@ -120,10 +152,3 @@ local function origin_of(uid, tid, api)
   return '@p:' .. n .. ':' .. uid, n
 end
 
--- publish sends one change on the changes channel. Its fields are those of
--- the Go type message (redis.go), which decodes it; o is the origin
--- {user, tab number, api, page load}.
-local function publish(scope, uid, tid, key, op, version, o)
-  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, at = now,
-    ou = o[1], on = o[2], oa = o[3] == '1', g = o[4]}))
-end

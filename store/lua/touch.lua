@@ -3,6 +3,7 @@
 local uid, tid = ARGV[7], ARGV[8]
 if redis.call('EXISTS', p .. 'm:' .. uid) == 0 then return 0 end
 if ARGV[9] == '1' then redis.call('HSET', p .. 'm:' .. uid, 'r', '1') end
+redis.call('HDEL', p .. 'm:' .. uid, 'k') -- a touch refreshes in full
 if tid ~= '' and redis.call('ZSCORE', p .. 'tabs:' .. uid, tid) then
   keep('tab', uid, tid)
 else
