@@ -41,15 +41,15 @@ type Redis struct {
 	log    *slog.Logger
 	boot   Boot
 
-	touched     touches
-	onCommit    atomic.Pointer[func([]Change)]
+	touched  touches
+	onCommit atomic.Pointer[func([]Change)]
 	// cache holds recently read owners, kept current by the change stream
 	// (listen); acked is the last version this instance's writes were
 	// answered with, which a read waits for the stream to reach, so that a
 	// read after a write sees it.
-	cache      *snapCache
-	acked      atomic.Int64
-	tabNumbers tabNumbers
+	cache       *snapCache
+	acked       atomic.Int64
+	tabNumbers  tabNumbers
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
 	lastShare   atomicString  // the share last published

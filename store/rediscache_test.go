@@ -245,4 +245,3 @@ func TestRedisCacheExactCountersOverTwoInstances(t *testing.T) {
 		}
 	}
 }
-
