@@ -184,6 +184,15 @@ type result struct {
 	// for a server the tool did not start).
 	sent                 int
 	serverCPU, clientCPU time.Duration
+	redisCPU             time.Duration // the redis-server's, if it uses one
+}
+
+// perRequest is d over every request sent.
+func (r result) perRequest(d time.Duration) time.Duration {
+	if r.sent == 0 {
+		return 0
+	}
+	return d / time.Duration(r.sent)
 }
 
 // cpuPerRequest is the server's and the client's CPU time per request.
@@ -214,6 +223,7 @@ func pool(rs []result) result {
 		all.sent += r.sent
 		all.serverCPU += r.serverCPU
 		all.clientCPU += r.clientCPU
+		all.redisCPU += r.redisCPU
 	}
 	slices.Sort(rates)
 	slices.Sort(all.latencies)
@@ -238,7 +248,7 @@ func (r result) max() time.Duration {
 // drive runs every client in a loop against p: warmup first, then d
 // measured.
 func drive(ctx context.Context, s *scenario, p *process, warmup, d time.Duration) result {
-	server0, client0 := p.cpu(), selfCPU()
+	server0, client0, redis0 := p.cpu(), selfCPU(), p.redisCPU()
 	start := time.Now()
 	from, until := start.Add(warmup), start.Add(warmup+d)
 	var mu sync.Mutex
@@ -274,7 +284,7 @@ func drive(ctx context.Context, s *scenario, p *process, warmup, d time.Duration
 	}
 	wg.Wait()
 	all.elapsed = d
-	all.serverCPU, all.clientCPU = p.cpu()-server0, selfCPU()-client0
+	all.serverCPU, all.clientCPU, all.redisCPU = p.cpu()-server0, selfCPU()-client0, p.redisCPU()-redis0
 	slices.Sort(all.latencies)
 	return all
 }

@@ -48,7 +48,7 @@ type options struct {
 	chart       string
 	levels      []int
 	rows        int
-	backend     string
+	backends    []string // sqlite, redis, or both, measured side by side
 	sync        string
 	baseline    string // internal: serve the baseline on this address
 }
@@ -56,7 +56,7 @@ type options struct {
 func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	var o options
-	var scenarios, levels string
+	var scenarios, levels, backends string
 	fs.StringVar(&o.url, "url", "", "target a running server (loopback only) instead of starting one")
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections (virtual clients)")
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
@@ -65,15 +65,21 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.subscribers, "subscribers", 5000, "live connections for the fanout scenario")
 	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
 	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
-	fs.StringVar(&o.backend, "backend", "sqlite", "the server's store: sqlite, or redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance)")
+	fs.StringVar(&backends, "backend", "sqlite", "the server's store: sqlite, redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance), or sqlite,redis: both, side by side, each scenario on one then the other")
 	fs.StringVar(&o.sync, "sync", "full", "the SQLite server's -sync: full or normal")
 	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.backend != "sqlite" && o.backend != "redis" {
-		return o, fmt.Errorf("-backend %q: use sqlite or redis", o.backend)
+	o.backends = strings.Split(backends, ",")
+	for _, b := range o.backends {
+		if b != "sqlite" && b != "redis" {
+			return o, fmt.Errorf("-backend %q: use sqlite, redis or sqlite,redis", backends)
+		}
+	}
+	if len(o.backends) > 1 && (o.chart != "" || o.rows > 0 || o.url != "") {
+		return o, fmt.Errorf("-backend %s: -chart, -rows and -url measure one backend", backends)
 	}
 	o.scenarios = strings.Split(scenarios, ",")
 	for _, s := range o.scenarios {
@@ -88,7 +94,7 @@ func parse(args []string) (options, error) {
 		}
 		o.levels = append(o.levels, n)
 	}
-	if o.rows > 0 && o.backend != "sqlite" {
+	if o.rows > 0 && o.backends[0] != "sqlite" {
 		return o, fmt.Errorf("-rows measures the SQLite store (a second, empty one runs beside it)")
 	}
 	if o.url != "" {
@@ -124,10 +130,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return serveBaseline(ctx, o.baseline)
 	}
 
-	target := &process{url: o.url}
 	var app proctest.Program
-	var writeTo *process // where the fan-out writes: another instance with Redis
-	if o.url == "" {
+	var targets []*target
+	if o.url != "" {
+		targets = []*target{{name: "url", process: &process{url: o.url}}}
+	} else {
 		dir, err := os.MkdirTemp("", "loadtest-bin-")
 		if err != nil {
 			return err
@@ -136,24 +143,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if app, err = buildApp(ctx, dir); err != nil {
 			return err
 		}
-		redisURL := ""
-		if o.backend == "redis" {
-			url, stop, err := startRedis()
+		for _, backend := range o.backends {
+			t, err := startTarget(ctx, app, backend, o)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			redisURL = url
-		}
-		if target, err = startServer(ctx, app, redisURL, o.sync); err != nil {
-			return err
-		}
-		defer target.stop()
-		if o.backend == "redis" {
-			if writeTo, err = target.another(ctx); err != nil {
-				return err
-			}
-			defer writeTo.stop()
+			defer t.stop()
+			targets = append(targets, t)
 		}
 	}
 	base, err := startBaseline(ctx)
@@ -163,30 +159,57 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer base.stop()
 
 	fmt.Fprintf(out, "machine: %s\n", machine())
-	fmt.Fprintf(out, "server: %s (%s)   baseline: %s   connections: %d   duration: %s (+%s warm-up)\n\n",
-		target.url, o.backend, base.url, o.conns, o.duration, o.warmup)
+	for _, t := range targets {
+		fmt.Fprintf(out, "server: %s (%s)   ", t.url, t.name)
+	}
+	fmt.Fprintf(out, "baseline: %s   connections: %d   duration: %s (+%s warm-up)\n\n", base.url, o.conns, o.duration, o.warmup)
 
 	if o.chart != "" {
-		return chartRun(ctx, o, target, base, out)
+		return chartRun(ctx, o, targets[0].process, base, out)
 	}
 
-	fmt.Fprintf(out, "%-14s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's)")
+	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
 	for _, name := range o.scenarios {
 		if name == "fanout" {
 			continue
 		}
-		r, b, err := measure(ctx, name, o.conns, o, target, base)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		var first result
+		var firstRatio float64
+		for i, t := range targets {
+			r, b, err := measure(ctx, name, o.conns, o, t.process, base)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", name, t.name, err)
+			}
+			rs, rc := r.cpuPerRequest()
+			bs, bc := b.cpuPerRequest()
+			redis := ""
+			if t.redis != nil {
+				redis = " [" + us(r.perRequest(r.redisCPU)) + "]"
+			}
+			ratio := r.rps() / b.rps()
+			fmt.Fprintf(out, "%-14s %-7s %8.0f %8s %8s %8s %6d %9.0f %8s %6.2f   %s %s (%s %s)%s\n", name, t.name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), ms(b.p(99)), ratio,
+				us(rs), us(rc), us(bs), us(bc), redis)
+			if i == 0 {
+				first, firstRatio = r, ratio
+				continue
+			}
+			fs, _ := first.cpuPerRequest()
+			fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
+				ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
 		}
-		rs, rc := r.cpuPerRequest()
-		bs, bc := b.cpuPerRequest()
-		fmt.Fprintf(out, "%-14s %8.0f %8s %8s %8s %6d %9.0f %8s %6.2f   %s %s (%s %s)\n", name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), ms(b.p(99)), r.rps()/b.rps(),
-			us(rs), us(rc), us(bs), us(bc))
 	}
+	for _, t := range targets {
+		if t.redis == nil {
+			continue
+		}
+		if err := roundTrips(ctx, o, t, out); err != nil {
+			return err
+		}
+	}
+	target := targets[0].process
 	for _, name := range o.scenarios {
 		if name == "fanout" {
-			if err := fanout(ctx, o, target, writeTo, out); err != nil {
+			if err := fanout(ctx, o, target, targets[0].writeTo, out); err != nil {
 				return fmt.Errorf("fanout: %w", err)
 			}
 		}
@@ -199,9 +222,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	if target.proc != nil {
-		cpu, rss := target.usage()
-		fmt.Fprintf(out, "\nserver process: CPU time %s, peak RSS %.1f MiB\n", cpu.Round(time.Millisecond), float64(rss)/(1<<20))
+	for _, t := range targets {
+		if t.proc != nil {
+			cpu, rss := t.usage()
+			fmt.Fprintf(out, "\nserver process (%s): CPU time %s, peak RSS %.1f MiB\n", t.name, cpu.Round(time.Millisecond), float64(rss)/(1<<20))
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,9 @@ type process struct {
 	prog  proctest.Program
 	args  []string
 	dir   string // its database's folder, removed by stop
+	// redisPid is the redis-server it uses, whose CPU time is counted
+	// beside its own; 0 for none.
+	redisPid int
 }
 
 // buildApp builds the app once, into dir.
@@ -61,18 +65,68 @@ func (p *process) another(ctx context.Context) (*process, error) {
 	return startProcess(ctx, p.prog, p.args...)
 }
 
-// startRedis runs a redis-server of its own, as the tests run it.
-func startRedis() (url string, stop func(), err error) {
-	dir, err := os.MkdirTemp("", "loadtest-redis-")
-	if err != nil {
-		return "", nil, err
+// target is one backend under test: the app on SQLite, or on a
+// redis-server of the tool's own (with, for the fan-out across instances, a
+// second instance on it).
+type target struct {
+	*process
+	name    string
+	redis   *redistest.Server
+	writeTo *process
+	dir     string // the redis-server's folder
+}
+
+// startTarget starts the app on backend.
+func startTarget(ctx context.Context, app proctest.Program, backend string, o options) (*target, error) {
+	t := &target{name: backend}
+	redisURL := ""
+	if backend == "redis" {
+		dir, err := os.MkdirTemp("", "loadtest-redis-")
+		if err != nil {
+			return nil, err
+		}
+		t.dir = dir
+		if t.redis, err = redistest.NewServer(dir); err != nil {
+			t.stop()
+			return nil, fmt.Errorf("-backend redis: %w", err)
+		}
+		redisURL = t.redis.URL
 	}
-	url, stopRedis, err := redistest.Run(dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("-backend redis: %w", err)
+	var err error
+	if t.process, err = startServer(ctx, app, redisURL, o.sync); err != nil {
+		t.stop()
+		return nil, err
 	}
-	return url, func() { stopRedis(); os.RemoveAll(dir) }, nil
+	t.process.redisPid = t.redisPid()
+	if t.redis != nil && slices.Contains(o.scenarios, "fanout") {
+		if t.writeTo, err = t.another(ctx); err != nil {
+			t.stop()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *target) redisPid() int {
+	if t.redis == nil {
+		return 0
+	}
+	return t.redis.Pid()
+}
+
+func (t *target) stop() {
+	if t.writeTo != nil {
+		t.writeTo.stop()
+	}
+	if t.process != nil {
+		t.process.stop()
+	}
+	if t.redis != nil {
+		t.redis.Kill()
+	}
+	if t.dir != "" {
+		os.RemoveAll(t.dir)
+	}
 }
 
 // startBaseline starts this binary as the bare net/http baseline.
@@ -131,7 +185,20 @@ func (p *process) cpu() time.Duration {
 	if p.proc == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.proc.Pid()))
+	return pidCPU(p.proc.Pid())
+}
+
+// redisCPU is the CPU time of the redis-server it uses so far, or zero.
+func (p *process) redisCPU() time.Duration {
+	if p.redisPid == 0 {
+		return 0
+	}
+	return pidCPU(p.redisPid)
+}
+
+// pidCPU is a process's CPU time so far (user and system).
+func pidCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}

@@ -102,6 +102,9 @@ func (s *Server) Stop() {
 	}
 }
 
+// Pid is the running server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Kill ends the server at once.
 func (s *Server) Kill() {
 	if s.cmd != nil {
