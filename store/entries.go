@@ -114,6 +114,7 @@ func (s *SQLite) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]
 	if err != nil {
 		return nil, err
 	}
+	s.touched.wrote(muts)
 	return entries, nil
 }
 

@@ -154,8 +154,8 @@ func (s *SQLite) sweepLoop() {
 // a write on every request: at most once per touchInterval per owner, or
 // at once the first time a user's cookie comes back (returning), which
 // keeps it beyond the one-shot grace. A user without rows yet (its first
-// write is still to come) is touched again after the interval, well
-// within the grace.
+// write is still to come) is touched again once it is written (see
+// touches.wrote), or after the interval.
 func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
 	if !s.touched.due(userID, tabID, now, returning) {
@@ -179,7 +179,7 @@ func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning && found)
+	s.touched.done(userID, tabID, now, returning, found)
 	return nil
 }
 
@@ -192,7 +192,8 @@ type touches struct {
 
 type userTouch struct {
 	at        time.Time
-	returning bool
+	returning bool // the returning cookie was told
+	absent    bool // ... while the user had no row yet
 	tabs      map[string]time.Time
 }
 
@@ -210,10 +211,11 @@ func (t *touches) due(userID, tabID string, now time.Time, returning bool) bool 
 	return !ok || now.Sub(at) >= touchInterval
 }
 
-// done records a touch. returning is only recorded once the user exists:
-// a returning cookie whose user has no row yet is told again with its next
-// request, or the row its first write makes would stay one-shot.
-func (t *touches) done(userID, tabID string, now time.Time, returning bool) {
+// done records a touch; found says the user exists. A returning cookie
+// whose user has no row yet is not told again with every request (a reader
+// would cost a write, or a Redis round trip, per page) but once a write
+// made the row (wrote), or the row would stay one-shot.
+func (t *touches) done(userID, tabID string, now time.Time, returning, found bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil || len(t.m) > 100_000 { // forgetting only costs a write
@@ -225,8 +227,21 @@ func (t *touches) done(userID, tabID string, now time.Time, returning bool) {
 		t.m[userID] = u
 	}
 	u.at, u.returning = now, u.returning || returning
+	u.absent = returning && !found
 	if tabID != "" {
 		u.tabs[tabID] = now
+	}
+}
+
+// wrote tells that muts were written: a returning cookie whose user had no
+// row is told again with its next request.
+func (t *touches) wrote(muts []Mutation) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range muts {
+		if u, ok := t.m[m.Owner.UserID]; ok && u.absent {
+			delete(t.m, m.Owner.UserID)
+		}
 	}
 }
 

@@ -110,6 +110,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		s.rdb.Close()
 		return nil, fmt.Errorf("redis subscribe: %w", err)
 	}
+	s.caughtUp(ctx)
 	subCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(subCtx)
@@ -263,6 +264,7 @@ func (s *Redis) listen(ctx context.Context) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			s.cache.reset()
+			s.caughtUp(ctx)
 			changes = []Change{{Op: OpResync}} // back after a loss
 		case *redis.Message:
 			var p message
@@ -292,6 +294,20 @@ func (s *Redis) listen(ctx context.Context) {
 		if fn := s.onCommit.Load(); fn != nil {
 			(*fn)(changes)
 		}
+	}
+}
+
+// caughtUp tells the cache, once subscribed, the sequence of the moment:
+// every change after it will come on the stream, so snapshots read from now
+// on can be cached before anyone writes. Without it the cache waits for
+// the next change.
+func (s *Redis) caughtUp(ctx context.Context) {
+	seq, err := s.rdb.Get(ctx, s.prefix+"seq").Int64()
+	if errors.Is(err, redis.Nil) {
+		seq, err = 0, nil
+	}
+	if err == nil {
+		s.cache.apply(seq, nil, nil)
 	}
 }
 
@@ -537,6 +553,7 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
 	}
 	s.answered(seq)
+	s.touched.wrote(muts)
 	tab, _ := res[0].(int64)
 	kept := Origin{UserID: origin.UserID, Tab: int(tab), API: origin.API}
 	now := time.UnixMilli(args[1].(int64)) // the time the script stored
@@ -716,7 +733,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning && found == 1)
+	s.touched.done(userID, tabID, now, returning, found == 1)
 	return nil
 }
 

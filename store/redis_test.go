@@ -158,3 +158,28 @@ func TestRedisResyncAfterALostSubscription(t *testing.T) {
 		t.Fatal("no change reported after the resync")
 	}
 }
+
+// A cookie that comes back before its user has a row is told once, not with
+// every request, and again once the user is written: the user then lives
+// for the user TTL, not the one-shot grace.
+func TestRedisReturningReaderKeptOnceWritten(t *testing.T) {
+	url := MustRedis(t)
+	ctx := context.Background()
+	exp := store.Expiry{TabTTL: 3 * time.Hour, UserTTL: 48 * time.Hour, OneShot: 2 * time.Hour}
+	s, err := store.OpenRedis(ctx, url, store.Options{Expiry: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Touch(ctx, "reader", "", true); err != nil { // no row yet
+		t.Fatal(err)
+	}
+	MustSet(t, s, store.UserOwner("reader"), "k", `1`)
+	if err := s.Touch(ctx, "reader", "", true); err != nil {
+		t.Fatal(err)
+	}
+	got := mustRedisClient(t, url).PTTL(ctx, "scopes:o:user:reader").Val()
+	if got <= exp.UserTTL-time.Minute || got > exp.UserTTL {
+		t.Errorf("a returning reader's TTL after its first write = %s, want the user TTL %s", got, exp.UserTTL)
+	}
+}
