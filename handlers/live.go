@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/storagescopes/app/internal/metrics"
 	"github.com/storagescopes/app/store"
 )
 
@@ -70,8 +71,9 @@ type hubFuncs struct {
 
 // hub is the set of open live connections and the events waiting for them.
 type hub struct {
-	funcs hubFuncs
-	log   *slog.Logger
+	funcs   hubFuncs
+	log     *slog.Logger
+	metrics *metrics.Metrics // live connections, pushes and their delay
 
 	mu      sync.Mutex
 	conns   map[*liveConn]struct{}
@@ -110,17 +112,18 @@ type hubEvent struct {
 	fault  error
 }
 
-func newHub(funcs hubFuncs, log *slog.Logger) *hub {
+func newHub(funcs hubFuncs, log *slog.Logger, m *metrics.Metrics) *hub {
 	h := &hub{
-		funcs:  funcs,
-		log:    log,
-		conns:  map[*liveConn]struct{}{},
-		byUser: map[string]map[*liveConn]struct{}{},
-		recent: map[store.Owner][]store.Change{},
-		shared: store.Presence{},
-		wake:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		funcs:   funcs,
+		log:     log,
+		metrics: m,
+		conns:   map[*liveConn]struct{}{},
+		byUser:  map[string]map[*liveConn]struct{}{},
+		recent:  map[store.Owner][]store.Change{},
+		shared:  store.Presence{},
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	go h.run()
 	go h.sharePresence()
@@ -175,12 +178,14 @@ func (h *hub) handle(events []hubEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	origins := map[store.Owner]map[string]bool{} // the pages that changed each owner
+	since := map[store.Owner]int64{}             // when its first change committed
 	var order []store.Owner
 	flush := func() {
 		for _, o := range order {
-			h.pushOwner(ctx, o, origins[o])
+			h.pushOwner(ctx, o, origins[o], since[o])
 		}
 		clear(origins)
+		clear(since)
 		order = order[:0]
 	}
 	for _, e := range events {
@@ -214,6 +219,7 @@ func (h *hub) handle(events []hubEvent) {
 						continue // nobody sees this owner: nothing to gather
 					}
 					origins[c.Owner] = map[string]bool{}
+					since[c.Owner] = c.At
 					order = append(order, c.Owner)
 				}
 				origins[c.Owner][c.Origin.ClientID] = true
@@ -326,8 +332,8 @@ func (h *hub) resync(ctx context.Context) {
 
 // pushOwner reads an owner's current state and sends it to the pages that
 // see it. When every change came from one page, that page is skipped: it
-// already swapped its own answer.
-func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool) {
+// already swapped its own answer. at is when the first change committed.
+func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool, at int64) {
 	skip := ""
 	if len(origins) == 1 {
 		for origin := range origins {
@@ -347,6 +353,7 @@ func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]b
 	for _, c := range to {
 		h.send(c, partOf(o.Scope), d.forConn(c))
 	}
+	h.metrics.Pushed(len(to), at)
 }
 
 // pushBrowser sends a browser-scope change to the same browser's other
@@ -367,6 +374,7 @@ func (h *hub) pushBrowser(c store.Change) {
 	for _, conn := range to {
 		h.send(conn, partBrowser, d.forConn(conn))
 	}
+	h.metrics.Pushed(len(to), c.At)
 }
 
 // recipients yields the pages of user (all pages if user is empty), of
@@ -472,6 +480,7 @@ func (h *hub) join(ctx context.Context, c *liveConn, drawn []byte) {
 	}
 	h.byUser[c.userID][c] = struct{}{}
 	h.presenceDirty = true
+	h.metrics.LiveConnections(1)
 }
 
 func (h *hub) leave(c *liveConn) {
@@ -481,6 +490,7 @@ func (h *hub) leave(c *liveConn) {
 		return
 	}
 	delete(h.conns, c)
+	h.metrics.LiveConnections(-1)
 	h.presenceDirty = true
 	mine := h.byUser[c.userID]
 	delete(mine, c)

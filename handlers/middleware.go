@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
 
@@ -31,6 +32,28 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(ww, r)
 		s.logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 			"bytes", ww.BytesWritten(), "duration", time.Since(start))
+	})
+}
+
+// countRequests counts each answered request by its route pattern and
+// status. Without metrics it costs nothing.
+func (s *Server) countRequests(next http.Handler) http.Handler {
+	if s.metrics == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		switch status := ww.Status(); {
+		case status == 0 && r.Header.Get("Upgrade") != "": // a live connection, answered on the hijacked socket
+			s.metrics.Upgraded(route)
+		case status == 0: // nothing written: net/http answers 200
+			s.metrics.Request(route, r.Method, http.StatusOK, time.Since(start))
+		default:
+			s.metrics.Request(route, r.Method, status, time.Since(start))
+		}
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 // routes is every URL of the app, with the middleware stack.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.numberRequests, s.logRequests, s.recoverPanics, securityHeaders)
+	r.Use(s.numberRequests, s.logRequests, s.countRequests, s.recoverPanics, securityHeaders)
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return notFound("not found") }))
 	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed"}

@@ -20,6 +20,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
 
+	"github.com/storagescopes/app/internal/metrics"
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	WriteRate float64
 	// Demo, if set, serves the footer's Restart and Crash server buttons.
 	Demo *Demo
+	// Metrics counts requests, live connections and pushes; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Server serves the app. Build it with New.
@@ -51,6 +55,7 @@ type Server struct {
 	store     store.Store
 	cookies   *sessions.CookieStore
 	log       *slog.Logger
+	metrics   *metrics.Metrics
 	limits    store.Limits
 	handler   http.Handler
 	hub       *hub
@@ -79,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		liveStall: cmp.Or(cfg.LiveStall, liveStall),
 		writes:    newWriteLimiter(cfg.WriteRate),
 		demo:      cfg.Demo,
+		metrics:   cfg.Metrics,
 	}
 	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
 		return nil, fmt.Errorf("draw the panels: %w", err)
@@ -109,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 			return buf.Bytes()
 		},
 		share: s.store.SharePresence,
-	}, s.log)
+	}, s.log, s.metrics)
 	s.store.Subscribe(s.hub.committed)
 	s.handler = s.routes()
 	return s, nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/storagescopes/app/internal/metrics"
 )
 
 // snapCache keeps the snapshots of recently read owners in memory, kept
@@ -31,6 +33,7 @@ type snapCache struct {
 	recent   []recentChange          // ring of the last changes
 	next     int                     // where the ring writes next
 	forgot   int64                   // fills read at an older version are refused
+	metrics  *metrics.Metrics        // counts hits and misses
 }
 
 type cached struct {
@@ -58,13 +61,16 @@ func (c *snapCache) get(o Owner) (Snapshot, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.m[o]
 	if !ok {
+		c.metrics.CacheLookup(false)
 		return Snapshot{}, false
 	}
 	e := el.Value.(*cached)
 	if c.maxAge > 0 && time.Since(e.filled) > c.maxAge {
 		c.remove(o) // storage may have let it expire without a change
+		c.metrics.CacheLookup(false)
 		return Snapshot{}, false
 	}
+	c.metrics.CacheLookup(true)
 	c.lru.MoveToFront(el)
 	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: c.seq}, true
 }

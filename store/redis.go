@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/storagescopes/app/internal/metrics"
 )
 
 // Redis keeps the general, user and tab scopes in Redis, so that several
@@ -40,6 +42,9 @@ type Redis struct {
 	now    func() time.Time
 	log    *slog.Logger
 	boot   Boot
+	// metrics counts faults, resubscriptions, cache lookups and each
+	// writing script's time.
+	metrics *metrics.Metrics
 
 	touched  touches
 	onCommit atomic.Pointer[func([]Change)]
@@ -87,6 +92,8 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		now:    opts.Now,
 		log:    opts.Logger,
 		done:   make(chan struct{}),
+
+		metrics: opts.Metrics,
 		// Redis lets keys expire without a change: a snapshot is read
 		// again after a minute.
 		cache:      newSnapCache(32<<20, time.Minute),
@@ -95,7 +102,8 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		presenceTTL: opts.PresenceTTL,
 	}
 	s.cache.reset() // nothing is cached until the stream is read
-	s.rdb.AddHook(faultHook{})
+	s.cache.metrics = opts.Metrics
+	s.rdb.AddHook(faultHook{opts.Metrics})
 	id := make([]byte, 8)
 	rand.Read(id)
 	s.instance = hex.EncodeToString(id)
@@ -136,13 +144,14 @@ func (s *Redis) Health(ctx context.Context) error { return s.rdb.Ping(ctx).Err()
 // faultHook names ErrUnavailable in the error of every command that Redis
 // did not answer, or answered that it cannot serve now, so that every
 // caller can tell a lost Redis from a refusal of a script's.
-type faultHook struct{}
+// It counts each such error.
+type faultHook struct{ metrics *metrics.Metrics }
 
 func (faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := redisFault(next(ctx, cmd))
+		err := h.fault(next(ctx, cmd))
 		if err != nil {
 			cmd.SetErr(err)
 		}
@@ -150,9 +159,9 @@ func (faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-func (faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		err := redisFault(next(ctx, cmds))
+		err := h.fault(next(ctx, cmds))
 		for _, cmd := range cmds {
 			if f := redisFault(cmd.Err()); f != cmd.Err() {
 				cmd.SetErr(f)
@@ -160,6 +169,14 @@ func (faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 		}
 		return err
 	}
+}
+
+func (h faultHook) fault(err error) error {
+	f := redisFault(err)
+	if f != err {
+		h.metrics.RedisError()
+	}
+	return f
 }
 
 // redisFault wraps ErrUnavailable around an error that is not an answer of
@@ -263,6 +280,7 @@ func (s *Redis) listen(ctx context.Context) {
 		var changes []Change
 		switch m := msg.(type) {
 		case *redis.Subscription:
+			s.metrics.Resubscribed()
 			s.cache.reset()
 			s.caughtUp(ctx)
 			changes = []Change{{Op: OpResync}} // back after a loss
@@ -465,6 +483,7 @@ const streamWait = 20 * time.Millisecond
 // this instance's writes.
 func (s *Redis) cached(ctx context.Context, o Owner) (Snapshot, bool) {
 	if !s.cache.reached(ctx, s.acked.Load(), streamWait) {
+		s.metrics.CacheLookup(false)
 		return Snapshot{}, false
 	}
 	return s.cache.get(o)
@@ -538,7 +557,9 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		}
 		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value), ifArg(m.IfVersion))
 	}
+	start := time.Now()
 	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		if i := conflictIndex(err); i >= 0 && i < len(muts) {
 			return nil, s.conflict(ctx, err, muts[i].Owner, muts[i].Key)
@@ -590,7 +611,9 @@ func conflictIndex(err error) int {
 func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
+	start := time.Now()
 	version, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64()
+	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
@@ -605,7 +628,9 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, originArgs(origin)...)
+	start := time.Now()
 	res, err := clearScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64Slice()
+	s.metrics.Commit(1, time.Since(start))
 	if err != nil || len(res) != 2 {
 		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}

@@ -20,6 +20,7 @@ import (
 	"modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/storagescopes/app/internal/metrics"
 	"github.com/storagescopes/app/migrations"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// commit durable before it is acknowledged; SyncNormal only against a
 	// crash of the process.
 	Sync Sync
+	// Metrics receives commit times, batch sizes, cache lookups and Redis
+	// faults; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Sync says when SQLite makes a commit durable.
@@ -104,6 +108,7 @@ type SQLite struct {
 	touched touches
 	now     func() time.Time
 	log     *slog.Logger
+	metrics *metrics.Metrics
 
 	onCommit atomic.Pointer[func([]Change)]
 	fault    atomic.Pointer[error] // the fault the last write met, or nil
@@ -165,11 +170,13 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		cache:   newSnapCache(32<<20, 0),
 		now:     opts.Now,
 		log:     opts.Logger,
+		metrics: opts.Metrics,
 		ops:     make(chan *writeOp),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 
+	s.cache.metrics = opts.Metrics
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}

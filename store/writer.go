@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"time"
 )
 
 // maxBatch bounds how many waiting writes share one transaction.
@@ -139,7 +140,9 @@ gather:
 			break gather
 		}
 	}
+	start := time.Now()
 	changes, err := w.commit(ops)
+	w.s.metrics.Commit(len(ops), time.Since(start))
 	w.s.wstmts.prepareMissed(context.Background()) // the connection is free now
 	w.noteFault(err)
 	if err != nil {

@@ -22,13 +22,14 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
+	runtimemetrics "runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/internal/metrics"
 	"github.com/storagescopes/app/store"
 )
 
@@ -68,11 +69,11 @@ func tuneGC(getenv func(string) string) {
 // x GOGC/100), and brings it back to 200 as the heap grows. It looks after
 // every collection, from a finalizer that the collection runs.
 func keepHeapGoalAtLeast(floor uint64) {
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	live := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var arm func()
 	arm = func() {
 		runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
-			metrics.Read(live)
+			runtimemetrics.Read(live)
 			n := max(live[0].Value.Uint64(), 1)
 			debug.SetGCPercent(int(max(200, min(floor*100/n, floor*100/(4<<20)))))
 			arm()
@@ -95,6 +96,7 @@ type config struct {
 	logLevel  slog.Level
 	writeRate float64
 	pprof     string
+	metrics   string
 	redisURL  string
 	oneShot   time.Duration
 	limits    store.Limits
@@ -124,6 +126,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.StringVar(&userTTL, "user-ttl", env("USER_TTL", "400d"), "user storage is forgotten after this long unused (USER_TTL)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.redisURL, "redis", env("REDIS_URL", ""), "keep the general, user and tab scopes in this Redis (redis://host:port/db), shared by every instance, instead of -db (REDIS_URL)")
+	fs.StringVar(&c.metrics, "metrics", env("METRICS_ADDR", ""), "serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:9090; off when empty (METRICS_ADDR)")
 	fs.StringVar(&c.pprof, "pprof", env("PPROF_ADDR", ""), "serve net/http/pprof on this separate address, e.g. 127.0.0.1:6060; off when empty (PPROF_ADDR)")
 	var oneShot string
 	fs.StringVar(&oneShot, "one-shot-ttl", env("ONE_SHOT_TTL", "24h"), "a user whose cookie never came back is forgotten after this long (ONE_SHOT_TTL)")
@@ -214,12 +217,13 @@ func newHTTPServer(h http.Handler, t timeouts, log *slog.Logger) *http.Server {
 }
 
 // openStore opens Redis when -redis is set, else the SQLite file.
-func openStore(ctx context.Context, cfg config, log *slog.Logger) (store.Store, error) {
+func openStore(ctx context.Context, cfg config, log *slog.Logger, m *metrics.Metrics) (store.Store, error) {
 	opts := store.Options{
-		Logger: log,
-		Sync:   cfg.sync,
-		Limits: cfg.limits,
-		Expiry: store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
+		Metrics: m,
+		Logger:  log,
+		Sync:    cfg.sync,
+		Limits:  cfg.limits,
+		Expiry:  store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
 	}
 	if cfg.redisURL != "" {
 		return store.OpenRedis(ctx, cfg.redisURL, opts)
@@ -263,6 +267,19 @@ func servePprof(addr string, log *slog.Logger) error {
 	return nil
 }
 
+// serveMetrics serves m at /metrics on its own listener, never on the app's.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	log.Info("metrics", "at", "http://"+ln.Addr().String()+"/metrics")
+	go http.Serve(ln, mux)
+	return nil
+}
+
 // parseDuration is time.ParseDuration plus a "d" (day) unit.
 func parseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
@@ -289,11 +306,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	st, err := openStore(ctx, cfg, log)
+	var m *metrics.Metrics // nil counts nothing
+	if cfg.metrics != "" {
+		m = metrics.New()
+	}
+	st, err := openStore(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	m.Boot(st.Boot().Number)
 
 	if len(cfg.secrets) == 0 {
 		secret, generated, err := st.Secret(ctx)
@@ -341,6 +363,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		UserTTL:   cfg.userTTL,
 		WriteRate: cfg.writeRate,
 		Demo:      demo,
+		Metrics:   m,
 	})
 	if err != nil {
 		return err
@@ -349,6 +372,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpServer := newHTTPServer(srv, defaultTimeouts, log)
 	if cfg.pprof != "" {
 		if err := servePprof(cfg.pprof, log); err != nil {
+			return err
+		}
+	}
+	if m != nil {
+		if err := serveMetrics(cfg.metrics, m, log); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ const testSecret = "test-secret-test-secret-test-secret-0123456789"
 // server is one run of the real program, in this process.
 type server struct {
 	URL  string
+	log  *proctest.Log // what it printed
 	stop func() error
 }
 
@@ -38,13 +39,14 @@ func MustRun(tb testing.TB, db string, extra ...string) *server {
 	}()
 	wait, stopWaiting := context.WithTimeout(context.Background(), 20*time.Second)
 	defer stopWaiting()
-	url, err := proctest.Serving(wait, pr, io.Discard)
+	log := &proctest.Log{}
+	url, err := proctest.Serving(wait, pr, log)
 	if err != nil {
 		cancel()
 		tb.Fatalf("run did not serve: %v (run returned %v)", err, <-done)
 	}
 	var stopped bool
-	s := &server{URL: url, stop: func() error {
+	s := &server{URL: url, log: log, stop: func() error {
 		if stopped {
 			return nil
 		}

@@ -236,7 +236,7 @@ func TestDatabaseLocked(t *testing.T) {
 
 func TestRedisLost(t *testing.T) {
 	rs := redistest.StartServer(t)
-	s := startChild(t, "-addr", "127.0.0.1:0", "-redis", rs.URL, "-secret", testSecret, "-write-rate", "0")
+	s := startChild(t, "-addr", "127.0.0.1:0", "-redis", rs.URL, "-secret", testSecret, "-write-rate", "0", "-metrics", "127.0.0.1:0")
 	c := newJarClient()
 	put(t, c, s.URL, "user/note", `"written before Redis stopped"`)
 	ask(t, c, "POST", s.URL+"/scopes/tab/visit", "", htmxForm)
@@ -299,6 +299,14 @@ func TestRedisLost(t *testing.T) {
 	}
 	if a := ask(t, c, "GET", s.URL+"/api/storage/user/during", "", nil); a.status != 404 {
 		t.Errorf("the refused write left something: %d %s", a.status, a.body)
+	}
+	// The operator's metrics tell the story too.
+	m := scrape(t, metricsURL(t, s.Log()))
+	for _, series := range []string{"scopes_redis_errors_total", "scopes_redis_resubscriptions_total",
+		`scopes_http_requests_total{code="503",method="PUT",route="/api/storage/{scope}/{key}"}`} {
+		if m[series] < 1 {
+			t.Errorf("%s = %v after Redis stopped and came back, want at least 1", series, m[series])
+		}
 	}
 	for _, line := range strings.Split(s.Log(), "\n") {
 		if strings.HasPrefix(line, "redis:") {
