@@ -8,16 +8,13 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
-	"github.com/storagescopes/app/internal/proctest"
+	"github.com/storagescopes/app/internal/nginx"
 	"github.com/storagescopes/app/store/redistest"
 )
 
@@ -25,8 +22,7 @@ import (
 // written there, in front of two instances sharing Redis. It skips without
 // nginx, unless NGINX_REQUIRED=1 (CI).
 func TestNginxInFrontOfTwoInstances(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
+	if _, err := exec.LookPath("nginx"); err != nil {
 		msg := "nginx not found: install it with `apt-get install -y nginx` to run this test"
 		if os.Getenv("NGINX_REQUIRED") == "1" {
 			t.Fatal(msg + " (NGINX_REQUIRED=1)")
@@ -37,64 +33,20 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindSubmatch(readme)
-	if m == nil {
-		t.Fatal("no nginx config in the README")
-	}
 	redisURL := redistest.Start(t)
 	a := startServer(t, "-redis", redisURL)
 	b := startServer(t, "-redis", redisURL)
-	port := freePort(t)
-	conf := string(m[1])
-	conf = strings.Replace(conf, "127.0.0.1:8081", a.Addr, 1)
-	conf = strings.Replace(conf, "127.0.0.1:8082", b.Addr, 1)
-	conf = strings.Replace(conf, "listen 8080;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	dir := t.TempDir()
-	full := fmt.Sprintf(`daemon off;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-%[2]s
-}
-`, dir, conf)
-	if os.Geteuid() == 0 {
-		full = "user root;\n" + full
-	}
-	path := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(path, []byte(full), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-c", path)
-	logPath := filepath.Join(dir, "nginx.log")
-	logFile, err := os.Create(logPath)
+	n, err := nginx.Start(context.Background(), readme, t.TempDir(), fmt.Sprintf("127.0.0.1:%d", freePort(t)), []string{a.Addr, b.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers too
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		logFile.Close()
+		n.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("nginx output:\n%s", b)
+			t.Logf("nginx output:\n%s", n.Log())
 		}
 	})
-	lb := fmt.Sprintf("http://127.0.0.1:%d", port)
-	ready, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := proctest.WaitReady(ready, lb); err != nil {
-		t.Fatalf("nginx: %v", err)
-	}
+	lb := n.URL
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}

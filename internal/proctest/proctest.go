@@ -32,6 +32,7 @@ import (
 type Program struct {
 	Path string
 	Env  []string
+	Echo io.Writer // if set, also gets everything the program prints
 }
 
 // Build compiles the package pkg (e.g. "./cmd/web") of the module around
@@ -101,7 +102,11 @@ func (p *Process) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.cmd.Stderr = p.log
+	var keep io.Writer = p.log
+	if p.prog.Echo != nil {
+		keep = io.MultiWriter(p.log, p.prog.Echo)
+	}
+	p.cmd.Stderr = keep
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", filepath.Base(p.prog.Path), err)
 	}
@@ -120,7 +125,7 @@ func (p *Process) start(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	url, err := Serving(ctx, out, p.log)
+	url, err := Serving(ctx, out, keep)
 	if err != nil {
 		p.Kill()
 		return fmt.Errorf("%s did not start (%w); it printed:\n%s", filepath.Base(p.prog.Path), err, p.log)

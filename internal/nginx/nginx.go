@@ -1,0 +1,115 @@
+// Package nginx runs the README's nginx configuration, as it is written
+// there, in front of the app's instances on loopback: the e2e suite tests it
+// and `go tool task cluster` (cmd/cluster) runs it. The README stays the one
+// place that configuration lives.
+package nginx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/storagescopes/app/internal/proctest"
+)
+
+var (
+	block    = regexp.MustCompile("(?s)```nginx\n(.*?)```")
+	upstream = regexp.MustCompile(`(?m)^([ \t]*)server 127\.0\.0\.1:\d+;\n`)
+)
+
+// Config returns a whole nginx.conf that runs the README's nginx block in
+// front of the instances at upstreams (host:port), listening on listen
+// (host:port), with nginx's own files in dir.
+func Config(readme []byte, dir, listen string, upstreams []string) (string, error) {
+	m := block.FindSubmatch(readme)
+	if m == nil {
+		return "", errors.New("no ```nginx block in the README")
+	}
+	conf := string(m[1])
+	servers := upstream.FindAllStringSubmatchIndex(conf, -1)
+	if len(servers) == 0 {
+		return "", errors.New("the README's nginx block has no `server 127.0.0.1:port;` upstream lines")
+	}
+	indent := conf[servers[0][2]:servers[0][3]]
+	var lines strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&lines, "%sserver %s;\n", indent, u)
+	}
+	conf = conf[:servers[0][0]] + lines.String() + conf[servers[len(servers)-1][1]:]
+	if !strings.Contains(conf, "listen 8080;") {
+		return "", errors.New("the README's nginx block has no `listen 8080;`")
+	}
+	conf = strings.Replace(conf, "listen 8080;", "listen "+listen+";", 1)
+	full := fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, conf)
+	if os.Geteuid() == 0 {
+		full = "user root;\n" + full // its workers may read what root made
+	}
+	return full, nil
+}
+
+// Nginx is one running nginx.
+type Nginx struct {
+	URL string // http://listen
+	cmd *exec.Cmd
+	log *proctest.Log
+}
+
+// Start runs nginx with Config in dir and waits until it passes requests
+// to the instances (/healthz answers 200). Without nginx it fails with how
+// to install it.
+func Start(ctx context.Context, readme []byte, dir, listen string, upstreams []string) (*Nginx, error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return nil, errors.New("nginx not found: install it with `apt-get install -y nginx`")
+	}
+	conf, err := Config(readme, dir, listen, upstreams)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	n := &Nginx{URL: "http://" + listen, cmd: exec.Command(bin, "-p", dir, "-c", path), log: &proctest.Log{}}
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers too
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	ready, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := proctest.WaitReady(ready, n.URL); err != nil {
+		n.Stop()
+		return nil, fmt.Errorf("nginx on %s: %w; it printed:\n%s", listen, err, n.Log())
+	}
+	return n, nil
+}
+
+// Log is what nginx printed.
+func (n *Nginx) Log() string { return n.log.String() }
+
+// Stop ends nginx and its workers.
+func (n *Nginx) Stop() {
+	syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	n.cmd.Wait()
+}
