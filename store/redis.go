@@ -35,7 +35,12 @@ import (
 // one Lua script, so it is atomic, and publishes its change on the channel
 // changes. A standalone Redis (or a primary) is assumed, not a cluster.
 type Redis struct {
-	rdb    *redis.Client
+	rdb *redis.Client
+	// ap batches the commands of concurrent requests into pipelines (one
+	// write and one read for many, as SQLite's writer groups commits);
+	// every request's command goes through it. Start-up, Health and the
+	// subscription use rdb.
+	ap     *redis.AutoPipeliner
 	prefix string
 	limits Limits
 	expiry Expiry
@@ -113,6 +118,10 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		return nil, fmt.Errorf("redis %s: %w", o.Addr, err)
 	}
 	s.boot = Boot{Number: n, Time: s.now()}
+	if s.ap, err = s.rdb.AutoPipeline(); err != nil {
+		s.rdb.Close()
+		return nil, fmt.Errorf("redis: %w", err)
+	}
 	s.ps = s.rdb.Subscribe(ctx, s.prefix+"changes")
 	if _, err := s.ps.Receive(ctx); err != nil { // the subscription is in place
 		s.rdb.Close()
@@ -335,7 +344,7 @@ func (s *Redis) Announce(ctx context.Context, c Change) error {
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	return s.rdb.Publish(ctx, s.prefix+"changes", b).Err()
+	return s.ap.Publish(ctx, s.prefix+"changes", b).Err()
 }
 
 func (s *Redis) ownerKey(o Owner) string {
@@ -500,7 +509,7 @@ func (s *Redis) answered(v int64) {
 }
 
 func (s *Redis) list(ctx context.Context, o Owner) (Snapshot, error) {
-	res, err := listScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, s.prefix).Slice()
+	res, err := listScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, s.prefix).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}
@@ -531,7 +540,7 @@ func (s *Redis) Get(ctx context.Context, o Owner, key string) (Entry, error) {
 
 // get reads one key of owner from Redis.
 func (s *Redis) get(ctx context.Context, o Owner, key string) (Entry, error) {
-	raw, err := s.rdb.HGet(ctx, s.ownerKey(o), key).Result()
+	raw, err := s.ap.HGet(ctx, s.ownerKey(o), key).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, ErrNotFound
 	}
@@ -558,7 +567,7 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value), ifArg(m.IfVersion))
 	}
 	start := time.Now()
-	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := applyScript.Run(ctx, s.ap, keys, args...).Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		if i := conflictIndex(err); i >= 0 && i < len(muts) {
@@ -612,7 +621,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
 	start := time.Now()
-	version, err := deleteScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64()
+	version, err := deleteScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
@@ -629,7 +638,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) 
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, originArgs(origin)...)
 	start := time.Now()
-	res, err := clearScript.Run(ctx, s.rdb, []string{s.ownerKey(o)}, args...).Int64Slice()
+	res, err := clearScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil || len(res) != 2 {
 		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
@@ -642,7 +651,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) 
 func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	args := append(s.common(), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
-	seq, err := copyScript.Run(ctx, s.rdb, keys, args...).Int64()
+	seq, err := copyScript.Run(ctx, s.ap, keys, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
@@ -658,7 +667,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 			return n, nil
 		}
 	}
-	n, err := s.rdb.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
+	n, err := s.ap.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
 	if err == nil {
 		s.tabNumbers.put(userID, tabID, n)
 		return n, nil
@@ -666,7 +675,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	if n, err = tabScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
+	if n, err = tabScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
 	s.tabNumbers.put(userID, tabID, n)
@@ -754,7 +763,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if returning {
 		ret = "1"
 	}
-	found, err := touchScript.Run(ctx, s.rdb, nil, append(s.common(), userID, tabID, ret)...).Int()
+	found, err := touchScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID, ret)...).Int()
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
