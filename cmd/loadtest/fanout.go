@@ -167,7 +167,7 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 	}
 	slices.Sort(deliveries)
 	r := result{latencies: deliveries}
-	fmt.Fprintf(out, "\nfanout: %d live connections (%d browsers), opened in %s; %d general writes%s, each to every connection\n",
+	fmt.Fprintf(out, "fanout: %d live connections (%d browsers), opened in %s; %d general writes%s, each to every connection\n",
 		n, browsers, dialTime.Round(time.Millisecond), rounds, across)
 	fmt.Fprintf(out, "  delivery p50 %s  p99 %s  max %s  (per-write max: %v)\n", ms(r.p(50)), ms(r.p(99)), ms(r.max()), roundMax)
 	if target.proc != nil {

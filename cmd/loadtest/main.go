@@ -207,10 +207,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	target := targets[0].process
-	for _, name := range o.scenarios {
-		if name == "fanout" {
-			if err := fanout(ctx, o, target, targets[0].writeTo, out); err != nil {
-				return fmt.Errorf("fanout: %w", err)
+	if slices.Contains(o.scenarios, "fanout") {
+		for _, t := range targets {
+			fmt.Fprintf(out, "\n[%s] ", t.name)
+			if err := fanout(ctx, o, t.process, t.writeTo, out); err != nil {
+				return fmt.Errorf("fanout on %s: %w", t.name, err)
 			}
 		}
 	}
