@@ -40,7 +40,9 @@ type Redis struct {
 	// write and one read for many, as SQLite's writer groups commits);
 	// every request's command goes through it. Start-up, Health and the
 	// subscription use rdb.
-	ap     *redis.AutoPipeliner
+	ap *redis.AutoPipeliner
+	// async is the same for commands nobody waits for (Announce).
+	async  *redis.AutoPipeliner
 	prefix string
 	limits Limits
 	expiry Expiry
@@ -118,7 +120,10 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		return nil, fmt.Errorf("redis %s: %w", o.Addr, err)
 	}
 	s.boot = Boot{Number: n, Time: s.now()}
-	if s.ap, err = s.rdb.AutoPipeline(); err != nil {
+	if s.ap, err = s.rdb.AutoPipeline(); err == nil {
+		s.async, err = s.rdb.AsyncAutoPipeline()
+	}
+	if err != nil {
 		s.rdb.Close()
 		return nil, fmt.Errorf("redis: %w", err)
 	}
@@ -338,13 +343,21 @@ func (s *Redis) caughtUp(ctx context.Context) {
 	}
 }
 
-// Announce publishes a change this store does not keep (browser scope).
+// Announce publishes a change this store does not keep (browser scope),
+// without waiting for Redis: the cookie that holds it is the truth, and the
+// announcement only tells the browser's other pages. A failure is logged.
 func (s *Redis) Announce(ctx context.Context, c Change) error {
 	b, err := json.Marshal(messageOf(c))
 	if err != nil {
 		return fmt.Errorf("announce: %w", err)
 	}
-	return s.ap.Publish(ctx, s.prefix+"changes", b).Err()
+	cmd := s.async.Publish(ctx, s.prefix+"changes", b)
+	go func() {
+		if err := cmd.Err(); err != nil {
+			s.log.Warn("announce a browser change", "error", err)
+		}
+	}()
+	return nil
 }
 
 func (s *Redis) ownerKey(o Owner) string {

@@ -132,6 +132,37 @@ func TestInstancesPushAcross(t *testing.T) {
 		took[writes/2].Round(time.Microsecond), took[writes*99/100].Round(time.Microsecond), took[writes-1].Round(time.Microsecond))
 }
 
+// A browser-scope change (it lives in the cookie) made through one
+// instance reaches the same browser's page on the other: the announcement
+// crosses Redis even though nobody waits for it.
+func TestInstancesPushBrowserScopeAcross(t *testing.T) {
+	a, b := twoInstances(t)
+	c := newJarClient()
+	fetch(t, c, b.URL+"/")
+	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000002"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	if _, _, err := conn.Read(ctx); err != nil { // the snapshot
+		t.Fatal(err)
+	}
+	put(t, c, a.URL, "browser/theme", `"set through A"`)
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("the browser change on A never reached the page on B: %v", err)
+		}
+		if strings.Contains(string(data), "set through A") {
+			return
+		}
+	}
+}
+
 // When an instance dies, its pages reconnect to another (here: the test
 // plays the load balancer) and show current values.
 func TestInstanceDiesPagesMoveOn(t *testing.T) {
