@@ -32,6 +32,20 @@ func newJarClient() *http.Client {
 	return &http.Client{Jar: jar}
 }
 
+// mustLive opens a live connection for page load client (a number) of the
+// browser c, on the server at base, as a page does; it closes with the test.
+func mustLive(t *testing.T, c *http.Client, base string, client int) *websocket.Conn {
+	t.Helper()
+	ws := strings.Replace(base, "http", "ws", 1) + fmt.Sprintf("/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-%012d", client)
+	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	conn.SetReadLimit(-1)
+	return conn
+}
+
 // A browser's cookie works on any instance: it points at the same rows.
 func TestInstancesShareCookiesAndData(t *testing.T) {
 	a, b := twoInstances(t)
@@ -87,13 +101,7 @@ func TestInstancesPushAcross(t *testing.T) {
 	a, b := twoInstances(t)
 	c := newJarClient()
 	fetch(t, c, b.URL+"/") // the page, and the cookie
-	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000001"
-	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(-1)
+	conn := mustLive(t, c, b.URL, 1)
 	msgs := make(chan string, 1000)
 	go func() {
 		for {
@@ -139,15 +147,9 @@ func TestInstancesPushBrowserScopeAcross(t *testing.T) {
 	a, b := twoInstances(t)
 	c := newJarClient()
 	fetch(t, c, b.URL+"/")
-	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000002"
+	conn := mustLive(t, c, b.URL, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPClient: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(-1)
 	if _, _, err := conn.Read(ctx); err != nil { // the snapshot
 		t.Fatal(err)
 	}
@@ -194,15 +196,9 @@ func TestInstanceResnapshotsAfterALostSubscription(t *testing.T) {
 	b := startChild(t, "-addr", "127.0.0.1:0", "-redis", redisURL, "-secret", testSecret)
 	c := newJarClient()
 	fetch(t, c, b.URL+"/")
-	ws := strings.Replace(b.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000003"
+	conn := mustLive(t, c, b.URL, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPClient: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(-1)
 	if _, _, err := conn.Read(ctx); err != nil { // the first snapshot
 		t.Fatal(err)
 	}

@@ -59,13 +59,7 @@ func TestMetrics(t *testing.T) {
 	for range 3 {
 		do(t, c, "GET", s.URL+"/", "", nil)
 	}
-	ws := strings.Replace(s.URL, "http", "ws", 1) + "/live?tab=6f1c2a9e-3b7d-4c1e-9a55-0d2b8f7e4c31&client=00000000-0000-4000-8000-000000000001"
-	conn, _, err := websocket.Dial(context.Background(), ws, &websocket.DialOptions{HTTPClient: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(-1)
+	conn := mustLive(t, c, s.URL, 1)
 	if _, _, err := conn.Read(context.Background()); err != nil { // the snapshot: joined
 		t.Fatal(err)
 	}
