@@ -176,6 +176,12 @@ func (h faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := h.fault(next(ctx, cmds))
+		if err == nil {
+			// No command failed (next answers the first error). Asking each
+			// anyway is not free: an autopipelined command's Err looks up
+			// the goroutine it is asked on.
+			return nil
+		}
 		for _, cmd := range cmds {
 			if f := redisFault(cmd.Err()); f != cmd.Err() {
 				cmd.SetErr(f)
