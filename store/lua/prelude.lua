@@ -62,20 +62,26 @@ local function next_count(v)
   return '-' .. m
 end
 
--- publish sends one change on the changes channel. Its fields are those of
--- the Go type message (redis.go), which decodes it; o is the origin
--- {user, tab number, api, page load}; value, a set's new JSON, which keeps
--- every instance's cached snapshots current.
+-- message is a change as the Go type message (redis.go) reads it: format 1,
+-- then scope, user, tab, key, op, version, time, the origin's user, tab
+-- number, API flag ('1') and page load, and the value last, joined by the
+-- unit separator.
+local function message(scope, uid, tid, key, op, version, ou, on, oa, g, value)
+  return table.concat({'1', scope, uid, tid, key, op, version, now, ou, on, oa, g, value}, '\31')
+end
+
+-- publish sends one change on the changes channel; o is the origin {user,
+-- tab number, api, page load}; value, a set's new JSON, which keeps every
+-- instance's cached snapshots current.
 local function publish(scope, uid, tid, key, op, version, o, value)
-  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = scope, u = uid, t = tid, k = key, o = op, v = version, at = now,
-    ou = o[1], on = o[2], oa = o[3] == '1', g = o[4], xs = value}))
+  redis.call('PUBLISH', p .. 'changes', message(scope, uid, tid, key, op, version, o[1], o[2], o[3], o[4], value or ''))
 end
 
 -- evict tells every instance that a tab's keys went without a change of
 -- their own (a tab evicted over the cap, a tab copied into): a cached
 -- snapshot of it is dropped.
 local function evict(uid, tid)
-  redis.call('PUBLISH', p .. 'changes', cjson.encode({s = 'tab', u = uid, t = tid, o = 'evict', v = next_version(), at = now}))
+  redis.call('PUBLISH', p .. 'changes', message('tab', uid, tid, '', 'evict', next_version(), '', '', '0', '', ''))
 end
 
 local function ttl_of(uid)
