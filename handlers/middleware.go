@@ -47,7 +47,7 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 		next.ServeHTTP(ww, r)
 		route := chi.RouteContext(r.Context()).RoutePattern()
 		switch status := ww.Status(); {
-		case status == 0 && r.Header.Get("Upgrade") != "": // a live connection, answered on the hijacked socket
+		case status == http.StatusSwitchingProtocols: // a live connection: it lasts as long as its page
 			s.metrics.Upgraded(route)
 		case status == 0: // nothing written: net/http answers 200
 			s.metrics.Request(route, r.Method, http.StatusOK, time.Since(start))

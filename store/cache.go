@@ -41,6 +41,7 @@ type cached struct {
 	entries []Entry // sorted by key
 	bytes   int
 	filled  time.Time
+	version int64 // the snapshot's: it holds every change up to it
 }
 
 type recentChange struct {
@@ -126,7 +127,7 @@ func (c *snapCache) fill(o Owner, snap Snapshot) {
 			return
 		}
 	}
-	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...), filled: time.Now()}
+	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...), filled: time.Now(), version: snap.Version}
 	for _, x := range e.entries {
 		e.bytes += entrySize(x)
 	}
@@ -183,6 +184,11 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 			continue
 		}
 		e := el.Value.(*cached)
+		if ch.Version <= e.version {
+			// Already in the snapshot: a change read from the stream
+			// after a snapshot that was read later than it was made.
+			continue
+		}
 		i, found := search(e.entries, ch.Key)
 		switch ch.Op {
 		case OpSet:

@@ -89,3 +89,38 @@ func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot can be read after changes that the stream delivers later (an
+// instance that just subscribed starts from the sequence of the moment,
+// with older changes still on their way): they are in the snapshot already,
+// and applying them again must not bring back an older value or delete a
+// key set again since.
+func TestACachedSnapshotIgnoresChangesItAlreadyHolds(t *testing.T) {
+	c := newSnapCache(1<<20, 0)
+	c.reset()
+	c.apply(10, nil, nil) // subscribed: the sequence is 10, changes 8 and 9 still coming
+	o := UserOwner("u")
+	c.fill(o, Snapshot{Version: 10, Entries: []Entry{
+		{Key: "gone-and-back", Version: 9, Value: []byte(`"set again"`)},
+		{Key: "k", Version: 9, Value: []byte(`"new"`)},
+	}})
+	c.apply(8, []Change{{Owner: o, Op: OpDelete, Key: "gone-and-back", Version: 8}}, nil)
+	c.apply(9, []Change{{Owner: o, Op: OpSet, Key: "k", Version: 7, Value: []byte(`"old"`)}}, nil)
+	snap, ok := c.get(o)
+	if !ok {
+		t.Fatal("the snapshot is no longer cached")
+	}
+	want := map[string]string{"gone-and-back": `"set again"`, "k": `"new"`}
+	got := map[string]string{}
+	for _, e := range snap.Entries {
+		got[e.Key] = string(e.Value)
+	}
+	if len(got) != len(want) || got["k"] != want["k"] || got["gone-and-back"] != want["gone-and-back"] {
+		t.Errorf("after replaying changes the snapshot held: got %v, want %v", got, want)
+	}
+	// A change after the snapshot still applies.
+	c.apply(11, []Change{{Owner: o, Op: OpSet, Key: "k", Version: 11, Value: []byte(`"newer"`)}}, nil)
+	if snap, _ := c.get(o); len(snap.Entries) != 2 || string(snap.Entries[1].Value) != `"newer"` {
+		t.Errorf("a change after the snapshot: got %v, want k = \"newer\"", snap.Entries)
+	}
+}
