@@ -158,7 +158,8 @@ func (s *SQLite) sweepLoop() {
 // touches.wrote), or after the interval.
 func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
-	if !s.touched.due(userID, tabID, now, returning) {
+	due, writes := s.touched.due(userID, tabID, now, returning)
+	if !due {
 		return nil
 	}
 	var found bool
@@ -179,7 +180,7 @@ func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning, found)
+	s.touched.done(userID, tabID, now, returning, found, writes)
 	return nil
 }
 
@@ -192,32 +193,71 @@ type touches struct {
 
 type userTouch struct {
 	at        time.Time
-	returning bool // the returning cookie was told
-	absent    bool // ... while the user had no row yet
+	returning bool   // the returning cookie was told
+	absent    bool   // ... while the user had no row yet
+	writes    uint64 // writes that may have made its row (wrote)
 	tabs      map[string]time.Time
 }
 
-func (t *touches) due(userID, tabID string, now time.Time, returning bool) bool {
+// due reports whether a touch is to be written, and the user's writes so
+// far, which done needs.
+func (t *touches) due(userID, tabID string, now time.Time, returning bool) (bool, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u, ok := t.m[userID]
-	if !ok || now.Sub(u.at) >= touchInterval || (returning && !u.returning) {
-		return true
+	if !ok {
+		return true, 0
+	}
+	if now.Sub(u.at) >= touchInterval || (returning && !u.returning) {
+		return true, u.writes
 	}
 	if tabID == "" {
-		return false
+		return false, u.writes
 	}
 	at, ok := u.tabs[tabID]
-	return !ok || now.Sub(at) >= touchInterval
+	return !ok || now.Sub(at) >= touchInterval, u.writes
 }
 
-// done records a touch; found says the user exists. A returning cookie
-// whose user has no row yet is not told again with every request (a reader
-// would cost a write, or a Redis round trip, per page) but once a write
-// made the row (wrote), or the row would stay one-shot.
-func (t *touches) done(userID, tabID string, now time.Time, returning, found bool) {
+// done records a touch; found says the user exists, writes is what due
+// answered. A returning cookie whose user has no row yet is not told again
+// with every request (a reader would cost a write, or a Redis round trip,
+// per page) but again after a write that may have made the row (wrote),
+// or the row would stay one-shot; so too when such a write ran while the
+// touch looked (the touch of a request runs beside its own write).
+func (t *touches) done(userID, tabID string, now time.Time, returning, found bool, writes uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	u := t.entry(userID)
+	u.at = now
+	switch {
+	case !returning:
+	case found:
+		u.returning, u.absent = true, false
+	case u.writes == writes: // no row, and no write since due looked
+		u.returning, u.absent = true, true
+	}
+	if tabID != "" {
+		u.tabs[tabID] = now
+	}
+}
+
+// wrote tells that a write may have made userID's row: a returning cookie
+// told while it had none is told again with its next request.
+func (t *touches) wrote(userID string) {
+	if userID == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.entry(userID)
+	u.writes++
+	if u.absent {
+		u.returning, u.absent = false, false
+	}
+}
+
+// entry is userID's record, made if need be. t.mu is held.
+func (t *touches) entry(userID string) *userTouch {
 	if t.m == nil || len(t.m) > 100_000 { // forgetting only costs a write
 		t.m = map[string]*userTouch{}
 	}
@@ -226,23 +266,7 @@ func (t *touches) done(userID, tabID string, now time.Time, returning, found boo
 		u = &userTouch{tabs: map[string]time.Time{}}
 		t.m[userID] = u
 	}
-	u.at, u.returning = now, u.returning || returning
-	u.absent = returning && !found
-	if tabID != "" {
-		u.tabs[tabID] = now
-	}
-}
-
-// wrote tells that muts were written: a returning cookie whose user had no
-// row is told again with its next request.
-func (t *touches) wrote(muts []Mutation) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, m := range muts {
-		if u, ok := t.m[m.Owner.UserID]; ok && u.absent {
-			delete(t.m, m.Owner.UserID)
-		}
-	}
+	return u
 }
 
 func (t *touches) forget(userID string) {

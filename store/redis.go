@@ -175,7 +175,7 @@ func (h faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		err := h.fault(next(ctx, cmds))
+		err := redisFault(next(ctx, cmds)) // counted per command below
 		if err == nil {
 			// No command failed (next answers the first error). Asking each
 			// anyway is not free: an autopipelined command's Err looks up
@@ -183,7 +183,7 @@ func (h faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 			return nil
 		}
 		for _, cmd := range cmds {
-			if f := redisFault(cmd.Err()); f != cmd.Err() {
+			if f := h.fault(cmd.Err()); f != cmd.Err() {
 				cmd.SetErr(f)
 			}
 		}
@@ -278,7 +278,8 @@ func (m message) encode() string {
 func decodeMessage(payload string) (message, error) {
 	f := strings.SplitN(payload, wireSep, wireFields)
 	if len(f) != wireFields || f[0] != wireVersion {
-		return message{}, fmt.Errorf("not a message of format %s: %.60q", wireVersion, payload)
+		// Not quoted: a payload may hold a person's value.
+		return message{}, fmt.Errorf("not a message of format %s (%d fields, %d bytes)", wireVersion, len(f), len(payload))
 	}
 	m := message{Scope: Scope(f[1]), UserID: f[2], TabID: f[3], Key: f[4], Op: Op(f[5]),
 		OriginUser: f[8], OriginAPI: f[10] == "1", ClientID: f[11]}
@@ -293,7 +294,7 @@ func decodeMessage(payload string) (message, error) {
 	}
 	m.Version, m.At, m.OriginTab = number(f[6]), number(f[7]), int(number(f[9]))
 	if err != nil {
-		return message{}, fmt.Errorf("message %.60q: %w", payload, err)
+		return message{}, fmt.Errorf("a message's number: %w", err)
 	}
 	if f[12] != "" {
 		m.Value = json.RawMessage(f[12])
@@ -390,9 +391,11 @@ func (s *Redis) caughtUp(ctx context.Context) {
 	if errors.Is(err, redis.Nil) {
 		seq, err = 0, nil
 	}
-	if err == nil {
-		s.cache.apply(seq, nil, nil)
+	if err != nil {
+		s.log.Debug("redis: the cache waits for the next change", "error", err)
+		return
 	}
+	s.cache.apply(seq, nil, nil)
 }
 
 // Announce publishes a change this store does not keep (browser scope),
@@ -401,7 +404,8 @@ func (s *Redis) caughtUp(ctx context.Context) {
 func (s *Redis) Announce(ctx context.Context, c Change) error {
 	cmd := s.async.Publish(ctx, s.prefix+"changes", messageOf(c).encode())
 	go func() {
-		if err := cmd.Err(); err != nil {
+		// A lost Redis is told once, by the live hub's health watch.
+		if err := cmd.Err(); err != nil && FaultOf(err) == nil {
 			s.log.Warn("announce a browser change", "error", err)
 		}
 	}()
@@ -644,7 +648,10 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
 	}
 	s.answered(seq)
-	s.touched.wrote(muts)
+	s.touched.wrote(origin.UserID)
+	for _, m := range muts {
+		s.touched.wrote(m.Owner.UserID)
+	}
 	tab, _ := res[0].(int64)
 	kept := Origin{UserID: origin.UserID, Tab: int(tab), API: origin.API}
 	now := time.UnixMilli(args[1].(int64)) // the time the script stored
@@ -687,6 +694,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
+	s.touched.wrote(origin.UserID) // numbering its tab may have made the user
 	if version == 0 {
 		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
@@ -705,6 +713,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) 
 		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
 	s.answered(res[1])
+	s.touched.wrote(origin.UserID)
 	return int(res[0]), nil
 }
 
@@ -717,6 +726,7 @@ func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) erro
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
 	s.answered(seq)
+	s.touched.wrote(userID)
 	return nil
 }
 
@@ -739,6 +749,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if n, err = tabScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
+	s.touched.wrote(userID)
 	s.tabNumbers.put(userID, tabID, n)
 	return n, nil
 }
@@ -817,7 +828,8 @@ func (s *Redis) SharePresence(ctx context.Context, mine Presence) (Presence, err
 // touchInterval, or at once when the cookie first comes back (as Store).
 func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
-	if !s.touched.due(userID, tabID, now, returning) {
+	due, writes := s.touched.due(userID, tabID, now, returning)
+	if !due {
 		return nil
 	}
 	ret := "0"
@@ -828,7 +840,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning, found == 1)
+	s.touched.done(userID, tabID, now, returning, found == 1, writes)
 	return nil
 }
 

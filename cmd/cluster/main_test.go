@@ -67,7 +67,7 @@ func TestCluster(t *testing.T) {
 	if len(boots) != 3 {
 		t.Errorf("requests through nginx reached %d instances (boot numbers %v), want 3", len(boots), boots)
 	}
-	instances := regexp.MustCompile(`web\d at http://(\S+),`).FindAllStringSubmatch(out.String(), -1)
+	instances := regexp.MustCompile(`web\d+ at http://(\S+),`).FindAllStringSubmatch(out.String(), -1)
 	redis := regexp.MustCompile(`redis-server at redis://(\S+)/0`).FindStringSubmatch(out.String())
 	if len(instances) != 3 || redis == nil {
 		t.Fatalf("the output names %d instances and redis %v:\n%s", len(instances), redis, out)

@@ -97,6 +97,9 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v (present: %v), want at least %v", want.series, got, ok, want.min)
 		}
 	}
+	if got, ok := m[`scopes_http_request_duration_seconds_count{route="/live"}`]; ok {
+		t.Errorf("a live connection was timed (%v), want it counted only", got)
+	}
 	if got, want := fmt.Sprint(m["scopes_boot_number"]), bootNumber(t, c, s.URL); got != want {
 		t.Errorf("scopes_boot_number = %s, want the footer's %s", got, want)
 	}
