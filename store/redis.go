@@ -648,9 +648,11 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
 	}
 	s.answered(seq)
-	s.touched.wrote(origin.UserID)
+	s.numbered(origin)
 	for _, m := range muts {
-		s.touched.wrote(m.Owner.UserID)
+		if m.Owner.Scope != General {
+			s.touched.wrote(m.Owner.UserID)
+		}
 	}
 	tab, _ := res[0].(int64)
 	kept := Origin{UserID: origin.UserID, Tab: int(tab), API: origin.API}
@@ -694,7 +696,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
-	s.touched.wrote(origin.UserID) // numbering its tab may have made the user
+	s.numbered(origin)
 	if version == 0 {
 		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
@@ -713,7 +715,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) 
 		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
 	s.answered(res[1])
-	s.touched.wrote(origin.UserID)
+	s.numbered(origin)
 	return int(res[0]), nil
 }
 
@@ -728,6 +730,15 @@ func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) erro
 	s.answered(seq)
 	s.touched.wrote(userID)
 	return nil
+}
+
+// numbered tells the touches that a write by origin may have made its user:
+// a page's write numbers its tab, which makes the user (origin_of in
+// lua/prelude.lua); a write through the API makes none.
+func (s *Redis) numbered(origin Origin) {
+	if !origin.API && origin.TabID != "" {
+		s.touched.wrote(origin.UserID)
+	}
 }
 
 // TabNumber returns the number of a tab in its browser, numbering it only
