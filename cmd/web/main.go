@@ -250,34 +250,30 @@ func (c config) storeName() string {
 	return "redis"
 }
 
-// servePprof serves the profiler on its own listener, never on the app's.
-func servePprof(addr string, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("-pprof: listen on %s: %w", addr, err)
-	}
+// pprofMux is the profiler's handlers.
+func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Info("pprof", "at", "http://"+ln.Addr().String()+"/debug/pprof/")
-	go http.Serve(ln, mux)
-	return nil
+	return mux
 }
 
-// serveMetrics serves m at /metrics on its own listener, never on the app's.
-func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) error {
+// serveAside serves h for the -name flag on its own listener at addr, never
+// on the app's, logs where (path is its first page), and returns the
+// server to close on shutdown.
+func serveAside(name, addr, path string, h http.Handler, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("-metrics: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("-%s: listen on %s: %w", name, addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
-	log.Info("metrics", "at", "http://"+ln.Addr().String()+"/metrics")
-	go http.Serve(ln, mux)
-	return nil
+	// No write timeout: a CPU profile or trace runs for as long as asked.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: defaultTimeouts.readHeader, IdleTimeout: defaultTimeouts.idle}
+	log.Info(name, "at", "http://"+ln.Addr().String()+path)
+	go srv.Serve(ln)
+	return srv, nil
 }
 
 // parseDuration is time.ParseDuration plus a "d" (day) unit.
@@ -371,14 +367,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	httpServer := newHTTPServer(srv, defaultTimeouts, log)
 	if cfg.pprof != "" {
-		if err := servePprof(cfg.pprof, log); err != nil {
+		aside, err := serveAside("pprof", cfg.pprof, "/debug/pprof/", pprofMux(), log)
+		if err != nil {
 			return err
 		}
+		defer aside.Close()
 	}
 	if m != nil {
-		if err := serveMetrics(cfg.metrics, m, log); err != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		aside, err := serveAside("metrics", cfg.metrics, "/metrics", mux, log)
+		if err != nil {
 			return err
 		}
+		defer aside.Close()
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String(), "store", cfg.storeName(), "boot", st.Boot().Number)
 
