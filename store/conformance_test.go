@@ -76,12 +76,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 		test(t, backend{
 			open: func(opts store.Options) store.Store {
 				t.Helper()
-				s, err := store.OpenRedis(context.Background(), url, opts)
-				if err != nil {
-					t.Fatalf("open redis store: %v", err)
-				}
-				t.Cleanup(func() { s.Close() })
-				return s
+				return MustOpenRedis(t, url, opts)
 			},
 			stored: func(o store.Owner) []string {
 				t.Helper()

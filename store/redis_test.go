@@ -14,6 +14,17 @@ import (
 // MustRedis starts a redis-server of its own for the test.
 func MustRedis(tb testing.TB) string { return redistest.Start(tb) }
 
+// MustOpenRedis opens a Redis store on url, closed when the test ends.
+func MustOpenRedis(tb testing.TB, url string, opts store.Options) *store.Redis {
+	tb.Helper()
+	s, err := store.OpenRedis(context.Background(), url, opts)
+	if err != nil {
+		tb.Fatalf("open redis store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 // mustRedisClient is a plain client of the Redis at url, to look past the
 // store.
 func mustRedisClient(tb testing.TB, url string) *redis.Client {
@@ -48,11 +59,7 @@ func TestRedisPublishedChangesDecodeExactly(t *testing.T) {
 	if err := mustRedisClient(t, url).Set(ctx, "scopes:seq", big, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.OpenRedis(ctx, url, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := MustOpenRedis(t, url, store.Options{})
 	got := make(chan store.Change, 10)
 	s.Subscribe(func(cs []store.Change) {
 		for _, c := range cs {
@@ -83,11 +90,7 @@ func TestRedisExpiryByTTL(t *testing.T) {
 	url := MustRedis(t)
 	ctx := context.Background()
 	exp := store.Expiry{TabTTL: 3 * time.Hour, UserTTL: 48 * time.Hour, OneShot: 2 * time.Hour}
-	s, err := store.OpenRedis(ctx, url, store.Options{Expiry: exp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := MustOpenRedis(t, url, store.Options{Expiry: exp})
 	MustSet(t, s, store.UserOwner("u"), "k", `1`)
 	MustSet(t, s, store.TabOwner("u", "t"), "k", `1`)
 
@@ -117,11 +120,7 @@ func TestRedisExpiryByTTL(t *testing.T) {
 func TestRedisResyncAfterALostSubscription(t *testing.T) {
 	url := MustRedis(t)
 	ctx := context.Background()
-	s, err := store.OpenRedis(ctx, url, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := MustOpenRedis(t, url, store.Options{})
 	resync := make(chan struct{}, 10)
 	s.Subscribe(func(cs []store.Change) {
 		for _, c := range cs {
@@ -166,11 +165,7 @@ func TestRedisReturningReaderKeptOnceWritten(t *testing.T) {
 	url := MustRedis(t)
 	ctx := context.Background()
 	exp := store.Expiry{TabTTL: 3 * time.Hour, UserTTL: 48 * time.Hour, OneShot: 2 * time.Hour}
-	s, err := store.OpenRedis(ctx, url, store.Options{Expiry: exp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := MustOpenRedis(t, url, store.Options{Expiry: exp})
 	if err := s.Touch(ctx, "reader", "", true); err != nil { // no row yet
 		t.Fatal(err)
 	}

@@ -19,12 +19,7 @@ func twoRedisStores(t *testing.T, opts store.Options) (a, b *store.Redis, url st
 	t.Helper()
 	url = MustRedis(t)
 	open := func() *store.Redis {
-		s, err := store.OpenRedis(context.Background(), url, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return MustOpenRedis(t, url, opts)
 	}
 	return open(), open(), url
 }
