@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/storagescopes/app/store"
 )
 
 // ack is one acknowledged write.
@@ -91,29 +89,37 @@ func (w *writer) run(url string, round int, stop <-chan struct{}) {
 	}
 }
 
+// stored is the value and version the server has for sk ("scope/key"),
+// and the status of the answer.
+func (w *writer) stored(t *testing.T, url, sk string) (int, ack) {
+	t.Helper()
+	scope, key, _ := strings.Cut(sk, "/")
+	res, err := w.client.Get(url + "/api/storage/" + scope + "/" + key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got struct {
+		Value   string `json:"value"`
+		Version int64  `json:"version"`
+	}
+	json.NewDecoder(res.Body).Decode(&got)
+	return res.StatusCode, ack{value: got.Value, version: got.Version}
+}
+
 // verify checks that the server has every acknowledged write, or a newer
 // one of the same key.
 func (w *writer) verify(t *testing.T, url string) int {
 	t.Helper()
 	for sk, want := range w.acked {
-		scope, key, _ := strings.Cut(sk, "/")
-		res, err := w.client.Get(url + "/api/storage/" + scope + "/" + key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got struct {
-			Value   string `json:"value"`
-			Version int64  `json:"version"`
-		}
-		json.NewDecoder(res.Body).Decode(&got)
-		res.Body.Close()
+		status, got := w.stored(t, url, sk)
 		switch {
-		case res.StatusCode != 200:
-			t.Errorf("acknowledged %s = %q (v%d) is lost: status %d", sk, want.value, want.version, res.StatusCode)
-		case got.Version < want.version:
-			t.Errorf("%s went back from v%d to v%d", sk, want.version, got.Version)
-		case got.Version == want.version && got.Value != want.value:
-			t.Errorf("%s v%d = %q, want %q", sk, got.Version, got.Value, want.value)
+		case status != 200:
+			t.Errorf("acknowledged %s = %q (v%d) is lost: status %d", sk, want.value, want.version, status)
+		case got.version < want.version:
+			t.Errorf("%s went back from v%d to v%d", sk, want.version, got.version)
+		case got.version == want.version && got.value != want.value:
+			t.Errorf("%s v%d = %q, want %q", sk, got.version, got.value, want.value)
 		}
 	}
 	return len(w.acked)
@@ -160,14 +166,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		acked += w.n
 	}
 	c.Kill()
-	st, err := store.Open(context.Background(), db, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Check(context.Background()); err != nil {
-		t.Error(err)
-	}
+	checkIntegrity(t, db)
 	if !t.Failed() {
 		t.Logf("%d kills -9, %d acknowledged writes, 0 lost, integrity ok", rounds, acked)
 	}

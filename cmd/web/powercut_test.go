@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,28 +152,18 @@ func (w *writer) lostAcks(t *testing.T, url string) []string {
 	t.Helper()
 	var lost []string
 	for sk, want := range w.acked {
-		scope, key, _ := strings.Cut(sk, "/")
-		res, err := w.client.Get(url + "/api/storage/" + scope + "/" + key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got struct {
-			Value   string `json:"value"`
-			Version int64  `json:"version"`
-		}
-		json.NewDecoder(res.Body).Decode(&got)
-		res.Body.Close()
+		status, got := w.stored(t, url, sk)
 		switch {
-		case res.StatusCode == 404:
+		case status == 404:
 			lost = append(lost, fmt.Sprintf("%s = %q (v%d) is missing", sk, want.value, want.version))
 			delete(w.acked, sk)
-		case res.StatusCode != 200:
-			t.Errorf("GET %s: status %d, want 200", sk, res.StatusCode)
-		case got.Version < want.version:
-			lost = append(lost, fmt.Sprintf("%s went back from v%d to v%d", sk, want.version, got.Version))
-			w.acked[sk] = ack{value: got.Value, version: got.Version}
-		case got.Version == want.version && got.Value != want.value:
-			t.Errorf("%s v%d = %q, want %q", sk, got.Version, got.Value, want.value)
+		case status != 200:
+			t.Errorf("GET %s: status %d, want 200", sk, status)
+		case got.version < want.version:
+			lost = append(lost, fmt.Sprintf("%s went back from v%d to v%d", sk, want.version, got.version))
+			w.acked[sk] = got
+		case got.version == want.version && got.value != want.value:
+			t.Errorf("%s v%d = %q, want %q", sk, got.version, got.value, want.value)
 		}
 	}
 	return lost
