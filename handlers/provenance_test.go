@@ -18,6 +18,20 @@ func tabOf(b *browser) *browser {
 	return &t
 }
 
+// twoBrowsers starts the app with three tabs open in two browsers: alice's
+// Tab 1 and Tab 2, and bob's, each page loaded.
+func twoBrowsers(t *testing.T) (a *app, alice, aliceTab2, bob *browser) {
+	t.Helper()
+	a = MustStart(t)
+	alice = a.NewBrowser(t)
+	alice.View("/")
+	aliceTab2 = tabOf(alice)
+	aliceTab2.View("/")
+	bob = a.NewBrowser(t)
+	bob.View("/")
+	return a, alice, aliceTab2, bob
+}
+
 // attr is the attribute of the first element with data-testid id.
 func attr(doc *goquery.Document, id, name string) string {
 	v, _ := doc.Find(`[data-testid="` + id + `"]`).First().Attr(name)
@@ -60,13 +74,7 @@ func TestTabsAreNamedPerBrowserInOrder(t *testing.T) {
 // Who changed a value, from each point of view: the tab that did, another
 // tab of its browser (by name), another browser (nothing more), the API.
 func TestOriginsFromEachPointOfView(t *testing.T) {
-	a := MustStart(t)
-	alice := a.NewBrowser(t)
-	alice.View("/")
-	aliceTab2 := tabOf(alice)
-	aliceTab2.View("/")
-	bob := a.NewBrowser(t)
-	bob.View("/")
+	_, alice, aliceTab2, bob := twoBrowsers(t)
 
 	if res := alice.Type("general", "global_text", "from alice's first tab"); res.Status != 200 {
 		t.Fatalf("type: %d %s", res.Status, res.Body)
@@ -133,17 +141,10 @@ func TestOriginsFromEachPointOfView(t *testing.T) {
 // Each panel says who shares its scope now, and follows pages opening and
 // closing.
 func TestPresenceFollowsLivePages(t *testing.T) {
-	a := MustStart(t)
-	alice := a.NewBrowser(t)
-	alice.View("/")
-	aliceTab2 := tabOf(alice)
-	aliceTab2.View("/")
-	bob := a.NewBrowser(t)
-	bob.View("/")
+	a, alice, aliceTab2, bob := twoBrowsers(t)
 	p1, p2, pb := alice.Live(), aliceTab2.Live(), bob.Live()
 	// Three tabs in two browsers; alice's browser has Tab 1 and Tab 2.
-	m := p2.Expect(`data-tabs="3" data-browsers="2"`)
-	_ = m
+	p2.Expect(`data-tabs="3" data-browsers="2"`)
 	if m := p2.Expect(`Tab 1, Tab 2 (this one)`); !strings.Contains(m, `id="presence-user"`) || !strings.Contains(m, `id="presence-browser"`) {
 		t.Errorf("the user and browser lines were not pushed together: %s", m)
 	}
@@ -164,13 +165,7 @@ func TestPresenceFollowsLivePages(t *testing.T) {
 // changes no other tab, a browser's no other browser, the general scope
 // everyone; deletes and clears too.
 func TestActivityReachesWhomTheScopeReaches(t *testing.T) {
-	a := MustStart(t)
-	alice := a.NewBrowser(t)
-	alice.View("/")
-	aliceTab2 := tabOf(alice)
-	aliceTab2.View("/")
-	bob := a.NewBrowser(t)
-	bob.View("/")
+	a, alice, aliceTab2, bob := twoBrowsers(t)
 	p1, p2, pb := alice.Live(), aliceTab2.Live(), bob.Live()
 	for _, p := range []*page{p1, p2, pb} {
 		p.Expect(`id="visits-general"`)
