@@ -38,6 +38,7 @@ func TestStartupFaults(t *testing.T) {
 		{"not SQLite", []string{"-db", garbage}, garbage},
 		{"folder cannot be made", []string{"-db", filepath.Join(aFile, "storage.db")}, "database folder"},
 		{"port in use", []string{"-addr", busy.Addr().String(), "-db", filepath.Join(dir, "ok.db")}, "another server"},
+		{"metrics port in use", []string{"-addr", "127.0.0.1:0", "-metrics", busy.Addr().String(), "-secret", testSecret, "-db", filepath.Join(dir, "ok.db")}, "-metrics: listen on " + busy.Addr().String()},
 		{"short secret", []string{"-secret", "too-short"}, "at least 32 are needed"},
 		{"bad duration", []string{"-tab-ttl", "forever"}, "-tab-ttl"},
 		{"bad limit", []string{"-max-keys", "0"}, "-max-keys"},
