@@ -13,7 +13,7 @@ import (
 // concurrency level and writes an SVG with throughput and p99.
 func chartRun(ctx context.Context, o options, target, base *process, out io.Writer) error {
 	name := o.scenarios[0]
-	if name == "fanout" {
+	if name == "fanout" || name == "full-scope" {
 		return fmt.Errorf("-chart needs a request scenario first in -scenarios")
 	}
 	type point struct {

@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios are what the tool can measure.
-var allScenarios = []string{"write-htmx", "write-api", "write-general", "page", "tab-panel", "fanout"}
+var allScenarios = []string{"write-htmx", "write-api", "write-general", "page", "tab-panel", "fanout", "full-scope"}
 
 func isScenario(s string) bool { return slices.Contains(allScenarios, s) }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,19 +16,21 @@ import (
 	"github.com/coder/websocket"
 )
 
-// fanout opens o.subscribers live connections (tabs of 50 browsers), then
-// makes general writes one at a time and measures how long each takes to
-// reach every tab. It also reports the server's memory per idle connection.
+// fanout opens o.subscribers live connections on the app (tabs of 50
+// browsers) and as many on the baseline's bare WebSocket server, with the
+// same client. Then the two take turns: one general write on the app, then
+// one broadcast on the bare server of a message as large as the app's push;
+// each time it measures how long the message takes to reach every
+// connection. It also reports each server's memory per idle connection.
 // With writeTo set (a second instance on the same Redis) the writes go
 // there, so every delivery crosses instances.
-func fanout(ctx context.Context, o options, target, writeTo *process, out io.Writer) error {
+func fanout(ctx context.Context, o options, target, writeTo, base *process, out io.Writer) error {
 	writeURL, across := target.url, ""
 	if writeTo != nil {
 		writeURL, across = writeTo.url, ", written on a second instance"
 	}
 	const browsers, rounds = 50, 5
 	n := o.subscribers
-	wsURL := strings.Replace(target.url, "http", "ws", 1) + "/live"
 
 	var jars []http.CookieJar
 	for range browsers {
@@ -38,144 +41,256 @@ func fanout(ctx context.Context, o options, target, writeTo *process, out io.Wri
 		}
 		jars = append(jars, jar)
 	}
+	app, err := openSubscribers(ctx, target, n, o.liveDeflate, true, func(i int) string {
+		return fmt.Sprintf("%s/live?tab=%s&client=%s", target.url, uuid(), uuid())
+	}, func(i int) *http.Client { return &http.Client{Jar: jars[i%browsers]} })
+	if err != nil {
+		return fmt.Errorf("the app: %w", err)
+	}
+	defer app.close()
+	bare, err := openSubscribers(ctx, base, n, o.liveDeflate, false, func(int) string { return base.url + "/ws" },
+		func(int) *http.Client { return http.DefaultClient })
+	if err != nil {
+		return fmt.Errorf("the bare server: %w", err)
+	}
+	defer bare.close()
 
+	writer := &http.Client{}
+	var appD, bareD []time.Duration
+	var appMax, bareMax []time.Duration
+	var size int64
+	var appCPU, bareCPU time.Duration
+	for round := range rounds {
+		marker := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
+		c0 := target.cpu()
+		d, err := app.round(ctx, marker, func() error {
+			return put(ctx, writer, writeURL+"/api/storage/general/fanout", `"`+marker+`"`)
+		})
+		if err != nil {
+			return fmt.Errorf("round %d on the app: %w", round, err)
+		}
+		appCPU += target.cpu() - c0
+		appD, appMax = append(appD, d...), append(appMax, slices.Max(d))
+		size = app.size.Load()
+
+		marker = fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
+		msg := marker + strings.Repeat(" ", max(0, int(size)-len(marker)))
+		c0 = base.cpu()
+		d, err = bare.round(ctx, marker, func() error {
+			req, _ := http.NewRequestWithContext(ctx, "POST", base.url+"/broadcast", strings.NewReader(msg))
+			res, err := writer.Do(req)
+			if err != nil {
+				return err
+			}
+			res.Body.Close()
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("round %d on the bare server: %w", round, err)
+		}
+		bareCPU += base.cpu() - c0
+		bareD, bareMax = append(bareD, d...), append(bareMax, slices.Max(d))
+	}
+	slices.Sort(appD)
+	slices.Sort(bareD)
+	a, b := result{latencies: appD}, result{latencies: bareD}
+	deflate := ""
+	if o.liveDeflate {
+		deflate = ", permessage-deflate offered"
+	}
+	fmt.Fprintf(out, "fanout: %d live connections on the app (%d browsers) and %d on a bare coder/websocket server, same client%s; %d rounds taking turns: a general write%s, then a broadcast of as many bytes\n",
+		n, browsers, n, deflate, rounds, across)
+	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "bytes read/conn", "opened in")
+	line := func(name string, r result, s *subscribers, cpu time.Duration) {
+		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %13.0fB %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
+			(cpu / rounds).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, float64(s.roundBytes.Load())/float64(n*rounds), s.opened.Round(time.Millisecond))
+	}
+	line("app", a, app, appCPU)
+	line("bare", b, bare, bareCPU)
+	ratio := func(x, y float64) string {
+		if y == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", x/y)
+	}
+	fmt.Fprintf(out, "  app/bare: p99 %s, max %s, RSS per idle connection %s, in use %s, server CPU per round %s  (per-round max, app %v, bare %v)\n",
+		ratio(float64(a.p(99)), float64(b.p(99))), ratio(float64(a.max()), float64(b.max())),
+		ratio(app.rssPer, bare.rssPer), ratio(app.inUsePer, bare.inUsePer), ratio(float64(appCPU), float64(bareCPU)),
+		roundMs(appMax), roundMs(bareMax))
+	return nil
+}
+
+func roundMs(ds []time.Duration) []string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, ms(d))
+	}
+	return s
+}
+
+// put writes one JSON value through the API.
+func put(ctx context.Context, c *http.Client, url, value string) error {
+	req, _ := http.NewRequestWithContext(ctx, "PUT", url, strings.NewReader(value))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("PUT %s: status %d", url, res.StatusCode)
+	}
+	return nil
+}
+
+// subscribers are n WebSocket connections to one server, each read in the
+// background, and what one costs the server while idle.
+type subscribers struct {
+	conns  []*websocket.Conn
+	marker atomic.Pointer[string] // the current round's
+	got    chan time.Time         // when a connection got the round's message
+	// size is the size of the last message that carried the marker;
+	// roundBytes counts every byte read while rounds run.
+	size, roundBytes atomic.Int64
+	counting         atomic.Bool
+	last             atomic.Int64 // unix nanoseconds of the last message
+	opened           time.Duration
+	inUsePer, rssPer float64 // server memory per idle connection, bytes
+}
+
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// openSubscribers dials n connections to p, 64 at a time, and waits until
+// each has its first message (when first is set: the app's join) and
+// until nothing has arrived for a second; then it measures p's memory.
+func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool, url func(i int) string, client func(i int) *http.Client) (*subscribers, error) {
 	var rssBefore, inUseBefore int64
-	if target.proc != nil {
-		inUseBefore, _ = target.inUse(ctx)
-		rssBefore = target.rss()
+	if p.proc != nil {
+		inUseBefore, _ = p.inUse(ctx)
+		rssBefore = p.rss()
 	}
-	type sub struct {
-		conn *websocket.Conn
-		got  chan time.Time // when the current round's marker arrived
+	s := &subscribers{conns: make([]*websocket.Conn, n), got: make(chan time.Time, n)}
+	mode := websocket.CompressionDisabled
+	if deflate {
+		mode = websocket.CompressionNoContextTakeover
 	}
-	var lastMessage atomic.Int64 // unix nanoseconds
-	subs := make([]*sub, n)
-	dialStart := time.Now()
+	start := time.Now()
 	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
 	ready := make(chan struct{}, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c := &http.Client{Jar: jars[i%browsers]}
-			conn, _, err := websocket.Dial(ctx, fmt.Sprintf("%s?tab=%s&client=%s", wsURL, uuid(), uuid()), &websocket.DialOptions{HTTPClient: c})
+			u := strings.Replace(url(i), "http", "ws", 1)
+			conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: client(i), CompressionMode: mode})
 			if err != nil {
 				errs <- err
 				return
 			}
 			conn.SetReadLimit(-1)
-			s := &sub{conn: conn, got: make(chan time.Time, rounds+1)}
-			subs[i] = s
-			// The first message is the page's state; then come presence
-			// lines and the rounds' pushes. Nothing else writes while the
-			// rounds run, so a push of the general scope (it starts with
-			// its control) is the round's: note its arrival and discard it,
-			// keeping the client's share of the CPU small.
-			go func() {
-				first := true
-				head := make([]byte, len(generalPush))
-				for {
-					_, r, err := conn.Reader(ctx)
-					if err != nil {
-						return
-					}
-					n, _ := io.ReadFull(r, head)
-					if _, err := io.Copy(io.Discard, r); err != nil {
-						return
-					}
-					lastMessage.Store(time.Now().UnixNano())
-					if first {
-						first = false
-						ready <- struct{}{}
-						continue
-					}
-					if string(head[:n]) == generalPush {
-						s.got <- time.Now()
-					}
-				}
-			}()
+			s.conns[i] = conn
+			if !first {
+				ready <- struct{}{}
+			}
+			go s.read(ctx, conn, first, ready)
 		})
 	}
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return fmt.Errorf("dial: %w", err)
+		s.close()
+		return nil, fmt.Errorf("dial: %w", err)
 	}
 	for range n {
 		select {
 		case <-ready:
 		case <-time.After(60 * time.Second):
-			return fmt.Errorf("not every subscriber got its snapshot")
+			s.close()
+			return nil, fmt.Errorf("not every connection got its first message")
 		}
 	}
-	dialTime := time.Since(dialStart)
-	defer func() {
-		for _, s := range subs {
-			s.conn.CloseNow()
-		}
-	}()
-
-	// Idle memory: what the runtime has in use after a collection, and the
-	// growth of the resident set (which still holds some of the garbage of
-	// opening them all at once), once the pages' presence lines have
-	// settled: nothing arrived for a while.
+	s.opened = time.Since(start)
+	// Idle: nothing arrived for a second (the app's presence lines have
+	// settled).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) &&
-		time.Since(time.Unix(0, lastMessage.Load())) < time.Second; {
+		time.Since(time.Unix(0, s.last.Load())) < time.Second; {
 		time.Sleep(50 * time.Millisecond)
 	}
-	var rssPer, inUsePer float64
-	if target.proc != nil {
-		inUse, err := target.inUse(ctx)
+	if p.proc != nil {
+		inUse, err := p.inUse(ctx)
 		if err != nil {
-			return err
+			s.close()
+			return nil, err
 		}
 		time.Sleep(2 * time.Second)
-		inUsePer = float64(inUse-inUseBefore) / float64(n)
-		rssPer = float64(target.rss()-rssBefore) / float64(n)
+		s.inUsePer = float64(inUse-inUseBefore) / float64(n)
+		s.rssPer = float64(p.rss()-rssBefore) / float64(n)
 	}
-
-	writer := &http.Client{}
-	var deliveries []time.Duration
-	var roundMax []time.Duration
-	for round := range rounds {
-		m := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
-		req, _ := http.NewRequestWithContext(ctx, "PUT", writeURL+"/api/storage/general/fanout", strings.NewReader(`"`+m+`"`))
-		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		res, err := writer.Do(req)
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			return fmt.Errorf("write: status %d", res.StatusCode)
-		}
-		var worst time.Duration
-		for _, s := range subs {
-			select {
-			case t := <-s.got:
-				d := t.Sub(t0)
-				deliveries = append(deliveries, d)
-				worst = max(worst, d)
-			case <-time.After(30 * time.Second):
-				return fmt.Errorf("round %d: a subscriber never got the write", round)
-			}
-		}
-		roundMax = append(roundMax, worst)
-	}
-	slices.Sort(deliveries)
-	r := result{latencies: deliveries}
-	fmt.Fprintf(out, "fanout: %d live connections (%d browsers), opened in %s; %d general writes%s, each to every connection\n",
-		n, browsers, dialTime.Round(time.Millisecond), rounds, across)
-	fmt.Fprintf(out, "  delivery p50 %s  p99 %s  max %s  (per-write max: %v)\n", ms(r.p(50)), ms(r.p(99)), ms(r.max()), roundMax)
-	if target.proc != nil {
-		fmt.Fprintf(out, "  server memory per idle connection: %.1f KiB in use (Go heap + stacks, after a GC); %.1f KiB of RSS growth\n", inUsePer/1024, rssPer/1024)
-	}
-	return nil
+	return s, nil
 }
 
-// generalPush is how a push of the general scope begins: with its bound
-// control.
-const generalPush = `<hx-partial hx-target="#field-general-global_text"`
+// read reads conn until it closes: it notes when the round's message
+// arrives and discards everything else.
+func (s *subscribers) read(ctx context.Context, conn *websocket.Conn, first bool, ready chan<- struct{}) {
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer readBuffers.Put(buf)
+	for {
+		_, r, err := conn.Reader(ctx)
+		if err != nil {
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return
+		}
+		now := time.Now()
+		s.last.Store(now.UnixNano())
+		if first {
+			first = false
+			ready <- struct{}{}
+			continue
+		}
+		if s.counting.Load() {
+			s.roundBytes.Add(int64(buf.Len()))
+		}
+		if m := s.marker.Load(); m != nil && bytes.Contains(buf.Bytes(), []byte(*m)) {
+			s.size.Store(int64(buf.Len()))
+			s.got <- now
+		}
+	}
+}
+
+// round sets the marker, calls send, and waits until every connection got
+// a message with the marker; it returns each one's delay from the send.
+func (s *subscribers) round(ctx context.Context, marker string, send func() error) ([]time.Duration, error) {
+	s.marker.Store(&marker)
+	s.counting.Store(true)
+	defer s.counting.Store(false)
+	t0 := time.Now()
+	if err := send(); err != nil {
+		return nil, err
+	}
+	d := make([]time.Duration, 0, len(s.conns))
+	for range s.conns {
+		select {
+		case t := <-s.got:
+			d = append(d, t.Sub(t0))
+		case <-time.After(60 * time.Second):
+			return nil, fmt.Errorf("%d of %d connections got the message within 60s", len(d), len(s.conns))
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return d, nil
+}
+
+func (s *subscribers) close() {
+	for _, c := range s.conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+}

@@ -17,11 +17,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +48,10 @@ type options struct {
 	rows        int
 	backends    []string // sqlite, redis, or both, measured side by side
 	sync        string
+	fillKeys    int // full-scope: keys, and bytes of each
+	fillBytes   int
+	fullTabs    int    // full-scope: live tabs for the fan-out
+	liveDeflate bool   // the fan-out's clients offer permessage-deflate, and the app is started with -live-deflate on
 	baseline    string // internal: serve the baseline on this address
 }
 
@@ -68,6 +70,10 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&backends, "backend", "sqlite", "the server's store: sqlite, redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance), or sqlite,redis: both, side by side, each scenario on one then the other")
 	fs.StringVar(&o.sync, "sync", "full", "the SQLite server's -sync: full or normal")
 	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
+	fs.IntVar(&o.fillKeys, "fill-keys", 1000, "full-scope: keys to fill the general scope with (it refuses beyond -max-keys)")
+	fs.IntVar(&o.fillBytes, "fill-bytes", 16384, "full-scope: bytes of each value's JSON")
+	fs.IntVar(&o.fullTabs, "full-tabs", 100, "full-scope: live tabs that the change fans out to")
+	fs.BoolVar(&o.liveDeflate, "live-deflate", false, "fanout: offer WebSocket permessage-deflate (and start the app with -live-deflate on)")
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -170,7 +176,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
 	for _, name := range o.scenarios {
-		if name == "fanout" {
+		if name == "fanout" || name == "full-scope" {
 			continue
 		}
 		var first result
@@ -210,8 +216,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if slices.Contains(o.scenarios, "fanout") {
 		for _, t := range targets {
 			fmt.Fprintf(out, "\n[%s] ", t.name)
-			if err := fanout(ctx, o, t.process, t.writeTo, out); err != nil {
+			if err := fanout(ctx, o, t.process, t.writeTo, base, out); err != nil {
 				return fmt.Errorf("fanout on %s: %w", t.name, err)
+			}
+		}
+	}
+	if slices.Contains(o.scenarios, "full-scope") {
+		for _, t := range targets {
+			fmt.Fprintf(out, "\n[%s] ", t.name)
+			if err := fullScope(ctx, o, t.process, out); err != nil {
+				return fmt.Errorf("full-scope on %s: %w", t.name, err)
 			}
 		}
 	}
@@ -336,32 +350,4 @@ func us(d time.Duration) string {
 
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
-}
-
-// serveBaseline answers GET /?size=N with N bytes of a fixed fragment.
-func serveBaseline(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("url=http://%s\n", ln.Addr())
-	body := []byte(strings.Repeat(`<div class="field">Saved</div>`, 1<<12))
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n int
-		fmt.Sscan(r.URL.Query().Get("size"), &n)
-		n = min(max(n, 1), len(body))
-		io.Copy(io.Discard, r.Body)
-		// As the app does: the length up front, so no chunking.
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		w.Write(body[:n])
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		return err
-	}
-	return nil
 }
