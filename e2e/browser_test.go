@@ -260,7 +260,8 @@ func TestBrowserInspector(t *testing.T) {
 		}
 	}()
 	tab1.do(chromedp.Click(chromedp.CSS(`#panel-user .inspector-actions button.danger`)))
-	tab1.waitFor("the user scope to be empty", `document.querySelector('#entries-user .empty') !== null`)
+	tab1.waitFor("the user scope to be empty, and to say so", `!document.querySelector('#entries-user tr[data-key]')
+		&& getComputedStyle(document.querySelector('#entries-user .empty')).display !== 'none'`)
 	tab1.waitFor("the inspector to say so", `document.querySelector('#inspector-status-user').textContent.includes('Cleared')`)
 	tab1.waitValue(field("user", "user_note"), "")
 }

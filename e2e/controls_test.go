@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -100,34 +97,10 @@ func TestBrowserSliderColorAndLongValues(t *testing.T) {
 // axe-core finds no accessibility violation on either page, light or dark,
 // with the inspector open and an error showing, nor on an error page.
 func TestBrowserAccessibility(t *testing.T) {
-	axe, err := os.ReadFile("testdata/axe-4.14.1.min.js")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := startServer(t)
 	tb := newBrowser(t).open(s.URL)
 	tb.typeText("user", "user_note", "a note")
-	audit := func(when string) {
-		t.Helper()
-		tb.do(chromedp.Evaluate[chromedp.Void](string(axe)))
-		ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
-		defer cancel()
-		raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document).then(r => JSON.stringify(r.violations.map(v =>
-			({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))))`, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("%s: axe: %v", when, err)
-		}
-		var violations []struct {
-			ID, Help string
-			Nodes    []string
-		}
-		if err := json.Unmarshal([]byte(raw), &violations); err != nil {
-			t.Fatalf("%s: %v: %s", when, err, raw)
-		}
-		for _, v := range violations {
-			t.Errorf("%s: %s (%s): %s", when, v.ID, v.Help, strings.Join(v.Nodes, "; "))
-		}
-	}
+	audit := tb.audit
 	for _, path := range []string{"/", "/settings"} {
 		for _, dark := range []bool{false, true} {
 			tb.do(chromedp.Navigate(s.URL + path))

@@ -7,15 +7,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -346,5 +349,69 @@ func (b *browser) saveEvidence() {
 			b.t.Logf("HTML of %s: %s", t.name, p)
 		}
 		cancel()
+	}
+}
+
+// audit runs axe-core on the tab's page and reports every accessibility
+// violation it finds; when says at what point of the test.
+func (t *tab) audit(when string) {
+	t.b.t.Helper()
+	axe, err := os.ReadFile("testdata/axe-4.14.1.min.js")
+	if err != nil {
+		t.b.t.Fatal(err)
+	}
+	t.do(chromedp.Evaluate[chromedp.Void](string(axe)))
+	ctx, cancel := context.WithTimeout(t.ctx, stepTimeout)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document).then(r => JSON.stringify(r.violations.map(v =>
+		({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.b.t.Fatalf("%s: axe: %v", when, err)
+	}
+	var violations []struct {
+		ID, Help string
+		Nodes    []string
+	}
+	if err := json.Unmarshal([]byte(raw), &violations); err != nil {
+		t.b.t.Fatalf("%s: %v: %s", when, err, raw)
+	}
+	for _, v := range violations {
+		t.b.t.Errorf("%s: %s (%s): %s", when, v.ID, v.Help, strings.Join(v.Nodes, "; "))
+	}
+}
+
+// watchErrors records every script error and console error of the tab
+// from now on; the returned function reports them.
+func (t *tab) watchErrors() func() []string {
+	var mu sync.Mutex
+	var errs []string
+	err := chromedp.Listen(t.ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *cdpruntime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			text := d.Text
+			if d.Exception != nil {
+				text += " " + d.Exception.Description
+			}
+			errs = append(errs, fmt.Sprintf("%s (%s:%d)", text, d.URL, d.LineNumber+1))
+		case *cdpruntime.EventConsoleAPICalled:
+			if ev.Type == cdpruntime.ConsoleAPICalledTypeError {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				errs = append(errs, strings.Join(args, " "))
+			}
+		}
+	})
+	if err != nil {
+		t.b.t.Fatalf("%s: listen for errors: %v", t.name, err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
 	}
 }

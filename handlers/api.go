@@ -169,7 +169,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := d.Delete(r.Context(), key, ifVersion); err != nil {
+	if _, err := d.Delete(r.Context(), key, ifVersion); err != nil {
 		return s.apiConflict(w, r, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -182,7 +182,7 @@ func (s *Server) handleAPIClear(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := d.Clear(r.Context())
+	n, _, err := d.Clear(r.Context())
 	if err != nil {
 		return err
 	}

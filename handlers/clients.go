@@ -156,6 +156,11 @@ func (d clientDict) List(context.Context) (snap store.Snapshot, err error) {
 	return snap, err
 }
 
+func (d clientDict) View(ctx context.Context, w store.Window) (store.View, error) {
+	snap, err := d.List(ctx)
+	return snap.View(w), err
+}
+
 func (d clientDict) Get(_ context.Context, key string) (e store.Entry, err error) {
 	err = d.with(func(m *memKV) error { e, err = m.get(d.k.user, key); return err })
 	return e, err
@@ -179,11 +184,12 @@ func (d clientDict) Increment(ctx context.Context, key string) (e store.Entry, e
 	return e, err
 }
 
-func (d clientDict) Delete(_ context.Context, key string, ifVersion int64) error {
-	return d.with(func(m *memKV) error { return m.delete(d.k.user, key, ifVersion) })
+func (d clientDict) Delete(_ context.Context, key string, ifVersion int64) (version int64, err error) {
+	err = d.with(func(m *memKV) error { version, err = m.delete(d.k.user, key, ifVersion); return err })
+	return version, err
 }
 
-func (d clientDict) Clear(context.Context) (n int, err error) {
-	err = d.with(func(m *memKV) error { n = m.clear(); return nil })
-	return n, err
+func (d clientDict) Clear(context.Context) (n int, version int64, err error) {
+	err = d.with(func(m *memKV) error { n, version = m.clear(); return nil })
+	return n, version, err
 }

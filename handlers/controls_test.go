@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // The slider, the select and the text area: each stores what it shows, in
@@ -69,13 +71,14 @@ func TestFontSizeReachesTheOtherTabs(t *testing.T) {
 	p := other.Live()
 	p.Expect(`id="visits-general"`)
 	b.Type("user", "font_size", "22")
-	if m := p.Expect(`id="input-user-font_size"`); !strings.Contains(m, `value="22"`) {
+	if m := p.Expect(`hx-target="#field-user-font_size"`); !strings.Contains(m, `value="22"`) {
 		t.Errorf("the push does not carry the font size: %.300s", m)
 	}
 }
 
-// A long value is shown cut, with its size, and whole on request; a key
-// may break only after "_", never inside a word.
+// A long value is shown cut, with its size, and whole when its row is
+// opened (fetched then: a page is sized by what it shows); a key may break
+// only after "_", never inside a word.
 func TestTheInspectorCutsLongValues(t *testing.T) {
 	a := MustStart(t)
 	b := a.NewBrowser(t)
@@ -92,10 +95,25 @@ func TestTheInspectorCutsLongValues(t *testing.T) {
 	if got := strings.TrimSpace(row.Find(".size").Text()); got != "8.8 KiB" {
 		t.Errorf("size = %q, want 8.8 KiB", got)
 	}
-	if got := row.Find("details pre").Text(); got != `"`+note+`"` {
+	if strings.Contains(doc.Text(), note) {
+		t.Errorf("the page holds the long value whole")
+	}
+	whole := func(row *goquery.Selection) string {
+		t.Helper()
+		url, ok := row.Find("details").Attr("hx-get")
+		if !ok {
+			t.Fatalf("a long value's row fetches nothing when opened")
+		}
+		res := b.Do("GET", url, nil, map[string]string{"HX-Request": "true"})
+		if res.Status != 200 {
+			t.Fatalf("GET %s: %d %s", url, res.Status, res.Body)
+		}
+		return mustParse(t, res.Body).Text()
+	}
+	if got := whole(row); got != `"`+note+`"` {
 		t.Errorf("the whole value is %d characters, want %d", len(got), len(note)+2)
 	}
-	if got := doc.Find(`#entries-user tr[data-key="structured_value"] pre`).Text(); !strings.Contains(got, "\n  \"list\": [\n    1,") {
+	if got := whole(doc.Find(`#entries-user tr[data-key="structured_value"]`)); !strings.Contains(got, "\n  \"list\": [\n    1,") {
 		t.Errorf("a structured value is not indented: %.80q", got)
 	}
 	key, _ := doc.Find(`#entries-user tr[data-key="last_visited_page"] th`).Html()

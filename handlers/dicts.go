@@ -24,11 +24,15 @@ import (
 // *store.ConflictError if someone changed the key since.
 type dict interface {
 	List(ctx context.Context) (store.Snapshot, error)
+	// View is what a page shows of the dictionary (see store.Window).
+	View(ctx context.Context, w store.Window) (store.View, error)
 	Get(ctx context.Context, key string) (store.Entry, error)
 	Set(ctx context.Context, key string, value json.RawMessage, ifVersion int64) (store.Entry, error)
 	Increment(ctx context.Context, key string) (store.Entry, error)
-	Delete(ctx context.Context, key string, ifVersion int64) error
-	Clear(ctx context.Context) (int, error)
+	// Delete returns the delete's version.
+	Delete(ctx context.Context, key string, ifVersion int64) (int64, error)
+	// Clear returns how many keys there were and the clear's version.
+	Clear(ctx context.Context) (int, int64, error)
 }
 
 // dict returns the dictionary that scope means for this request: the user
@@ -103,6 +107,9 @@ type storeDict struct {
 }
 
 func (d storeDict) List(ctx context.Context) (store.Snapshot, error) { return d.st.List(ctx, d.owner) }
+func (d storeDict) View(ctx context.Context, w store.Window) (store.View, error) {
+	return d.st.View(ctx, d.owner, w)
+}
 func (d storeDict) Get(ctx context.Context, key string) (store.Entry, error) {
 	return d.st.Get(ctx, d.owner, key)
 }
@@ -120,10 +127,12 @@ func (d storeDict) apply(ctx context.Context, m store.Mutation) (store.Entry, er
 	d.id.learnTab(entries[0].Origin)
 	return entries[0], nil
 }
-func (d storeDict) Delete(ctx context.Context, key string, ifVersion int64) error {
+func (d storeDict) Delete(ctx context.Context, key string, ifVersion int64) (int64, error) {
 	return d.st.Delete(ctx, d.owner, key, d.origin, ifVersion)
 }
-func (d storeDict) Clear(ctx context.Context) (int, error) { return d.st.Clear(ctx, d.owner, d.origin) }
+func (d storeDict) Clear(ctx context.Context) (int, int64, error) {
+	return d.st.Clear(ctx, d.owner, d.origin)
+}
 
 // memKV is a small dictionary kept outside the store, by the store's rules:
 // the browser scope (inside the cookie) and the client scope (in memory)
@@ -203,24 +212,27 @@ func (m *memKV) increment(user, key string, by memOrigin, l store.Limits) (store
 	return m.set(user, key, store.NextCount(m.Entries[key].V), 0, by, l)
 }
 
-func (m *memKV) delete(user, key string, ifVersion int64) error {
+// delete removes key and returns the delete's version.
+func (m *memKV) delete(user, key string, ifVersion int64) (int64, error) {
 	e, ok := m.Entries[key]
 	if !ok {
-		return store.ErrNotFound
+		return 0, store.ErrNotFound
 	}
 	if err := store.CheckVersion(key, m.entry(user, key, e), ifVersion); err != nil {
-		return err
+		return 0, err
 	}
 	delete(m.Entries, key)
 	m.Seq++
-	return nil
+	return m.Seq, nil
 }
 
-func (m *memKV) clear() int {
+// clear removes every key and returns how many there were and the clear's
+// version.
+func (m *memKV) clear() (int, int64) {
 	n := len(m.Entries)
 	clear(m.Entries)
 	m.Seq++
-	return n
+	return n, m.Seq
 }
 
 // cookieDict is the browser scope: a memKV inside the signed and encrypted
@@ -279,6 +291,10 @@ func (d *cookieDict) List(context.Context) (store.Snapshot, error) {
 	return browserScope(d.id).list(d.id.UserID), nil
 }
 
+func (d *cookieDict) View(_ context.Context, w store.Window) (store.View, error) {
+	return browserScope(d.id).list(d.id.UserID).View(w), nil
+}
+
 func (d *cookieDict) Get(_ context.Context, key string) (store.Entry, error) {
 	return browserScope(d.id).get(d.id.UserID, key)
 }
@@ -309,16 +325,17 @@ func (d *cookieDict) Increment(ctx context.Context, key string) (store.Entry, er
 	return e, d.save(m, store.OpSet, key)
 }
 
-func (d *cookieDict) Delete(_ context.Context, key string, ifVersion int64) error {
+func (d *cookieDict) Delete(_ context.Context, key string, ifVersion int64) (int64, error) {
 	m := d.load()
-	if err := m.delete(d.id.UserID, key, ifVersion); err != nil {
-		return err
+	version, err := m.delete(d.id.UserID, key, ifVersion)
+	if err != nil {
+		return 0, err
 	}
-	return d.save(m, store.OpDelete, key)
+	return version, d.save(m, store.OpDelete, key)
 }
 
-func (d *cookieDict) Clear(context.Context) (int, error) {
+func (d *cookieDict) Clear(context.Context) (int, int64, error) {
 	m := d.load()
-	n := m.clear()
-	return n, d.save(m, store.OpClear, "")
+	n, version := m.clear()
+	return n, version, d.save(m, store.OpClear, "")
 }

@@ -59,8 +59,12 @@ func TestFieldChangeAnswersSavedWithFreshParts(t *testing.T) {
 	if doc.Find("#input-user-username").Length() != 0 {
 		t.Errorf("the answer redraws the input that is being typed in")
 	}
-	if !strings.Contains(doc.Find("#entries-user").Text(), `"Grace"`) {
-		t.Errorf("the inspector in the answer does not show the new value")
+	if got := doc.Find(`tr[data-key="username"] code`).Text(); got != `"Grace"` {
+		t.Errorf("the inspector row in the answer shows %q, want \"Grace\"", got)
+	}
+	// Only what the change touched: not the scope's other rows.
+	if n := doc.Find("tr[data-key]").Length(); n != 1 {
+		t.Errorf("the answer carries %d inspector rows, want the one it changed", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -169,8 +170,13 @@ func (b *browser) API(method, path, body string) response {
 	return b.Do(method, "/api/storage/"+path, r, map[string]string{"Content-Type": "application/json", "HX-Request": ""})
 }
 
+var partialTag = regexp.MustCompile(`<(/?)hx-partial`)
+
 func mustParse(tb testing.TB, html string) *goquery.Document {
 	tb.Helper()
+	// As htmx reads an answer: each <hx-partial> is a <template>, whose
+	// content may be table rows.
+	html = partialTag.ReplaceAllString(html, "<${1}template")
 	doc, err := goquery.NewDocumentFromReader(strings.NewReader(html))
 	if err != nil {
 		tb.Fatalf("parse HTML: %v", err)

@@ -3,14 +3,69 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
 )
 
-// The inspector of each panel: set any key to any JSON value, delete a key,
-// clear the scope. Each answers like a bound control, with fresh parts.
+// The inspector of each panel: its rows, a window at a time (a filter,
+// "Show more"), a long value whole when its row opens; set any key to any
+// JSON value, delete a key, clear the scope. Each change answers with what
+// it changed, as a live push would.
+
+// handleEntries answers the inspector's filter (?q=, the rows from the
+// first) and its "Show more" (?after=, the rows after the last one shown).
+func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	d, err := s.dict(w, r, scope)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	filter, after := q.Get("q"), q.Get("after")
+	if !utf8.ValidString(filter) || utf8.RuneCountInString(filter) > s.limits.KeyRunes {
+		return badRequest(fmt.Sprintf("the filter must be valid text of at most %d characters", s.limits.KeyRunes))
+	}
+	if after != "" {
+		if err := s.limits.CheckKey(after); err != nil {
+			return badRequest("after must be a key: " + err.Error())
+		}
+	}
+	ctx := r.Context()
+	view, err := d.View(ctx, store.Window{Filter: filter, After: after, Limit: inspectorRows})
+	if err != nil {
+		return err
+	}
+	v, err := s.viewerOf(ctx, identityFrom(r))
+	if err != nil {
+		return err
+	}
+	l := inspectorList(scope, view, filter, v, time.Now())
+	l.Append = after != ""
+	return render(w, r, http.StatusOK, views.EntriesAnswer(l))
+}
+
+// handleEntryValue answers a long value whole, for its opened row.
+func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error {
+	scope := store.Scope(chi.URLParam(r, "scope"))
+	key, err := s.keyParam(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.dict(w, r, scope)
+	if err != nil {
+		return err
+	}
+	e, err := d.Get(r.Context(), key)
+	if err != nil {
+		return err
+	}
+	return render(w, r, http.StatusOK, views.EntryValue(wholeValue(e.Value)))
+}
 
 // handleEntrySet is the inspector's form: any key to any JSON value.
 func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
@@ -34,7 +89,7 @@ func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Set %q.", key), store.OpSet, e)
+	return s.renderChange(w, r, d, setBy(scope, e), false, fmt.Sprintf("Set %q.", key))
 }
 
 // handleEntryDelete is the inspector's delete button.
@@ -48,10 +103,15 @@ func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := d.Delete(r.Context(), key, 0); err != nil {
+	version, err := d.Delete(r.Context(), key, 0)
+	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Deleted %q.", key), store.OpDelete, store.Entry{Key: key})
+	v, err := s.viewerOf(r.Context(), identityFrom(r))
+	if err != nil {
+		return err
+	}
+	return s.renderChange(w, r, d, madeBy(r, v, scope, store.OpDelete, key, version), false, fmt.Sprintf("Deleted %q.", key))
 }
 
 // handleEntriesClear is the inspector's clear-all button.
@@ -61,9 +121,13 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	n, err := d.Clear(r.Context())
+	n, version, err := d.Clear(r.Context())
 	if err != nil {
 		return err
 	}
-	return s.renderUpdate(w, r, scope, d, false, fmt.Sprintf("Cleared %d keys.", n), store.OpClear, store.Entry{})
+	v, err := s.viewerOf(r.Context(), identityFrom(r))
+	if err != nil {
+		return err
+	}
+	return s.renderChange(w, r, d, madeBy(r, v, scope, store.OpClear, "", version), false, fmt.Sprintf("Cleared %d keys.", n))
 }

@@ -21,13 +21,16 @@ import (
 )
 
 // Live updates: each page holds one WebSocket (GET /live). After every
-// committed write the hub pushes, as out-of-band HTML that htmx morphs in by
-// id, the fresh part of each changed scope to exactly the pages that see
-// it: general to every page, user and browser to the same browser's pages,
-// tab to that tab's own page; the page that made the change gets no echo.
-// It also pushes who shares each scope now. One goroutine (run) does every
-// read, draw and push in order, so a page never receives an older state
-// after a newer one. The connections themselves are liveconn.go's.
+// committed change the hub pushes, as out-of-band HTML that htmx swaps in by
+// id, what that one change touched (its bound control, its inspector row,
+// the key count, the counter, one feed item) to exactly the pages that see
+// its scope: general to every page, user and browser to the same browser's
+// pages, tab to that tab's own page; the page that made the change gets no
+// echo. A change is drawn at most twice, whatever the number of pages: once
+// for the browser that made it and once for everyone else. It also pushes
+// who shares each scope now. One goroutine (run) does every read, draw and
+// push in order, so a page never receives an older state after a newer
+// one. The connections themselves are liveconn.go's.
 
 // Timing of the live connections.
 const (
@@ -41,23 +44,24 @@ const (
 	presenceHeartbeat = 10 * time.Second
 	// healthEvery is how often the storage is asked how it is.
 	healthEvery = time.Second
-	// recentMax is how many changes of one owner the hub keeps for the
-	// feeds of the pages that see it.
-	recentMax = 20
 )
 
 // hubFuncs are what the hub is handed to read and draw with; it knows
 // nothing else of the server.
 type hubFuncs struct {
-	// read reads a stored owner now.
-	read func(ctx context.Context, o store.Owner) (store.Snapshot, error)
+	// view reads what a window shows of a stored owner now.
+	view func(ctx context.Context, o store.Owner, w store.Window) (store.View, error)
 	// browser reads the browser scope from the contents a change carries
 	// (the cookie is not kept on the server).
 	browser func(userID string, contents json.RawMessage) (store.Snapshot, error)
 	// client reads one page's client scope.
 	client func(userID, clientID string) store.Snapshot
-	// draw draws a scope's part as v sees it, with its recent changes.
-	draw func(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte
+	// drawChange draws one change as v sees it; its scope holds keys keys
+	// as of version keysAt.
+	drawChange func(c store.Change, keys int, keysAt int64, v viewer) []byte
+	// drawPanel draws the parts of a scope's panel that can change, from
+	// what window w shows of it, as v sees it.
+	drawPanel func(scope store.Scope, view store.View, w store.Window, v viewer) []byte
 	// presence draws a scope's presence line as v sees it.
 	presence func(scope store.Scope, p store.Presence, v viewer) []byte
 	// share tells the other instances which pages this one has open and
@@ -80,9 +84,10 @@ type hub struct {
 	byUser  map[string]map[*liveConn]struct{}
 	pending []hubEvent
 	closed  bool
-	// recent are the latest changes of each owner that has a page, for
-	// their feeds.
-	recent map[store.Owner][]store.Change
+	// browsers is the latest browser-scope change of each browser that
+	// has a page, whose contents are that scope whole: a page that missed
+	// changes is drawn its browser panel from it (the cookie is not kept).
+	browsers map[string]store.Change
 	// shared is who has a page open, on every instance, as last shared;
 	// presenceDirty says this instance's pages changed since.
 	shared        store.Presence
@@ -97,14 +102,16 @@ type hub struct {
 }
 
 // hubEvent is what run works through, in order: a connection that joins
-// (and gets the state of every scope it sees), committed changes, or who
-// has a page open now.
+// (and gets the state of every scope it sees), a page that missed changes
+// (and gets what it shows afresh), committed changes, or who has a page
+// open now.
 type hubEvent struct {
 	join *liveConn
 	// drawn is what the joining page's handler drew: its browser scope (from
 	// its cookie), the boot, and whether the server started again since the
 	// page loaded.
 	drawn    []byte
+	refresh  *liveConn
 	changes  []store.Change
 	presence store.Presence
 	// health says the storage's fault changed to fault (nil: it works).
@@ -114,16 +121,16 @@ type hubEvent struct {
 
 func newHub(funcs hubFuncs, log *slog.Logger, m *metrics.Metrics) *hub {
 	h := &hub{
-		funcs:   funcs,
-		log:     log,
-		metrics: m,
-		conns:   map[*liveConn]struct{}{},
-		byUser:  map[string]map[*liveConn]struct{}{},
-		recent:  map[store.Owner][]store.Change{},
-		shared:  store.Presence{},
-		wake:    make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
+		funcs:    funcs,
+		log:      log,
+		metrics:  m,
+		conns:    map[*liveConn]struct{}{},
+		byUser:   map[string]map[*liveConn]struct{}{},
+		browsers: map[string]store.Change{},
+		shared:   store.Presence{},
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	go h.run()
 	go h.sharePresence()
@@ -159,7 +166,7 @@ func (h *hub) run() {
 		case <-h.quit:
 			return
 		case <-ping.C:
-			h.deliver("", "", "", partPing, nil)
+			h.deliver("", "", "", slotPing, nil)
 			continue
 		case <-h.wake:
 		}
@@ -171,83 +178,133 @@ func (h *hub) run() {
 	}
 }
 
-// handle works through a batch of events: joins get their state; store
-// changes are grouped by owner so that a burst of writes to one owner is
-// read and drawn once.
+// batch is what one run of handle reads once and draws once for all its
+// events: each owner's key count, and each panel drawn for a viewer.
+type batch struct {
+	ctx    context.Context
+	counts map[store.Owner]store.View
+	panels map[panelKey][]byte
+}
+
+// panelKey is one drawing of one panel: an owner, a window of it, and the
+// browser it is drawn for ("" for any that made none of what it shows).
+type panelKey struct {
+	owner   store.Owner
+	version int64
+	filter  string
+	rows    int
+	viewer  string
+}
+
+// handle works through a batch of events in order.
 func (h *hub) handle(events []hubEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	origins := map[store.Owner]map[string]bool{} // the pages that changed each owner
-	since := map[store.Owner]int64{}             // when its first change committed
-	var order []store.Owner
-	flush := func() {
-		for _, o := range order {
-			h.pushOwner(ctx, o, origins[o], since[o])
-		}
-		clear(origins)
-		clear(since)
-		order = order[:0]
-	}
+	b := &batch{ctx: ctx, counts: map[store.Owner]store.View{}, panels: map[panelKey][]byte{}}
 	for _, e := range events {
 		switch {
 		case e.join != nil:
-			flush() // keep the order simple: what came before, then the join
-			h.join(ctx, e.join, e.drawn)
-			continue
+			h.join(b, e.join, e.drawn)
+		case e.refresh != nil:
+			h.refresh(b, e.refresh)
 		case e.presence != nil:
 			h.updatePresence(e.presence)
-			continue
 		case e.health:
-			flush()
-			h.setHealth(ctx, e.fault)
-			continue
+			h.setHealth(b, e.fault)
 		}
 		for _, c := range e.changes {
-			switch {
-			case c.Op == store.OpResync:
-				flush()
-				h.resync(ctx)
-			case c.Op == store.OpPresence:
+			switch c.Op {
+			case store.OpResync:
+				clear(b.counts)
+				clear(b.panels)
+				h.resync(b)
+			case store.OpPresence:
 				h.mu.Lock()
 				h.presenceDirty = true // read the others' again
 				h.mu.Unlock()
-			case c.Owner.Scope == store.Browser:
-				h.pushBrowser(c)
 			default:
-				if origins[c.Owner] == nil {
-					if !h.anyRecipient(c.Owner.UserID, c.Owner.TabID, "") {
-						continue // nobody sees this owner: nothing to gather
-					}
-					origins[c.Owner] = map[string]bool{}
-					since[c.Owner] = c.At
-					order = append(order, c.Owner)
-				}
-				origins[c.Owner][c.Origin.ClientID] = true
-				h.remember(c)
+				h.push(b, c)
 			}
 		}
 	}
-	flush()
 }
 
-// remember keeps c among its owner's recent changes, without a large value.
-func (h *hub) remember(c store.Change) {
-	if len(c.Value) > 256 {
-		c.Value = nil // the feed shows an excerpt; the snapshot has the value
+// slotOf is the outbox slot of a change: one per key of a scope (a page
+// sees one owner of each), so that a page that reads slowly gets only the
+// newest state of each key.
+func slotOf(c store.Change) string { return string(c.Owner.Scope) + "/" + c.Key }
+
+// push sends one change to the pages that see its owner, but the page that
+// made it: drawn once for the pages of the browser that made it (which say
+// "by Tab 3", and the page that is Tab 3 "by this tab"), once for the
+// others ("by another browser").
+func (h *hub) push(b *batch, c store.Change) {
+	to := h.recipientList(c.Owner.UserID, c.Owner.TabID, c.Origin.ClientID)
+	if c.Owner.Scope == store.Browser {
+		h.mu.Lock()
+		if h.byUser[c.Owner.UserID] != nil {
+			h.browsers[c.Owner.UserID] = c
+		}
+		h.mu.Unlock()
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := append(h.recent[c.Owner], c)
-	if len(r) > recentMax {
-		r = slices.Delete(r, 0, len(r)-recentMax)
+	if len(to) == 0 {
+		return // nobody to tell: no read, no render
 	}
-	h.recent[c.Owner] = r
+	var keys int
+	var keysAt int64
+	if c.Owner.Scope == store.Browser {
+		snap, err := h.funcs.browser(c.Owner.UserID, c.Value)
+		if err != nil {
+			h.log.Error("live: read a browser change", "error", err)
+			return
+		}
+		c.Value = nil
+		if i, ok := slices.BinarySearchFunc(snap.Entries, c.Key, func(e store.Entry, k string) int { return cmpString(e.Key, k) }); ok && c.Op == store.OpSet {
+			c.Value = snap.Entries[i].Value
+		}
+		keys, keysAt = len(snap.Entries), snap.Version
+	} else {
+		// A count read for an earlier change of this batch may not hold
+		// this one yet (Redis: the stream brings them one by one).
+		counted, ok := b.counts[c.Owner]
+		if !ok || counted.Version < c.Version {
+			var err error
+			if counted, err = h.funcs.view(b.ctx, c.Owner, store.Window{}); err != nil {
+				h.log.Error("live: count a changed scope", "error", err, "owner", c.Owner.String())
+				return
+			}
+			b.counts[c.Owner] = counted
+		}
+		keys, keysAt = counted.Keys, counted.Version
+	}
+	slot := slotOf(c)
+	var mine, theirs []byte
+	for _, conn := range to {
+		var msg []byte
+		if conn.userID == c.Origin.UserID {
+			if mine == nil {
+				mine = h.funcs.drawChange(c, keys, keysAt, viewer{UserID: conn.userID})
+			}
+			msg = mine
+		} else {
+			if theirs == nil {
+				theirs = h.funcs.drawChange(c, keys, keysAt, viewer{})
+			}
+			msg = theirs
+		}
+		h.send(conn, slot, msg)
+	}
+	h.metrics.Pushed(len(to), c.At)
 }
 
-func (h *hub) recentOf(o store.Owner) []store.Change {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.recent[o])
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // storedOwners are the stored scopes a page sees.
@@ -255,126 +312,129 @@ func storedOwners(c *liveConn) [3]store.Owner {
 	return [3]store.Owner{store.GeneralOwner, store.UserOwner(c.userID), store.TabOwner(c.userID, c.tabID)}
 }
 
-// viewerFor is who c is to a part: its browser and tab when that browser
-// made any of what the part shows, else anyone (one drawing serves every
-// page to which all of it is someone else's).
-func viewerFor(c *liveConn, authors map[string]bool) viewer {
-	if authors[c.userID] {
-		return viewer{UserID: c.userID, Tab: c.tab}
+// panels draws what c shows of every scope but the browser's (which only
+// its cookie, or its latest change, holds), each as c's browser sees it. A
+// panel is drawn once for every page that shows the same window of it and
+// made none of it. It reports the storage's fault, if a read met one.
+func (h *hub) panels(b *batch, c *liveConn, state *bytes.Buffer) error {
+	for _, o := range storedOwners(c) {
+		w := c.window(o.Scope)
+		view, err := h.funcs.view(b.ctx, o, w)
+		if err != nil {
+			return err
+		}
+		key := panelKey{owner: o, version: view.Version, filter: w.Filter, rows: w.Limit}
+		v := viewer{}
+		if madeAny(view, c.userID) {
+			v, key.viewer = viewer{UserID: c.userID}, c.userID
+		}
+		drawn, ok := b.panels[key]
+		if !ok {
+			drawn = h.funcs.drawPanel(o.Scope, view, w, v)
+			b.panels[key] = drawn
+		}
+		state.Write(drawn)
 	}
-	return viewer{}
+	w := c.window(store.Client)
+	state.Write(h.funcs.drawPanel(store.Client, h.funcs.client(c.userID, c.clientID).View(w), w, viewer{UserID: c.userID}))
+	return nil
 }
 
-// authorsOf are the browsers that made what a snapshot and its recent
-// changes show.
-func authorsOf(snap store.Snapshot, recent []store.Change) map[string]bool {
-	a := map[string]bool{}
-	for _, e := range snap.Entries {
-		a[e.Origin.UserID] = true
+// madeAny reports whether user made anything a view shows.
+func madeAny(view store.View, user string) bool {
+	for _, e := range view.Named {
+		if e.Origin.UserID == user {
+			return true
+		}
 	}
-	for _, c := range recent {
-		a[c.Origin.UserID] = true
+	for _, e := range view.Rows {
+		if e.Origin.UserID == user {
+			return true
+		}
 	}
-	return a
+	return false
 }
 
-// drawings draws one part once per kind of viewer among conns.
-type drawings struct {
-	scope   store.Scope
-	snap    store.Snapshot
-	recent  []store.Change
-	authors map[string]bool
-	drawn   map[viewer][]byte
-	draw    func(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte
-}
-
-func (h *hub) drawings(scope store.Scope, snap store.Snapshot, recent []store.Change) *drawings {
-	return &drawings{scope: scope, snap: snap, recent: recent, authors: authorsOf(snap, recent),
-		drawn: map[viewer][]byte{}, draw: h.funcs.draw}
-}
-
-func (d *drawings) forConn(c *liveConn) []byte {
-	v := viewerFor(c, d.authors)
-	part, ok := d.drawn[v]
-	if !ok {
-		part = d.draw(d.scope, d.snap, v, d.recent)
-		d.drawn[v] = part
+// join sends a new connection what it shows of every scope it sees and who
+// shares them, in one message, then adds it to the set, so every later
+// push comes after that state.
+func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
+	if c.ctx.Err() != nil {
+		return // gone before its turn: nothing to draw, nobody to add
 	}
-	return part
+	var state bytes.Buffer
+	if err := h.panels(b, c, &state); store.FaultOf(err) != nil {
+		// The page stays, says so, and joins again once the storage is
+		// back (setHealth).
+		c.partial = true
+	} else if err != nil {
+		h.log.Error("live: snapshot", "error", err)
+		c.cancel(err)
+		return
+	}
+	state.Write(drawn)
+	h.mu.Lock()
+	shared, fault := h.shared, h.fault
+	h.mu.Unlock()
+	v := viewer{UserID: c.userID, Tab: c.tab}
+	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
+		state.Write(h.funcs.presence(scope, shared, v))
+	}
+	if c.partial && fault == nil {
+		fault = store.ErrUnavailable // seen before watchHealth sees it
+	}
+	state.Write(h.funcs.drawHealth(fault))
+	c.sendFresh(state.Bytes()) // the outbox is empty: this always fits
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Its end runs leave, which may have run already (then c would stay
+	// forever) or waits for h.mu (then it removes c).
+	if c.ctx.Err() != nil {
+		return
+	}
+	h.conns[c] = struct{}{}
+	if h.byUser[c.userID] == nil {
+		h.byUser[c.userID] = map[*liveConn]struct{}{}
+	}
+	h.byUser[c.userID][c] = struct{}{}
+	h.presenceDirty = true
+	h.metrics.LiveConnections(1)
 }
 
-// resync sends every page a fresh copy of the stored scopes: changes may
-// have been missed.
-func (h *hub) resync(ctx context.Context) {
+// refresh sends a page that missed changes (it fell too far behind, or the
+// changes were lost on their way) what it shows afresh, in place of every
+// change waiting for it.
+func (h *hub) refresh(b *batch, c *liveConn) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	var state bytes.Buffer
+	if err := h.panels(b, c, &state); err != nil {
+		h.log.Error("live: refresh", "error", err)
+		return
+	}
+	h.mu.Lock()
+	latest, ok := h.browsers[c.userID]
+	h.mu.Unlock()
+	if ok {
+		if snap, err := h.funcs.browser(c.userID, latest.Value); err == nil {
+			w := c.window(store.Browser)
+			state.Write(h.funcs.drawPanel(store.Browser, snap.View(w), w, viewer{UserID: c.userID}))
+		}
+	}
+	c.sendFresh(state.Bytes())
+}
+
+// resync sends every page what it shows afresh: changes may have been
+// missed.
+func (h *hub) resync(b *batch) {
 	h.mu.Lock()
 	conns := slices.Collect(maps.Keys(h.conns))
 	h.mu.Unlock()
-	drawn := map[store.Owner]*drawings{} // general is read once for all
 	for _, c := range conns {
-		if c.ctx.Err() != nil {
-			continue
-		}
-		for _, o := range storedOwners(c) {
-			d, ok := drawn[o]
-			if !ok {
-				snap, err := h.funcs.read(ctx, o)
-				if err != nil {
-					h.log.Error("live: resync", "error", err, "owner", o.String())
-					return
-				}
-				d = h.drawings(o.Scope, snap, h.recentOf(o))
-				drawn[o] = d
-			}
-			h.send(c, partOf(o.Scope), d.forConn(c))
-		}
+		h.refresh(b, c)
 	}
-}
-
-// pushOwner reads an owner's current state and sends it to the pages that
-// see it. When every change came from one page, that page is skipped: it
-// already swapped its own answer. at is when the first change committed.
-func (h *hub) pushOwner(ctx context.Context, o store.Owner, origins map[string]bool, at int64) {
-	skip := ""
-	if len(origins) == 1 {
-		for origin := range origins {
-			skip = origin
-		}
-	}
-	to := h.recipientList(o.UserID, o.TabID, skip)
-	if len(to) == 0 {
-		return // nobody to tell: no read, no render
-	}
-	snap, err := h.funcs.read(ctx, o)
-	if err != nil {
-		h.log.Error("live: read changed scope", "error", err, "owner", o.String())
-		return
-	}
-	d := h.drawings(o.Scope, snap, h.recentOf(o))
-	for _, c := range to {
-		h.send(c, partOf(o.Scope), d.forConn(c))
-	}
-	h.metrics.Pushed(len(to), at)
-}
-
-// pushBrowser sends a browser-scope change to the same browser's other
-// pages.
-func (h *hub) pushBrowser(c store.Change) {
-	to := h.recipientList(c.Owner.UserID, "", c.Origin.ClientID)
-	if len(to) == 0 {
-		return
-	}
-	snap, err := h.funcs.browser(c.Owner.UserID, c.Value)
-	if err != nil {
-		h.log.Error("live: read a browser change", "error", err)
-		return
-	}
-	c.Value = nil
-	h.remember(c)
-	d := h.drawings(store.Browser, snap, h.recentOf(c.Owner))
-	for _, conn := range to {
-		h.send(conn, partBrowser, d.forConn(conn))
-	}
-	h.metrics.Pushed(len(to), c.At)
 }
 
 // recipients yields the pages of user (all pages if user is empty), of
@@ -400,87 +460,26 @@ func (h *hub) recipientList(user, tab, skip string) []*liveConn {
 	return slices.Collect(h.recipients(user, tab, skip))
 }
 
-// anyRecipient reports whether deliver(user, tab, skip, …) would reach
-// anyone.
-func (h *hub) anyRecipient(user, tab, skip string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for range h.recipients(user, tab, skip) {
-		return true
-	}
-	return false
-}
-
-// deliver sends part p (msg) to the recipients (see recipients).
-func (h *hub) deliver(user, tab, skip string, p part, msg []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.recipients(user, tab, skip) {
-		h.send(c, p, msg)
+// deliver sends msg in slot to the recipients (see recipients).
+func (h *hub) deliver(user, tab, skip string, slot string, msg []byte) {
+	for _, c := range h.recipientList(user, tab, skip) {
+		h.send(c, slot, msg)
 	}
 }
 
-// send hands c a part; a page that stopped reading is dropped (it
-// reconnects, if it is still there, and gets the current state).
-func (h *hub) send(c *liveConn, p part, msg []byte) {
-	if !c.send(p, msg) && c.ctx.Err() == nil {
-		h.log.Warn("live: dropped a page that stopped reading", "user", c.userID[:min(8, len(c.userID))], "stalled", c.stall)
-		c.cancel(errStalled)
-	}
-}
-
-// join sends a new connection the current state of every scope it sees and
-// who shares them, in one message, then adds it to the set, so every later
-// push comes after that state.
-func (h *hub) join(ctx context.Context, c *liveConn, drawn []byte) {
-	if c.ctx.Err() != nil {
-		return // gone before its turn: nothing to draw, nobody to add
-	}
-	v := viewer{UserID: c.userID, Tab: c.tab}
-	var state bytes.Buffer
-	for _, o := range storedOwners(c) {
-		snap, err := h.funcs.read(ctx, o)
-		if store.FaultOf(err) != nil {
-			// The page stays, says so, and joins again once the storage
-			// is back (setHealth).
-			c.partial = true
-			break
+// send hands c a message; a page that stopped reading is dropped (it
+// reconnects, if it is still there, and gets the current state), and one
+// that fell too far behind is drawn what it shows afresh.
+func (h *hub) send(c *liveConn, slot string, msg []byte) {
+	switch c.send(slot, msg) {
+	case sendStalled:
+		if c.ctx.Err() == nil {
+			h.log.Warn("live: dropped a page that stopped reading", "user", c.userID[:min(8, len(c.userID))], "stalled", c.stall)
+			c.cancel(errStalled)
 		}
-		if err != nil {
-			h.log.Error("live: snapshot", "error", err, "owner", o.String())
-			c.cancel(err)
-			return
-		}
-		state.Write(h.funcs.draw(o.Scope, snap, v, nil))
+	case sendBehind:
+		h.post(hubEvent{refresh: c})
 	}
-	state.Write(h.funcs.draw(store.Client, h.funcs.client(c.userID, c.clientID), v, nil))
-	state.Write(drawn)
-	h.mu.Lock()
-	shared, fault := h.shared, h.fault
-	h.mu.Unlock()
-	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
-		state.Write(h.funcs.presence(scope, shared, v))
-	}
-	if c.partial && fault == nil {
-		fault = store.ErrUnavailable // seen before watchHealth sees it
-	}
-	state.Write(h.funcs.drawHealth(fault))
-	c.send(partJoin, state.Bytes()) // the outbox is empty: this always fits
-
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	// Its end runs leave, which may have run already (then c would stay
-	// forever) or waits for h.mu (then it removes c).
-	if c.ctx.Err() != nil {
-		return
-	}
-	h.conns[c] = struct{}{}
-	if h.byUser[c.userID] == nil {
-		h.byUser[c.userID] = map[*liveConn]struct{}{}
-	}
-	h.byUser[c.userID][c] = struct{}{}
-	h.presenceDirty = true
-	h.metrics.LiveConnections(1)
 }
 
 func (h *hub) leave(c *liveConn) {
@@ -494,16 +493,9 @@ func (h *hub) leave(c *liveConn) {
 	h.presenceDirty = true
 	mine := h.byUser[c.userID]
 	delete(mine, c)
-	for other := range mine {
-		if other.tabID == c.tabID {
-			return // the tab is still open
-		}
-	}
-	delete(h.recent, store.TabOwner(c.userID, c.tabID))
 	if len(mine) == 0 {
 		delete(h.byUser, c.userID)
-		delete(h.recent, store.UserOwner(c.userID))
-		delete(h.recent, store.Owner{Scope: store.Browser, UserID: c.userID})
+		delete(h.browsers, c.userID)
 	}
 }
 
@@ -592,9 +584,9 @@ func (h *hub) watchHealth() {
 }
 
 // setHealth tells every page the storage's state. When the storage is back,
-// every page reads its scopes again (what changed meanwhile was not pushed),
-// and a page that joined without them joins again.
-func (h *hub) setHealth(ctx context.Context, fault error) {
+// every page reads what it shows again (what changed meanwhile was not
+// pushed), and a page that joined without it joins again.
+func (h *hub) setHealth(b *batch, fault error) {
 	h.mu.Lock()
 	was := h.fault
 	h.fault = fault
@@ -605,14 +597,16 @@ func (h *hub) setHealth(ctx context.Context, fault error) {
 		}
 	}
 	h.mu.Unlock()
-	h.deliver("", "", "", partHealth, h.funcs.drawHealth(fault))
+	h.deliver("", "", "", slotHealth, h.funcs.drawHealth(fault))
 	if was == nil || fault != nil {
 		return
 	}
 	for _, c := range partial {
 		c.cancel(errRejoin)
 	}
-	h.resync(ctx)
+	clear(b.counts)
+	clear(b.panels)
+	h.resync(b)
 }
 
 // healthNow is the storage's fault as last seen, for a page being drawn.
@@ -646,7 +640,7 @@ func (h *hub) updatePresence(all store.Presence) {
 	ot, ob := count(old)
 	nt, nb := count(all)
 	if ot != nt || ob != nb {
-		h.deliver("", "", "", partPresenceGeneral, h.funcs.presence(store.General, all, viewer{}))
+		h.deliver("", "", "", slotPresenceGeneral, h.funcs.presence(store.General, all, viewer{}))
 	}
 	for user := range all {
 		if !slices.Equal(old[user], all[user]) {
@@ -666,7 +660,7 @@ func (h *hub) pushUserPresence(user string, all store.Presence) {
 	for _, c := range h.recipientList(user, "", "") {
 		v := viewer{UserID: c.userID, Tab: c.tab}
 		msg := append(h.funcs.presence(store.User, all, v), h.funcs.presence(store.Browser, all, v)...)
-		h.send(c, partPresenceUser, msg)
+		h.send(c, slotPresenceUser, msg)
 	}
 }
 
@@ -699,9 +693,12 @@ func (h *hub) close() {
 }
 
 // handleLive upgrades to the page's live connection. The user comes from
-// the cookie, never from the URL; the origin is checked by Accept. The
-// handler returns at once: the connection lives on in its own goroutines,
-// and the request (headers, contexts, the HTTP server's goroutine) is freed.
+// the cookie, never from the URL; the origin is checked by Accept. The URL
+// names the tab, the page load, the boot the page was drawn on, and what its
+// inspectors show (q-{scope}: the filter, n-{scope}: how many rows), so
+// that its join draws just that. The handler returns at once: the
+// connection lives on in its own goroutines, and the request (headers,
+// contexts, the HTTP server's goroutine) is freed.
 func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tab, err := checkUUID("tab parameter (the tab id)", q.Get("tab"))
@@ -712,6 +709,10 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	shown, err := s.shownIn(q)
+	if err != nil {
+		return err
+	}
 	id := identityFrom(r)
 	number, err := s.store.TabNumber(r.Context(), id.UserID, tab)
 	if store.FaultOf(err) != nil {
@@ -719,8 +720,10 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	v := viewer{UserID: id.UserID, Tab: number}
-	drawn := s.drawPart(store.Browser, browserScope(id).list(id.UserID), v, nil)
+	c := newLiveConn(id.UserID, tab, number, client, s.liveStall)
+	c.shown = shown
+	bw := c.window(store.Browser)
+	drawn := s.drawPanel(store.Browser, browserScope(id).list(id.UserID).View(bw), bw, viewer{UserID: id.UserID})
 	boot := s.store.Boot()
 	restarted := q.Get("boot") != "" && q.Get("boot") != strconv.FormatInt(boot.Number, 10)
 	drawn = append(drawn, s.drawRejoined(boot, restarted)...)
@@ -730,8 +733,8 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil // Accept has answered (e.g. 403 for a foreign origin)
 	}
+	c.ws, c.raw = ws, raw
 	h := s.hub
-	c := newLiveConn(id.UserID, tab, number, client, ws, raw, s.liveStall)
 	c.partial = number == 0
 	h.mu.Lock()
 	if h.closed {
@@ -751,4 +754,38 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 		c.cancel(errShutdown)
 	}
 	return nil
+}
+
+// shownIn reads what a page's inspectors show from its live URL: for each
+// scope, q-{scope} (the filter) and n-{scope} (how many rows, at least the
+// first window, at most a scope's every key).
+func (s *Server) shownIn(q map[string][]string) (map[store.Scope]inspectorShown, error) {
+	var shown map[store.Scope]inspectorShown
+	for _, scope := range pageScopes {
+		filter, rows := "", ""
+		if v := q["q-"+string(scope)]; len(v) > 0 {
+			filter = v[0]
+		}
+		if v := q["n-"+string(scope)]; len(v) > 0 {
+			rows = v[0]
+		}
+		if filter == "" && rows == "" {
+			continue
+		}
+		n := inspectorRows
+		if rows != "" {
+			var err error
+			if n, err = strconv.Atoi(rows); err != nil || n < 1 {
+				return nil, badRequest("n-" + string(scope) + " must be a number of rows")
+			}
+		}
+		if len(filter) > 4*s.limits.KeyRunes {
+			return nil, badRequest("q-" + string(scope) + " is longer than a key")
+		}
+		if shown == nil {
+			shown = map[store.Scope]inspectorShown{}
+		}
+		shown[scope] = inspectorShown{filter: filter, rows: min(max(n, inspectorRows), s.limits.KeysPerOwner)}
+	}
+	return shown, nil
 }

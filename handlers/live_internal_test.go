@@ -2,8 +2,12 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/storagescopes/app/store"
 )
@@ -26,8 +30,64 @@ func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
 	c := &liveConn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
 	cancel(errGone)
 	s.hub.leave(c) // what its end does, before the join's turn
-	s.hub.join(context.Background(), c, nil)
-	if s.hub.anyRecipient("u", "", "") {
+	s.hub.join(&batch{ctx: context.Background(), counts: map[store.Owner]store.View{}, panels: map[panelKey][]byte{}}, c, nil)
+	if len(s.hub.recipientList("u", "", "")) > 0 {
 		t.Error("a page that had gone away was added to the live set")
+	}
+}
+
+// A page that stops keeping up is never sent every change: what waits for
+// it stays within the outbox's bounds, and once past them its waiting
+// changes give way to one fresh view of what it shows, drawn after them.
+func TestAPageFarBehindGetsAFreshViewInsteadOfEveryChange(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(Config{Store: st, Secrets: []string{"a-secret-a-secret-a-secret-a-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newLiveConn("u", "t", 1, "c", time.Minute)
+	c.writing = true // its writer is stuck on a write the page does not read
+	s.hub.post(hubEvent{join: c})
+
+	const keys = 3 * outboxSlots
+	value := json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)
+	for i := range keys {
+		if _, err := st.Apply(context.Background(), store.Origin{API: true},
+			store.Mutation{Owner: store.GeneralOwner, Key: fmt.Sprintf("k%03d", i), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		n, bytes := len(c.waiting), c.bytes
+		c.mu.Unlock()
+		if n > outboxSlots+4 || bytes > outboxBytes+64<<10 {
+			t.Fatalf("after %d changes %d messages of %d bytes wait for the page, past the outbox's bounds", i+1, n, bytes)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		var fresh string
+		for _, w := range c.waiting {
+			if w.slot == slotJoin {
+				fresh = string(w.msg)
+			}
+		}
+		behind, n := c.behind, len(c.waiting)
+		c.mu.Unlock()
+		if !behind && strings.Contains(fresh, fmt.Sprintf("(%d keys)", keys)) {
+			if !strings.Contains(fresh, `id="entries-general"`) || n > outboxSlots {
+				t.Errorf("the page waits for %d messages, and its fresh view lacks its inspector: %.200s", n, fresh)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no fresh view of all %d keys waits for the page (behind %v, %d waiting): %.300s", keys, behind, n, fresh)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,39 +29,48 @@ const (
 	liveStall = 30 * time.Second
 )
 
-// part is what one message to a page holds: the state of every scope on
-// joining, then the state of one scope, or a ping. Every push is a part's
-// whole state with its version, so a page needs only the newest of each
-// part: the outbox holds at most one message per part, and a newer one
-// replaces the one still waiting.
-type part uint8
-
+// A page's outbox holds at most one message per slot: one per key of each
+// scope it sees (a change), and one each for what it shows whole (its join,
+// or a fresh view of it), the presence lines, the storage's health and a
+// ping. Every message carries the whole state of what its slot covers, with
+// its version, so a newer message replaces the one still waiting in its
+// slot: a page that reads more slowly than the writers write gets fewer,
+// newer messages. Past outboxSlots or outboxBytes, the waiting changes are
+// dropped and the page is drawn what it shows afresh instead (the hub's
+// refresh), so what waits for a slow page stays bounded.
 const (
-	partJoin part = iota
-	partGeneral
-	partUser
-	partBrowser
-	partTab
-	partClient
-	partPresenceGeneral
-	partPresenceUser // the user's and browser's lines, which say the same
-	partHealth
-	partPing
-	numParts
+	slotJoin            = "join"
+	slotPresenceGeneral = "presence-general"
+	slotPresenceUser    = "presence-user" // the user's and browser's lines, which say the same
+	slotHealth          = "health"
+	slotPing            = "ping"
+
+	outboxSlots = 64
+	outboxBytes = 512 << 10
 )
 
-func partOf(scope store.Scope) part {
-	switch scope {
-	case store.User:
-		return partUser
-	case store.Browser:
-		return partBrowser
-	case store.Tab:
-		return partTab
-	case store.Client:
-		return partClient
+// waiting is one message in an outbox.
+type waiting struct {
+	slot string
+	msg  []byte
+}
+
+// What send did with a message.
+type sendResult uint8
+
+const (
+	sent        sendResult = iota
+	sendStalled            // a write has waited past the stall limit: the page stopped reading
+	sendBehind             // the outbox was full: the page needs a fresh view
+)
+
+// isChange reports whether slot holds a change (a key of a scope).
+func isChange(slot string) bool {
+	switch slot {
+	case slotJoin, slotPresenceGeneral, slotPresenceUser, slotHealth, slotPing:
+		return false
 	}
-	return partGeneral
+	return true
 }
 
 // Why a connection ends.
@@ -79,23 +89,41 @@ type liveConn struct {
 	userID, tabID, clientID string
 	tab                     int  // the tab's number in its browser
 	partial                 bool // joined during a storage fault, without its stored scopes
-	ws                      *websocket.Conn
-	raw                     net.Conn        // the socket under ws
-	ctx                     context.Context // ends when the connection must end
-	cancel                  context.CancelCauseFunc
-	stall                   time.Duration
+	// shown is what its inspectors show when not the first rows unfiltered
+	// (nil: all do).
+	shown  map[store.Scope]inspectorShown
+	ws     *websocket.Conn
+	raw    net.Conn        // the socket under ws
+	ctx    context.Context // ends when the connection must end
+	cancel context.CancelCauseFunc
+	stall  time.Duration
 
 	mu      sync.Mutex
-	pending [numParts][]byte // the newest message of each waiting part (a ping is nil)
-	order   [numParts]part   // the waiting parts, in the order they began to wait
-	waiting int              // how many of order
-	writing bool             // a flush goroutine is running
-	since   time.Time        // when the write under way began
+	waiting []waiting // oldest first
+	bytes   int       // of the messages waiting
+	behind  bool      // changes were dropped: a fresh view is on its way
+	writing bool      // a flush goroutine is running
+	since   time.Time // when the write under way began
 }
 
-func newLiveConn(userID, tabID string, tab int, clientID string, ws *websocket.Conn, raw net.Conn, stall time.Duration) *liveConn {
+// inspectorShown is what one inspector of a page shows: the keys that
+// contain filter, the first rows of them.
+type inspectorShown struct {
+	filter string
+	rows   int
+}
+
+func newLiveConn(userID, tabID string, tab int, clientID string, stall time.Duration) *liveConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &liveConn{userID: userID, tabID: tabID, tab: tab, clientID: clientID, ws: ws, raw: raw, ctx: ctx, cancel: cancel, stall: stall}
+	return &liveConn{userID: userID, tabID: tabID, tab: tab, clientID: clientID, ctx: ctx, cancel: cancel, stall: stall}
+}
+
+// window is what the page shows of scope.
+func (c *liveConn) window(scope store.Scope) store.Window {
+	if s, ok := c.shown[scope]; ok {
+		return panelWindow(scope, s.filter, s.rows)
+	}
+	return panelWindow(scope, "", inspectorRows)
 }
 
 // onEnd arranges the connection's end. No goroutine waits for it: the
@@ -111,35 +139,59 @@ func (c *liveConn) onEnd(forget func()) {
 	})
 }
 
-// send puts msg in the outbox as the newest of part p and starts a writer
-// if none is running. It reports false when a write has waited longer than
-// the stall limit: the page stopped reading.
-func (c *liveConn) send(p part, msg []byte) bool {
+// send puts msg in the outbox as the newest of its slot and starts a writer
+// if none is running. It reports a page that stopped reading (a write has
+// waited longer than the stall limit), and one that fell so far behind that
+// its waiting changes were dropped for a fresh view.
+func (c *liveConn) send(slot string, msg []byte) sendResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.writing && !c.since.IsZero() && time.Since(c.since) > c.stall {
-		return false
+		return sendStalled
 	}
-	if !c.isWaiting(p) {
-		c.order[c.waiting] = p
-		c.waiting++
+	change := isChange(slot)
+	if change && c.behind {
+		return sent // the fresh view on its way holds it
 	}
-	c.pending[p] = msg
+	c.put(slot, msg)
+	if change && (len(c.waiting) > outboxSlots || c.bytes > outboxBytes) {
+		c.waiting = slices.DeleteFunc(c.waiting, func(w waiting) bool {
+			if isChange(w.slot) {
+				c.bytes -= len(w.msg)
+				return true
+			}
+			return false
+		})
+		c.behind = true
+		return sendBehind
+	}
+	return sent
+}
+
+// sendFresh puts what the page shows whole in the outbox: its join, or the
+// fresh view of a page that fell behind.
+func (c *liveConn) sendFresh(msg []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.behind = false
+	c.put(slotJoin, msg)
+}
+
+// put replaces the message waiting in slot, or adds one, and starts a
+// writer. c.mu is held.
+func (c *liveConn) put(slot string, msg []byte) {
+	i := slices.IndexFunc(c.waiting, func(w waiting) bool { return w.slot == slot })
+	if i >= 0 {
+		c.bytes += len(msg) - len(c.waiting[i].msg)
+		c.waiting[i].msg = msg
+	} else {
+		c.waiting = append(c.waiting, waiting{slot, msg})
+		c.bytes += len(msg)
+	}
 	if !c.writing {
 		c.writing = true
 		go c.flush()
 	}
-	return true
-}
-
-// isWaiting reports whether part p is in the outbox. c.mu is held.
-func (c *liveConn) isWaiting(p part) bool {
-	for _, q := range c.order[:c.waiting] {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
 
 // flush writes the outbox until it is empty, oldest waiting part first.
@@ -149,26 +201,24 @@ func (c *liveConn) isWaiting(p part) bool {
 func (c *liveConn) flush() {
 	for {
 		c.mu.Lock()
-		if c.waiting == 0 || c.ctx.Err() != nil {
-			c.pending, c.waiting, c.writing, c.since = [numParts][]byte{}, 0, false, time.Time{}
+		if len(c.waiting) == 0 || c.ctx.Err() != nil {
+			c.waiting, c.bytes, c.writing, c.since = nil, 0, false, time.Time{}
 			c.mu.Unlock()
 			return
 		}
-		p := c.order[0]
-		copy(c.order[:], c.order[1:c.waiting])
-		c.waiting--
-		msg := c.pending[p]
-		c.pending[p] = nil
+		next := c.waiting[0]
+		c.waiting = slices.Delete(c.waiting, 0, 1)
+		c.bytes -= len(next.msg)
 		c.since = time.Now()
 		c.mu.Unlock()
 
 		var err error
-		if p == partPing {
+		if next.slot == slotPing {
 			ctx, cancel := context.WithTimeout(c.ctx, livePingWait)
 			err = c.ws.Ping(ctx)
 			cancel()
 		} else {
-			err = c.ws.Write(context.Background(), websocket.MessageText, msg)
+			err = c.ws.Write(context.Background(), websocket.MessageText, next.msg)
 		}
 		if err != nil {
 			c.cancel(errGone)

@@ -127,7 +127,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 			page.Title = "Settings"
 		}
 		presence := s.hub.presenceNow()
-		snaps := map[store.Scope]store.Snapshot{}
+		shown := map[store.Scope]store.View{}
 		page.Panels = make([]views.Panel, 0, len(pageScopes))
 		for _, scope := range pageScopes {
 			if scope == store.Tab || scope == store.Client { // they load themselves
@@ -140,20 +140,22 @@ func (s *Server) handlePage(path string) handlerFunc {
 			if err != nil {
 				return err
 			}
-			snap, err := d.List(ctx)
+			window := panelWindow(scope, "", inspectorRows)
+			window.Latest = views.FeedMax
+			view, err := d.View(ctx, window)
 			if err != nil {
 				return err
 			}
-			snaps[scope] = snap
+			shown[scope] = view
 			if scope == store.User {
-				page.Name = greetingName(snap.Entries)
-				page.NameVersion = snap.Version
+				page.Name = greetingName(named(scope, view, keyUsername))
+				page.NameVersion = view.Version
 			}
-			p := s.panel(scope, snap, v, now)
+			p := s.panel(scope, view, "", v, now)
 			p.Presence = presenceView(scope, presence, v)
 			page.Panels = append(page.Panels, p)
 		}
-		page.Activity = recentActivity(snaps, v, now)
+		page.Activity = recentActivity(shown, v, now)
 		return render(w, r, http.StatusOK, views.FullPage(page))
 	}
 }
@@ -225,8 +227,9 @@ type visitCounts struct {
 }
 
 // renderVisit answers a lazy panel's load: the panel, and for a tab's the
-// tab's name and fresh counters, inspectors and feed entries of the scopes
-// it counted in; note says why a visit was not counted.
+// tab's name and the changes its page view made (the counters of the other
+// scopes, the page last seen, their feed items); note says why a visit was
+// not counted.
 func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, counts *visitCounts, note string) error {
 	ctx := r.Context()
 	id := identityFrom(r)
@@ -235,11 +238,11 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 		return err
 	}
 	now := time.Now()
-	snap, err := d.List(ctx)
+	view, err := d.View(ctx, panelWindow(scope, "", inspectorRows))
 	if err != nil {
 		return err
 	}
-	visit := views.Visit{Panel: s.panel(scope, snap, v, now)}
+	visit := views.Visit{Panel: s.panel(scope, view, "", v, now)}
 	visit.Panel.Presence = presenceView(scope, nil, v)
 	visit.Panel.VisitsNote = note
 	if note != "" && v.Tab > 0 {
@@ -247,28 +250,23 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 	}
 	if counts != nil {
 		visit.TabName = tabName(v.Tab)
-		for _, other := range []store.Scope{store.General, store.User, store.Browser} {
-			od, err := s.dict(w, r, other)
-			if err != nil {
-				return err
-			}
-			osnap, err := od.List(ctx)
-			if err != nil {
-				return err
-			}
-			visit.Others = append(visit.Others, s.panelData(other, osnap, v, now))
-		}
-		changed := []struct {
+		for _, c := range []struct {
 			scope store.Scope
 			e     store.Entry
 		}{
 			{store.General, counts.stored[0]}, {store.User, counts.stored[1]}, {store.User, counts.stored[2]},
-			{store.Tab, counts.stored[3]}, {store.Browser, counts.browser},
+			{store.Browser, counts.browser}, {store.Tab, counts.stored[3]},
+		} {
+			od, err := s.dict(w, r, c.scope)
+			if err != nil {
+				return err
+			}
+			counted, err := od.View(ctx, store.Window{})
+			if err != nil {
+				return err
+			}
+			visit.Changes = append(visit.Changes, changeView(setBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
 		}
-		for _, c := range changed {
-			visit.Activity = append(visit.Activity, activityOf(c.scope, store.OpSet, c.e, v, now))
-		}
-		sortActivity(visit.Activity)
 	}
 	return render(w, r, http.StatusOK, views.VisitAnswer(visit))
 }
@@ -316,7 +314,7 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	w.Header().Set("ETag", etag(e.Version))
-	return s.renderUpdate(w, r, scope, d, true, "Saved", store.OpSet, e)
+	return s.renderChange(w, r, d, setBy(scope, e), true, "Saved")
 }
 
 // renderConflict answers a bound control's change refused because someone

@@ -44,41 +44,133 @@ func panelHeads(storeName string, userTTL, tabTTL time.Duration) (map[store.Scop
 	return heads, nil
 }
 
-// panel builds the view of one scope from a snapshot of it, as v sees it.
-func (s *Server) panel(scope store.Scope, snap store.Snapshot, v viewer, now time.Time) views.Panel {
-	p := s.panelData(scope, snap, v, now)
+// inspectorRows is how many keys the inspector shows at a time; "Show
+// more" brings as many again.
+const inspectorRows = 50
+
+// namedKeys are the keys a panel of each scope shows whatever its inspector
+// shows: its bound controls' (in the order they are drawn) and its counter.
+var namedKeys = func() map[store.Scope][]string {
+	m := map[store.Scope][]string{}
 	for _, b := range bindings {
-		if b.scope != scope {
+		m[b.scope] = append(m[b.scope], b.key)
+	}
+	for _, scope := range pageScopes {
+		m[scope] = append(m[scope], keyVisits)
+	}
+	return m
+}()
+
+// panelWindow is what a panel of scope shows: its named keys, and the
+// first rows of its inspector whose key contains filter.
+func panelWindow(scope store.Scope, filter string, rows int) store.Window {
+	return store.Window{Named: namedKeys[scope], Filter: filter, Limit: rows}
+}
+
+// panel builds the view of one scope from what its window shows of it
+// (panelWindow), as v sees it.
+func (s *Server) panel(scope store.Scope, view store.View, filter string, v viewer, now time.Time) views.Panel {
+	p := s.heads[scope]
+	p.Visits, p.Version = "0", view.Version
+	for i, key := range namedKeys[scope] {
+		e := view.Named[i]
+		if key == keyVisits {
+			if e.Version > 0 {
+				p.Visits = string(e.Value)
+			}
 			continue
 		}
-		f := views.Field{Scope: string(scope), Key: b.key, Label: b.label, Kind: b.kind, Min: b.min, Max: b.max, Text: b.def}
-		if e, ok := findEntry(snap.Entries, b.key); ok {
-			f.Text = displayText(e.Value)
-			f.Checked = string(e.Value) == "true"
-			f.Version, f.Origin = e.Version, originView(e.Origin, e.UpdatedAt, v, now)
-		}
-		for _, o := range b.options {
-			o.Selected = o.Value == f.Text
-			f.Options = append(f.Options, o)
-		}
-		p.Fields = append(p.Fields, f)
+		b, _ := findBinding(scope, key)
+		p.Fields = append(p.Fields, fieldOf(b, e, v, now))
 	}
+	p.List = inspectorList(scope, view, filter, v, now)
 	return p
 }
 
-// panelData is a panel without its bound controls: what the answer to a
-// bound control carries.
-func (s *Server) panelData(scope store.Scope, snap store.Snapshot, v viewer, now time.Time) views.Panel {
-	p := s.heads[scope]
-	p.Visits, p.Version = "0", snap.Version
-	p.Entries = make([]views.Entry, 0, len(snap.Entries))
-	for _, e := range snap.Entries {
-		p.Entries = append(p.Entries, inspected(e, originView(e.Origin, e.UpdatedAt, v, now)))
+// fieldOf is a bound control showing e (Version 0: not set).
+func fieldOf(b binding, e store.Entry, v viewer, now time.Time) views.Field {
+	f := views.Field{Scope: string(b.scope), Key: b.key, Label: b.label, Kind: b.kind, Min: b.min, Max: b.max, Text: b.def}
+	if e.Version > 0 {
+		f.Text = displayText(e.Value)
+		f.Checked = string(e.Value) == "true"
+		f.Version, f.Origin = e.Version, originView(e.Origin, e.UpdatedAt, v, now)
 	}
-	if e, ok := findEntry(snap.Entries, keyVisits); ok {
-		p.Visits = string(e.Value)
+	for _, o := range b.options {
+		o.Selected = o.Value == f.Text
+		f.Options = append(f.Options, o)
 	}
-	return p
+	return f
+}
+
+// inspectorList is the inspector's rows from what a window shows.
+func inspectorList(scope store.Scope, view store.View, filter string, v viewer, now time.Time) views.List {
+	l := views.List{Scope: string(scope), Keys: view.Keys, Filter: filter, More: view.More, Version: view.Version,
+		Rows: make([]views.Entry, 0, len(view.Rows))}
+	for _, e := range view.Rows {
+		l.Rows = append(l.Rows, inspected(e, originView(e.Origin, e.UpdatedAt, v, now)))
+	}
+	return l
+}
+
+// named is the entry of key among what a window of scope shows.
+func named(scope store.Scope, view store.View, key string) store.Entry {
+	for i, k := range namedKeys[scope] {
+		if k == key && i < len(view.Named) {
+			return view.Named[i]
+		}
+	}
+	return store.Entry{}
+}
+
+// changeView is one change as v sees it: only what it touched. keys is how
+// many keys its scope holds as of version keysAt.
+func changeView(c store.Change, keys int, keysAt int64, v viewer, now time.Time) views.Change {
+	scope := c.Owner.Scope
+	e := store.Entry{Key: c.Key, Value: c.Value, Version: c.Version, UpdatedAt: time.UnixMilli(c.At),
+		Origin: store.Origin{UserID: c.Origin.UserID, Tab: c.Origin.Tab, API: c.Origin.API}}
+	ch := views.Change{Scope: string(scope), Version: c.Version, Keys: keys, KeysAt: keysAt}
+	reset := func(b binding) { ch.Fields = append(ch.Fields, fieldOf(b, store.Entry{}, v, now)) }
+	name := defaultName
+	switch c.Op {
+	case store.OpSet:
+		row := inspected(e, originView(e.Origin, e.UpdatedAt, v, now))
+		ch.Row = &row
+		if b, ok := findBinding(scope, c.Key); ok {
+			ch.Fields = []views.Field{fieldOf(b, e, v, now)}
+		}
+		if c.Key == keyVisits {
+			ch.Visits = string(c.Value)
+		}
+		if scope == store.User && c.Key == keyUsername {
+			name = greetingName(e)
+			ch.Name = &name
+		}
+	case store.OpDelete:
+		ch.Deleted = c.Key
+		if b, ok := findBinding(scope, c.Key); ok {
+			reset(b)
+		}
+		if c.Key == keyVisits {
+			ch.Visits = "0"
+		}
+		if scope == store.User && c.Key == keyUsername {
+			ch.Name = &name
+		}
+	case store.OpClear:
+		ch.Cleared = true
+		for _, b := range bindings {
+			if b.scope == scope {
+				reset(b)
+			}
+		}
+		ch.Visits = "0"
+		if scope == store.User {
+			ch.Name = &name
+		}
+	}
+	a := activityOf(scope, c.Op, e, v, now)
+	ch.Activity = &a
+	return ch
 }
 
 // inspectorCut is how many characters of a value the inspector shows before
@@ -86,20 +178,31 @@ func (s *Server) panelData(scope store.Scope, snap store.Snapshot, v viewer, now
 const inspectorCut = 120
 
 // inspected is an entry as the inspector shows it: a long value cut, with
-// its size, and whole (indented, if structured) on request.
+// its size (its row fetches it whole when opened: wholeValue).
 func inspected(e store.Entry, o views.Origin) views.Entry {
 	ie := views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version, Origin: o}
-	if utf8.RuneCount(e.Value) <= inspectorCut {
+	if len(e.Value) <= inspectorCut || utf8.RuneCount(e.Value) <= inspectorCut {
 		return ie
 	}
-	ie.Long, ie.JSON, ie.Size = true, string([]rune(string(e.Value))[:inspectorCut]), size(len(e.Value))
-	var indented bytes.Buffer
-	if json.Indent(&indented, e.Value, "", "  ") == nil {
-		ie.Full = indented.String()
-	} else {
-		ie.Full = string(e.Value)
+	cut, n := 0, 0
+	for cut = range string(e.Value) {
+		if n == inspectorCut {
+			break
+		}
+		n++
 	}
+	ie.Long, ie.JSON, ie.Size = true, string(e.Value[:cut]), size(len(e.Value))
 	return ie
+}
+
+// wholeValue is a value as an opened inspector row shows it: indented, if
+// structured.
+func wholeValue(v json.RawMessage) string {
+	var indented bytes.Buffer
+	if json.Indent(&indented, v, "", "  ") == nil {
+		return indented.String()
+	}
+	return string(v)
 }
 
 // size writes a number of bytes as a person reads it: "840 B", "9.2 KiB".
@@ -214,12 +317,13 @@ func excerpt(v json.RawMessage) string {
 	return string(r[:max]) + "…"
 }
 
-// recentActivity is the latest changes among snapshots, newest first: the
-// feed a page starts with, one change (the last) per key.
-func recentActivity(snaps map[store.Scope]store.Snapshot, v viewer, now time.Time) []views.Activity {
+// recentActivity is the latest changes among what views show (their
+// Latest), newest first: the feed a page starts with, one change (the last)
+// per key.
+func recentActivity(shown map[store.Scope]store.View, v viewer, now time.Time) []views.Activity {
 	var all []views.Activity
-	for scope, snap := range snaps {
-		for _, e := range snap.Entries {
+	for scope, view := range shown {
+		for _, e := range view.Latest {
 			all = append(all, activityOf(scope, store.OpSet, e, v, now))
 		}
 	}
@@ -234,16 +338,6 @@ func sortActivity(a []views.Activity) {
 	})
 }
 
-// findEntry finds key among entries (a scan: a panel looks up a few keys).
-func findEntry(entries []store.Entry, key string) (store.Entry, bool) {
-	for _, e := range entries {
-		if e.Key == key {
-			return e, true
-		}
-	}
-	return store.Entry{}, false
-}
-
 // displayText is how a JSON value shows in a text input: a string as its
 // text, anything else as its JSON.
 func displayText(v json.RawMessage) string {
@@ -254,9 +348,9 @@ func displayText(v json.RawMessage) string {
 	return string(v)
 }
 
-// greetingName is the user's name, or the default.
-func greetingName(entries []store.Entry) string {
-	if e, ok := findEntry(entries, keyUsername); ok {
+// greetingName is the user's name from its entry, or the default.
+func greetingName(e store.Entry) string {
+	if e.Version > 0 {
 		if name := displayText(e.Value); name != "" {
 			return name
 		}
@@ -264,12 +358,12 @@ func greetingName(entries []store.Entry) string {
 	return defaultName
 }
 
-// renderUpdate answers a write: message for where it came from, and fresh
-// copies of the scope's counter, entries, greeting and (unless noFields, for
-// the answer to a bound control) controls, and the change for the feed.
-func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, noFields bool, message string, op store.Op, changed store.Entry) error {
+// renderChange answers a write with message and the change it made, as
+// this page sees it: its parts, out of band (originOnly: only who changed
+// the bound control, for the answer to that control).
+func (s *Server) renderChange(w http.ResponseWriter, r *http.Request, d dict, c store.Change, originOnly bool, message string) error {
 	ctx := r.Context()
-	snap, err := d.List(ctx)
+	counted, err := d.View(ctx, store.Window{})
 	if err != nil {
 		return err
 	}
@@ -277,53 +371,45 @@ func (s *Server) renderUpdate(w http.ResponseWriter, r *http.Request, scope stor
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	u := views.Update{NoFields: noFields, Message: message}
-	if noFields {
-		// The answer to a bound control: the scope's data, and who changed
-		// the control (this page), not the controls themselves.
-		u.Panel = s.panelData(scope, snap, v, now)
-		if b, ok := findBinding(scope, changed.Key); ok {
-			e, _ := findEntry(snap.Entries, b.key)
-			u.Panel.Fields = []views.Field{{Scope: string(scope), Key: b.key, Origin: originView(e.Origin, e.UpdatedAt, v, now)}}
-		}
-	} else {
-		u.Panel = s.panel(scope, snap, v, now)
-	}
-	if scope == store.User {
-		name := greetingName(snap.Entries)
-		u.Name = &name
-	}
-	if op != "" {
-		if op != store.OpSet { // what went, as of now, by this page
-			changed.Version = snap.Version
-			changed.UpdatedAt, changed.Origin = now, store.Origin{UserID: v.UserID, Tab: v.Tab, API: isAPI(r)}
-		}
-		u.Activity = []views.Activity{activityOf(scope, op, changed, v, now)}
-	}
-	return render(w, r, http.StatusOK, views.ScopeUpdate(u))
+	ch := changeView(c, counted.Keys, counted.Version, v, time.Now())
+	ch.OriginOnly, ch.Message = originOnly, message
+	return render(w, r, http.StatusOK, views.ChangeAnswer(ch))
 }
 
-// drawPart draws what a live push sends of one scope: every part of its
-// panel, out of band, as v sees it, with the scope's recent changes for the
-// feed.
-func (s *Server) drawPart(scope store.Scope, snap store.Snapshot, v viewer, recent []store.Change) []byte {
-	now := time.Now()
-	u := views.Update{Panel: s.panel(scope, snap, v, now)}
-	if scope == store.User {
-		name := greetingName(snap.Entries)
-		u.Name = &name
+// madeBy is a change of key made now by v's request r (a delete or a
+// clear, which return only their version), as a push would carry it.
+func madeBy(r *http.Request, v viewer, scope store.Scope, op store.Op, key string, version int64) store.Change {
+	return store.Change{Owner: store.Owner{Scope: scope}, Op: op, Key: key, Version: version, At: time.Now().UnixMilli(),
+		Origin: store.Origin{UserID: v.UserID, Tab: v.Tab, API: isAPI(r)}}
+}
+
+// setBy is the change a set made, from the entry it stored.
+func setBy(scope store.Scope, e store.Entry) store.Change {
+	return store.Change{Owner: store.Owner{Scope: scope}, Op: store.OpSet, Key: e.Key, Value: e.Value, Version: e.Version,
+		At: e.UpdatedAt.UnixMilli(), Origin: e.Origin}
+}
+
+// drawChange draws one change as v sees it, for a live push.
+func (s *Server) drawChange(c store.Change, keys int, keysAt int64, v viewer) []byte {
+	var buf bytes.Buffer
+	if err := views.Changed(changeView(c, keys, keysAt, v, time.Now())).Render(context.Background(), &buf); err != nil {
+		s.log.Error("live: render", "error", err)
 	}
-	for _, c := range recent {
-		e, ok := findEntry(snap.Entries, c.Key)
-		if !ok || e.Version != c.Version || c.Op != store.OpSet {
-			e = store.Entry{Key: c.Key, Value: c.Value, Version: c.Version}
-		}
-		e.UpdatedAt, e.Origin = time.UnixMilli(c.At), c.Origin
-		u.Activity = append(u.Activity, activityOf(scope, c.Op, e, v, now))
+	return buf.Bytes()
+}
+
+// drawPanel draws every part of a loaded panel that can change, from what
+// window w shows of its scope, as v sees it: what a page is sent when it
+// (re)joins.
+func (s *Server) drawPanel(scope store.Scope, view store.View, w store.Window, v viewer) []byte {
+	p := s.panel(scope, view, w.Filter, v, time.Now())
+	var name *string
+	if scope == store.User {
+		n := greetingName(named(scope, view, keyUsername))
+		name = &n
 	}
 	var buf bytes.Buffer
-	if err := views.Pushed(u).Render(context.Background(), &buf); err != nil {
+	if err := views.PanelParts(p, name).Render(context.Background(), &buf); err != nil {
 		s.log.Error("live: render", "error", err)
 	}
 	return buf.Bytes()

@@ -30,6 +30,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/settings", s.handle(s.handlePage("/settings")))
 		r.Post("/scopes/{scope}/visit", s.handle(s.handleVisit))
 		r.With(s.limitWrites).Post("/scopes/{scope}/fields/{key}", s.handle(s.handleFieldChange))
+		r.Get("/scopes/{scope}/entries", s.handle(s.handleEntries))
+		r.Get("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryValue))
 		r.With(s.limitWrites).Post("/scopes/{scope}/entries", s.handle(s.handleEntrySet))
 		r.With(s.limitWrites).Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
 		r.With(s.limitWrites).Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))

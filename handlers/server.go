@@ -94,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.clients = newClients(s.limits, cmp.Or(cfg.ClientGrace, 5*time.Second))
 	s.hub = newHub(hubFuncs{
-		read: s.store.List,
+		view: s.store.View,
 		browser: func(userID string, contents json.RawMessage) (store.Snapshot, error) {
 			var m memKV
 			if err := json.Unmarshal(contents, &m); err != nil {
@@ -106,9 +106,10 @@ func New(cfg Config) (*Server, error) {
 			snap, _ := s.clients.dict(userID, clientID, nil).List(context.Background())
 			return snap
 		},
-		draw:     s.drawPart,
-		presence: s.drawPresence,
-		health:   s.store.Health,
+		drawChange: s.drawChange,
+		drawPanel:  s.drawPanel,
+		presence:   s.drawPresence,
+		health:     s.store.Health,
 		drawHealth: func(fault error) []byte {
 			var buf bytes.Buffer
 			views.HealthUpdate(healthView(fault)).Render(context.Background(), &buf)

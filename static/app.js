@@ -133,7 +133,12 @@
         return;
       }
       const tag = ctx.response.headers && ctx.response.headers.get('ETag');
-      if (tag) f.dataset.version = tag.replace(/"/g, '');
+      if (tag) {
+        // The field now shows this version: a push of an older one that
+        // arrives late must not replace it.
+        f.dataset.version = tag.replace(/"/g, '');
+        f.dataset.v = String(Math.max(Number(f.dataset.v || 0), Number(f.dataset.version)));
+      }
       // The body is FormData, or URLSearchParams once encoded: both have get.
       const body = ctx.request.body;
       let sent = body && typeof body.get === 'function' ? body.get('value') : null;
@@ -166,6 +171,119 @@
       if (shown(el) !== given(el)) show(el, given(el));
     }
     tint();
+  });
+
+  // The inspector's rows. A change is drawn once for every page that sees
+  // it, so each page places a pushed row itself (hx-swap="upsert"): over the
+  // row of its key if it shows one, else where the key falls among the rows
+  // it shows (in key order, under its filter), unless it falls after them
+  // and more keys follow; then only the key count moves. A delete or a
+  // clear removes rows older than itself. A list the page asks for (its
+  // filter, "Show more", its join) replaces the rows or adds to them
+  // (hx-swap="entries"), and the changes newer than that list that arrived
+  // meanwhile are placed again.
+  const pushed = new Map(); // scope -> the latest pushed rows, oldest first
+  const pushedMax = 200;
+  // matches and byKey are the server's rules (store.Matches; keys sort in
+  // code point order, which is Go's byte order of UTF-8).
+  function matches(key, filter) { return !filter || key.toLowerCase().includes(filter.toLowerCase()); }
+  function byKey(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      if (a.charCodeAt(i) !== b.charCodeAt(i)) return a.codePointAt(i) < b.codePointAt(i) ? -1 : 1;
+    }
+    return a.length - b.length;
+  }
+  function scopeOf(list) { return list.id.replace(/^entries-/, ''); }
+  function upsert(list, row) {
+    const tbody = list.querySelector('tbody');
+    const v = Number(row.dataset.v);
+    if (row.hasAttribute('data-cleared')) {
+      for (const tr of [...tbody.rows]) if (Number(tr.dataset.v) < v) tr.remove();
+      return [];
+    }
+    const key = row.dataset.key;
+    const rows = [...tbody.rows];
+    const old = rows.find(tr => tr.dataset.key === key);
+    if (old) {
+      if (Number(old.dataset.v) >= v) return [];
+      if (row.hasAttribute('data-deleted')) old.remove();
+      else old.replaceWith(row);
+      return row.isConnected ? [row] : [];
+    }
+    if (row.hasAttribute('data-deleted') || !matches(key, list.dataset.q)) return [];
+    const next = rows.find(tr => byKey(tr.dataset.key, key) > 0);
+    if (!next && list.querySelector('.more')) return []; // after the rows shown
+    tbody.insertBefore(row, next || null);
+    return [row];
+  }
+  function remember(scope, row) {
+    let rows = pushed.get(scope);
+    if (!rows) pushed.set(scope, rows = []);
+    rows.push(row.cloneNode(true));
+    if (rows.length > pushedMax) rows.shift();
+  }
+  function replay(list, since) {
+    const placed = [];
+    for (const row of pushed.get(scopeOf(list)) || []) {
+      if (Number(row.dataset.v) > since) placed.push(...upsert(list, row.cloneNode(true)));
+    }
+    return placed;
+  }
+  function entries(list, incoming) {
+    const since = Number(incoming.dataset.v);
+    if (!incoming.hasAttribute('data-append')) {
+      list.replaceWith(incoming);
+      const filter = document.getElementById('filter-' + scopeOf(incoming));
+      // A list drawn for another filter (a join that crossed a new one):
+      // ask for this one.
+      if (filter && filter.value !== (incoming.dataset.q || '')) htmx.trigger(filter, 'search');
+      return [incoming, ...replay(incoming, since)];
+    }
+    const tbody = list.querySelector('tbody');
+    const added = [];
+    for (const tr of [...incoming.querySelector('tbody').rows]) {
+      const old = [...tbody.rows].find(r => r.dataset.key === tr.dataset.key);
+      if (old && Number(old.dataset.v) >= Number(tr.dataset.v)) continue;
+      if (old) old.replaceWith(tr); else tbody.append(tr);
+      added.push(tr);
+    }
+    list.querySelector('.more')?.remove();
+    const more = incoming.querySelector('.more');
+    if (more) { list.append(more); added.push(more); }
+    return [...added, ...replay(list, since)];
+  }
+  // A bound control's new value, pushed (hx-swap="field"): a <data> with
+  // the value and its versions, then who set it. The control takes it as
+  // the server's value, and shows it unless it holds an unsaved edit.
+  function setField(field, fragment) {
+    const data = fragment.firstElementChild;
+    const input = field.querySelector('[data-bound]');
+    field.dataset.v = data.dataset.v;
+    field.dataset.version = data.dataset.version;
+    give(input, data.value);
+    if (!field.hasAttribute('data-dirty') && shown(input) !== data.value) show(input, data.value);
+    data.remove();
+    field.querySelector('.origin-slot').replaceChildren(...fragment.childNodes);
+  }
+  document.addEventListener('DOMContentLoaded', () => {
+    if (!window.htmx) return;
+    htmx.registerExtension('scopes', {
+      handle_swap(style, target, fragment) {
+        const el = fragment.firstElementChild;
+        if (style === 'field') {
+          if (el) setField(target, fragment);
+          return [];
+        }
+        if (style === 'upsert') {
+          if (!el) return [];
+          remember(scopeOf(target), el);
+          return upsert(target, el);
+        }
+        if (style === 'entries') return el ? entries(target, el) : [];
+        return false;
+      },
+    });
   });
 
   // The Tab color tints this tab's favicon too, in the stylesheet's color.
@@ -299,6 +417,14 @@
     u.searchParams.set('tab', tabID);
     u.searchParams.set('client', clientID);
     if (bootAtLoad) u.searchParams.set('boot', bootAtLoad);
+    // What the inspectors show, so that the join draws just that.
+    for (const list of document.querySelectorAll('.entries')) {
+      const scope = scopeOf(list), rows = list.querySelector('tbody').rows.length;
+      u.searchParams.delete('q-' + scope);
+      u.searchParams.delete('n-' + scope);
+      if (list.dataset.q) u.searchParams.set('q-' + scope, list.dataset.q);
+      if (rows > 50) u.searchParams.set('n-' + scope, String(rows));
+    }
     e.detail.connection.url = u.href;
   });
   document.addEventListener('htmx:ws:after:connection', () => setLive('connected'));

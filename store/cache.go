@@ -60,20 +60,40 @@ func newSnapCache(maxBytes int, maxAge time.Duration) *snapCache {
 func (c *snapCache) get(o Owner) (Snapshot, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e, ok := c.lookup(o)
+	if !ok {
+		return Snapshot{}, false
+	}
+	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: c.seq}, true
+}
+
+// lookup finds o's snapshot and counts the hit or miss. c.mu is held.
+func (c *snapCache) lookup(o Owner) (*cached, bool) {
 	el, ok := c.m[o]
 	if !ok {
 		c.metrics.CacheLookup(false)
-		return Snapshot{}, false
+		return nil, false
 	}
 	e := el.Value.(*cached)
 	if c.maxAge > 0 && time.Since(e.filled) > c.maxAge {
 		c.remove(o) // storage may have let it expire without a change
 		c.metrics.CacheLookup(false)
-		return Snapshot{}, false
+		return nil, false
 	}
 	c.metrics.CacheLookup(true)
 	c.lru.MoveToFront(el)
-	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: c.seq}, true
+	return e, true
+}
+
+// view returns what w shows of o's snapshot, if cached, copying only that.
+func (c *snapCache) view(o Owner, w Window) (View, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lookup(o)
+	if !ok {
+		return View{}, false
+	}
+	return Snapshot{Entries: e.entries, Version: c.seq}.View(w), true
 }
 
 // reached waits, at most wait, until the changes up to version v are

@@ -129,18 +129,22 @@ func TestDictionaryOperationsPerScope(t *testing.T) {
 				if snap.Version < second.Version {
 					t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
 				}
-				if err := s.Delete(ctx, o, "a", store.Origin{}, 0); err != nil {
+				deleted, err := s.Delete(ctx, o, "a", store.Origin{}, 0)
+				if err != nil {
 					t.Fatalf("delete a: %v", err)
+				}
+				if deleted <= second.Version {
+					t.Errorf("delete's version = %d, want more than %d", deleted, second.Version)
 				}
 				if _, ok := get(t, s, o, "a"); ok {
 					t.Errorf("a still there after delete")
 				}
-				if err := s.Delete(ctx, o, "a", store.Origin{}, 0); !errors.Is(err, store.ErrNotFound) {
+				if _, err := s.Delete(ctx, o, "a", store.Origin{}, 0); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("delete missing key: got %v, want ErrNotFound", err)
 				}
-				n, err := s.Clear(ctx, o, store.Origin{})
-				if err != nil || n != 1 {
-					t.Errorf("clear = %d, %v; want 1, nil", n, err)
+				n, cleared, err := s.Clear(ctx, o, store.Origin{})
+				if err != nil || n != 1 || cleared <= deleted {
+					t.Errorf("clear = %d, v%d, %v; want 1, more than v%d, nil", n, cleared, err, deleted)
 				}
 				if snap, _ := s.List(ctx, o); len(snap.Entries) != 0 {
 					t.Errorf("list after clear = %v, want empty", snap.Entries)
@@ -216,13 +220,13 @@ func TestIncrementCountsFromWhatIsStored(t *testing.T) {
 			{"again", func() {}, user, "2"},
 			{"after a set", func() { MustSet(t, s, user, "visits", `41`) }, user, "42"},
 			{"after a delete", func() {
-				if err := s.Delete(ctx, user, "visits", store.Origin{}, 0); err != nil {
+				if _, err := s.Delete(ctx, user, "visits", store.Origin{}, 0); err != nil {
 					t.Fatal(err)
 				}
 			}, user, "1"},
 			{"after a clear", func() {
 				count(user)
-				if _, err := s.Clear(ctx, user, store.Origin{}); err != nil {
+				if _, _, err := s.Clear(ctx, user, store.Origin{}); err != nil {
 					t.Fatal(err)
 				}
 			}, user, "1"},
@@ -406,10 +410,10 @@ func TestSubscribeReportsChangesInOrder(t *testing.T) {
 		ctx := context.Background()
 		o := store.UserOwner("u")
 		set1 := MustSet(t, s, o, "a", `1`)
-		if err := s.Delete(ctx, o, "a", store.Origin{ClientID: "tab-B"}, 0); err != nil {
+		if _, err := s.Delete(ctx, o, "a", store.Origin{ClientID: "tab-B"}, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Delete(ctx, o, "missing", store.Origin{ClientID: "tab-B"}, 0); !errors.Is(err, store.ErrNotFound) { // reports nothing
+		if _, err := s.Delete(ctx, o, "missing", store.Origin{ClientID: "tab-B"}, 0); !errors.Is(err, store.ErrNotFound) { // reports nothing
 			t.Fatalf("delete a missing key: got %v, want ErrNotFound", err)
 		}
 		if _, err := set(ctx, s, store.GeneralOwner, "marker", `1`, "tab-A"); err != nil {
@@ -490,11 +494,11 @@ func TestListedSnapshotsMatchTheData(t *testing.T) {
 					var err error
 					switch i % 11 {
 					case 3:
-						if err = s.Delete(ctx, o, key, store.Origin{}, 0); errors.Is(err, store.ErrNotFound) {
+						if _, err = s.Delete(ctx, o, key, store.Origin{}, 0); errors.Is(err, store.ErrNotFound) {
 							err = nil
 						}
 					case 7:
-						_, err = s.Clear(ctx, o, store.Origin{})
+						_, _, err = s.Clear(ctx, o, store.Origin{})
 					default:
 						_, err = set(ctx, s, o, key, fmt.Sprintf(`"%d-%d"`, g, i), "")
 					}
@@ -529,8 +533,8 @@ func TestListedSnapshotsMatchTheData(t *testing.T) {
 			}{
 				{"a set", func() error { _, err := set(ctx, s, o, "x", `"x"`, ""); return err }},
 				{"an increment", func() error { _, err := increment(ctx, s, o, "n"); return err }},
-				{"a delete", func() error { return s.Delete(ctx, o, "x", store.Origin{}, 0) }},
-				{"a clear", func() error { _, err := s.Clear(ctx, o, store.Origin{}); return err }},
+				{"a delete", func() error { _, err := s.Delete(ctx, o, "x", store.Origin{}, 0); return err }},
+				{"a clear", func() error { _, _, err := s.Clear(ctx, o, store.Origin{}); return err }},
 			} {
 				if err := step.change(); err != nil {
 					t.Fatalf("%s of %s: %v", step.name, o, err)
@@ -700,6 +704,74 @@ func TestIncrementCountsAsNextCountAtTheEdges(t *testing.T) {
 			if v, _ := get(t, s, o, "n"); v != want {
 				t.Errorf("increment from %s stored %s, want %s", from, v, want)
 			}
+		}
+	})
+}
+
+// A page is sized by what it shows: View answers the keys a window names,
+// its rows (after a key, under a filter, at most a limit, and whether more
+// follow) and the latest changes, and follows every change as List does.
+func TestViewShowsWhatAWindowAsks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{})
+		ctx := context.Background()
+		o := store.GeneralOwner
+		for i := range 30 {
+			MustSet(t, s, o, fmt.Sprintf("k%02d", i), strconv.Itoa(i))
+		}
+		MustSet(t, s, o, "Key-One", `"upper"`)
+		last := MustSet(t, s, o, "k05", `"again"`)
+		view := func(w store.Window) store.View {
+			t.Helper()
+			v, err := s.View(ctx, o, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		keys := func(entries []store.Entry) string {
+			var ks []string
+			for _, e := range entries {
+				ks = append(ks, e.Key)
+			}
+			return strings.Join(ks, " ")
+		}
+		for _, tc := range []struct {
+			name       string
+			w          store.Window
+			rows, more string
+		}{
+			{"the first rows", store.Window{Limit: 3}, "Key-One k00 k01", "more"},
+			{"after a key", store.Window{After: "k26", Limit: 5}, "k27 k28 k29", ""},
+			{"after a key that is not there", store.Window{After: "k1", Limit: 2}, "k10 k11", "more"},
+			{"a filter, in any case", store.Window{Filter: "KEY", Limit: 5}, "Key-One", ""},
+			{"a filter and a limit", store.Window{Filter: "2", After: "k20", Limit: 3}, "k21 k22 k23", "more"},
+			{"no rows", store.Window{}, "", ""},
+		} {
+			v := view(tc.w)
+			if got := keys(v.Rows); got != tc.rows {
+				t.Errorf("%s: rows %q, want %q", tc.name, got, tc.rows)
+			}
+			if (tc.more != "") != v.More {
+				t.Errorf("%s: more = %v", tc.name, v.More)
+			}
+			if v.Keys != 31 || v.Version < last.Version {
+				t.Errorf("%s: %d keys at v%d, want 31 at v%d or later", tc.name, v.Keys, v.Version, last.Version)
+			}
+		}
+		v := view(store.Window{Named: []string{"k05", "missing"}, Latest: 2})
+		if len(v.Named) != 2 || string(v.Named[0].Value) != `"again"` || v.Named[1].Version != 0 || v.Named[1].Key != "missing" {
+			t.Errorf("named = %+v, want k05 and an absent missing", v.Named)
+		}
+		if got := keys(v.Latest); got != "k05 Key-One" {
+			t.Errorf("latest = %q, want k05 Key-One (newest first)", got)
+		}
+		deleted, err := s.Delete(ctx, o, "k00", store.Origin{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := view(store.Window{Limit: 2}); v.Keys != 30 || keys(v.Rows) != "Key-One k01" || v.Version < deleted {
+			t.Errorf("after a delete: %d keys, rows %q at v%d; want 30, Key-One k01, v%d or later", v.Keys, keys(v.Rows), v.Version, deleted)
 		}
 	})
 }

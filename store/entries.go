@@ -65,6 +65,20 @@ func (s *SQLite) List(ctx context.Context, o Owner) (Snapshot, error) {
 	return snap, nil
 }
 
+// View returns what w shows of owner, from the cached snapshot (read and
+// cached first if need be).
+func (s *SQLite) View(ctx context.Context, o Owner, w Window) (View, error) {
+	if v, ok := s.cache.view(o, w); ok {
+		return v, nil
+	}
+	snap, err := s.list(ctx, o)
+	if err != nil {
+		return View{}, fmt.Errorf("view %s: %w", o, err)
+	}
+	s.cache.fill(o, snap)
+	return snap.View(w), nil
+}
+
 func (s *SQLite) list(ctx context.Context, o Owner) (Snapshot, error) {
 	var snap Snapshot
 	// One statement is one read transaction: the sequence (the row with a
@@ -293,7 +307,8 @@ func (t *writeTx) recordSet(m Mutation, value json.RawMessage, version int64) En
 
 // Delete removes key from owner, or returns ErrNotFound; with ifVersion,
 // only at that version.
-func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
+func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) (int64, error) {
+	var version int64
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		current, found, err := getEntry(t.ctx, t.tx, o, key)
 		if err != nil {
@@ -310,18 +325,19 @@ func (s *SQLite) Delete(ctx context.Context, o Owner, key string, origin Origin,
 			o.Scope, o.UserID, o.TabID, key); err != nil {
 			return err
 		}
-		t.record(Change{Owner: o, Op: OpDelete, Key: key, Version: t.nextVersion()})
+		version = t.nextVersion()
+		t.record(Change{Owner: o, Op: OpDelete, Key: key, Version: version})
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", o, key, err)
+		return 0, fmt.Errorf("delete %s/%s: %w", o, key, err)
 	}
-	return nil
+	return version, nil
 }
 
 // Clear removes every key of owner and returns how many there were.
-func (s *SQLite) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
-	var n int64
+func (s *SQLite) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, error) {
+	var n, version int64
 	err := s.write(ctx, origin, func(t *writeTx) error {
 		res, err := t.exec(`
 			DELETE FROM entries WHERE scope = ? AND user_id = ? AND tab_id = ?`,
@@ -330,14 +346,15 @@ func (s *SQLite) Clear(ctx context.Context, o Owner, origin Origin) (int, error)
 			return err
 		}
 		if n, _ = res.RowsAffected(); n > 0 {
-			t.record(Change{Owner: o, Op: OpClear, Version: t.nextVersion()})
+			version = t.nextVersion()
+			t.record(Change{Owner: o, Op: OpClear, Version: version})
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("clear %s: %w", o, err)
+		return 0, 0, fmt.Errorf("clear %s: %w", o, err)
 	}
-	return int(n), nil
+	return int(n), version, nil
 }
 
 // CopyTab copies every row of one tab of userID to a new tab id, in one

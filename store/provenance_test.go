@@ -179,13 +179,13 @@ func TestWritesBasedOnAnOldVersionAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		now, _ := s.Get(ctx, o, "k")
-		if err := s.Delete(ctx, o, "k", mine, theirs.Version); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.Delete(ctx, o, "k", mine, theirs.Version); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("a delete based on an old version: got %v, want a conflict", err)
 		}
-		if err := s.Delete(ctx, o, "k", mine, now.Version); err != nil {
+		if _, err := s.Delete(ctx, o, "k", mine, now.Version); err != nil {
 			t.Errorf("a delete based on the current version: %v", err)
 		}
-		if err := s.Delete(ctx, o, "k", mine, now.Version); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Delete(ctx, o, "k", mine, now.Version); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("deleting it again: got %v, want ErrNotFound", err)
 		}
 	})

@@ -549,6 +549,23 @@ func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
 	return snap, nil
 }
 
+// View returns what w shows of owner, as List reads it.
+func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
+	if s.cache.reached(ctx, s.acked.Load(), streamWait) {
+		if v, ok := s.cache.view(o, w); ok {
+			return v, nil
+		}
+	} else {
+		s.metrics.CacheLookup(false)
+	}
+	snap, err := s.list(ctx, o)
+	if err != nil {
+		return View{}, err
+	}
+	s.cache.fill(o, snap)
+	return snap.View(w), nil
+}
+
 // streamWait is how long a read waits for the change stream to bring the
 // cache up to this instance's last write before it reads Redis instead.
 const streamWait = 20 * time.Millisecond
@@ -687,36 +704,36 @@ func conflictIndex(err error) int {
 
 // Delete removes key from owner, or returns ErrNotFound; with ifVersion,
 // only at that version.
-func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error {
+func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) (int64, error) {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
 	start := time.Now()
 	version, err := deleteScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
-		return fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
+		return 0, fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
 	s.numbered(origin)
 	if version == 0 {
-		return fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
+		return 0, fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
 	s.answered(version)
-	return nil
+	return version, nil
 }
 
 // Clear removes every key of owner and returns how many there were.
-func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, error) {
+func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, error) {
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, originArgs(origin)...)
 	start := time.Now()
 	res, err := clearScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil || len(res) != 2 {
-		return 0, fmt.Errorf("clear %s: %w %v", o, err, res)
+		return 0, 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
 	s.answered(res[1])
 	s.numbered(origin)
-	return int(res[0]), nil
+	return int(res[0]), res[1], nil
 }
 
 // CopyTab copies one tab's keys to a new, empty tab of the same user.

@@ -108,7 +108,7 @@ func TestRedisCacheOtherInstanceSeesTheChangeByItsPush(t *testing.T) {
 	if got, _ := valueOf(t, b, o, "k"); got != `"first"` {
 		t.Errorf("B after the push: %s", got)
 	}
-	if err := a.Delete(context.Background(), o, "k", store.Origin{}, 0); err != nil {
+	if _, err := a.Delete(context.Background(), o, "k", store.Origin{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	next("the delete")
@@ -119,7 +119,7 @@ func TestRedisCacheOtherInstanceSeesTheChangeByItsPush(t *testing.T) {
 	MustSet(t, a, o, "y", `2`)
 	next("x")
 	next("y")
-	if _, err := a.Clear(context.Background(), o, store.Origin{}); err != nil {
+	if _, _, err := a.Clear(context.Background(), o, store.Origin{}); err != nil {
 		t.Fatal(err)
 	}
 	next("the clear")

@@ -38,6 +38,9 @@ type Store interface {
 	// List returns every key of o, sorted by key, with the version of the
 	// moment they were read.
 	List(ctx context.Context, o Owner) (Snapshot, error)
+	// View returns what w shows of o (see Snapshot.View), read as List
+	// reads: a page is sized by what it shows, not by what o holds.
+	View(ctx context.Context, o Owner, w Window) (View, error)
 	// Get returns one key of o.
 	Get(ctx context.Context, o Owner, key string) (Entry, error)
 	// Apply runs sets and increments as one write, all or nothing, and
@@ -47,10 +50,12 @@ type Store interface {
 	// tab is numbered (and made known) if it is new. A mutation whose
 	// IfVersion does not hold refuses the whole Apply with a *ConflictError.
 	Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]Entry, error)
-	// Delete removes one key of o; ifVersion, unless 0, must be its version.
-	Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) error
-	// Clear removes every key of o and returns how many there were.
-	Clear(ctx context.Context, o Owner, origin Origin) (int, error)
+	// Delete removes one key of o and returns the delete's version;
+	// ifVersion, unless 0, must be the key's version.
+	Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) (int64, error)
+	// Clear removes every key of o and returns how many there were and the
+	// clear's version (0 when there were none: nothing changed).
+	Clear(ctx context.Context, o Owner, origin Origin) (n int, version int64, err error)
 	// CopyTab copies every key of one tab of userID to a new tab that holds
 	// none (a duplicated browser tab, which gets the next number unless it
 	// has one already); the two are independent from then on.
@@ -181,6 +186,94 @@ type Snapshot struct {
 	// Version is the store-wide version sequence at that moment: a snapshot
 	// with a higher version is never older.
 	Version int64
+}
+
+// Window is the part of one owner's keys that a page shows: the keys it
+// names (its bound controls, its counter), up to Limit rows of its
+// inspector (the keys after After, in key order, that match Filter), and
+// the Latest most recently changed keys (its activity feed).
+type Window struct {
+	Named  []string
+	Filter string
+	After  string
+	Limit  int
+	Latest int
+}
+
+// View is what a Window shows of one owner, as of one moment.
+type View struct {
+	Version int64   // as Snapshot.Version
+	Keys    int     // every key the owner holds
+	Named   []Entry // one per Window.Named, in its order; Version 0: not set
+	Rows    []Entry // sorted by key
+	More    bool    // more keys after the last row match the filter
+	Latest  []Entry // newest first
+}
+
+// Matches reports whether key is shown under an inspector's filter: it
+// contains the filter, in any case. The page's script repeats this rule
+// (static/app.js, matches), to place a pushed key.
+func Matches(key, filter string) bool {
+	return filter == "" || strings.Contains(strings.ToLower(key), strings.ToLower(filter))
+}
+
+// View is what w shows of s. It copies only what it shows: Entries may be
+// shared (the snapshot caches call it under their lock).
+func (s Snapshot) View(w Window) View {
+	v := View{Version: s.Version, Keys: len(s.Entries)}
+	if len(w.Named) > 0 {
+		v.Named = make([]Entry, len(w.Named))
+		for i, key := range w.Named {
+			if j, ok := search(s.Entries, key); ok {
+				v.Named[i] = s.Entries[j]
+			} else {
+				v.Named[i] = Entry{Key: key}
+			}
+		}
+	}
+	if w.Limit > 0 {
+		from := 0
+		if w.After != "" {
+			i, found := search(s.Entries, w.After)
+			from = i
+			if found {
+				from++
+			}
+		}
+		for _, e := range s.Entries[from:] {
+			if !Matches(e.Key, w.Filter) {
+				continue
+			}
+			if len(v.Rows) == w.Limit {
+				v.More = true
+				break
+			}
+			v.Rows = append(v.Rows, e)
+		}
+	}
+	if w.Latest > 0 {
+		for _, e := range s.Entries {
+			i := len(v.Latest)
+			for i > 0 && newer(e, v.Latest[i-1]) {
+				i--
+			}
+			if i < w.Latest {
+				v.Latest = slices.Insert(v.Latest, i, e)
+				if len(v.Latest) > w.Latest {
+					v.Latest = v.Latest[:w.Latest]
+				}
+			}
+		}
+	}
+	return v
+}
+
+// newer reports whether a changed after b.
+func newer(a, b Entry) bool {
+	if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+		return c > 0
+	}
+	return a.Version > b.Version
 }
 
 // Mutation is one set or increment of an Apply.

@@ -53,15 +53,30 @@ type Panel struct {
 	Visits   string
 	// VisitsNote says why this visit was not counted.
 	VisitsNote string
-	Entries    []Entry
+	List       List // the inspector's rows
 	Lazy       bool
 	// Version is the scope's version this panel was drawn from. Every
-	// swappable part carries it as data-v, and the page's script drops an
-	// incoming part older than the one it has: a late answer or push never
-	// shows an older state over a newer one.
+	// swappable part carries the version it shows as data-v, and the page's
+	// script drops an incoming part older than the one it has: a late
+	// answer or push never shows an older state over a newer one.
 	Version int64
 
 	drawn drawnParts // by NewPanel
+}
+
+// List is what the inspector shows of a scope's keys: at most a window of
+// them, in key order, those that match its filter; "Show more" brings the
+// next ones.
+type List struct {
+	Scope   string
+	Keys    int     // every key the scope holds
+	Rows    []Entry // in key order
+	Filter  string  // what the keys shown contain
+	More    bool    // keys after the last row match too
+	Version int64   // the scope's version the rows were read at
+	// Append says the rows follow those the page shows (an answer to
+	// "Show more"); else they replace them.
+	Append bool
 }
 
 // Field is one control bound to a key of a scope.
@@ -78,6 +93,18 @@ type Field struct {
 	Origin   Origin // who set it last
 }
 
+// Value is what the control shows, as its form sends it: a checkbox's
+// "true" or "false", else its text or choice.
+func (f Field) Value() string {
+	if f.Kind == "checkbox" {
+		if f.Checked {
+			return "true"
+		}
+		return "false"
+	}
+	return f.Text
+}
+
 // Option is one choice of a select.
 type Option struct {
 	Value, Label string
@@ -85,12 +112,11 @@ type Option struct {
 }
 
 // Entry is one key of the inspector. A long value is shown cut, with its
-// size, and whole (indented, if structured) on request.
+// size; its whole text is fetched when its row is opened.
 type Entry struct {
 	Key     string
 	JSON    string // the value, or its first characters when Long
 	Long    bool
-	Full    string // a long value whole
 	Size    string // a long value's size: "9.2 KiB"
 	Version int64
 	Origin  Origin
@@ -127,21 +153,31 @@ type Activity struct {
 	Origin  Origin
 }
 
-// Update is the answer to a write, and what a live push sends: the
-// message for the control that made the write, and fresh copies of
-// everything of the scope that may have changed, swapped in by id.
-type Update struct {
-	Panel Panel
-	// NoFields leaves the scope's bound controls out: the answer to a bound
-	// control, whose own value must not be redrawn while the person types,
-	// and whose sibling controls the live connection keeps current.
-	NoFields bool
-	// Name is the new greeting when the user scope changed.
-	Name *string
-	// Message is shown where the write came from ("Saved", "Deleted …").
+// Change is one key's change as a page shows it, for a live push and for
+// the answer to the write that made it: only what the change touched (its
+// bound control, its inspector row, the scope's key count, the counter when
+// it is the visits, the greeting when it is the name, one feed item), never
+// the rest of the scope.
+type Change struct {
+	Scope   string
+	Version int64 // the change's: what its parts are newer than
+	// Fields are the bound control of the key (a set or a delete), or
+	// every one of the scope (a clear), as they are now.
+	Fields []Field
+	// OriginOnly draws only who changed the fields, not the fields: the
+	// answer to a bound control, whose text must not be redrawn while the
+	// person types.
+	OriginOnly bool
+	Row        *Entry // a set: the key's inspector row
+	Deleted    string // a delete: the key whose row goes
+	Cleared    bool   // a clear: every row goes
+	Keys       int    // how many keys the scope holds now,
+	KeysAt     int64  // as of this version
+	Visits     string // the counter, when the key is the visits
+	Name       *string
+	Activity   *Activity
+	// Message is the answer's text for the control that made the change.
 	Message string
-	// Activity is added to the page's feed: the changes the update brings.
-	Activity []Activity
 }
 
 // Conflict is a bound control's change refused because the value changed
@@ -153,12 +189,12 @@ type Conflict struct {
 }
 
 // Visit is the answer to a lazy panel's load: the panel, and for a tab's,
-// the tab's name and the parts of the scopes its page view counted in.
+// the tab's name and the changes its page view made (the counters of the
+// other scopes, the page last seen).
 type Visit struct {
-	Panel    Panel
-	TabName  string
-	Others   []Panel // their counters and inspectors only
-	Activity []Activity
+	Panel   Panel
+	TabName string
+	Changes []Change
 }
 
 // ErrorInfo is what an error page says.

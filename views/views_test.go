@@ -19,29 +19,39 @@ func userPanel() views.Panel {
 			{Scope: "user", Key: "user_note", Label: "Your Persistent Note", Text: "hello"},
 			{Scope: "user", Key: "dark_mode", Label: "Dark Mode", Kind: "checkbox"},
 		},
-		Entries: []views.Entry{
+		List: views.List{Scope: "user", Keys: 3, Version: 10, Rows: []views.Entry{
 			{Key: "last_visited_page", JSON: `"/"`, Version: 10},
 			{Key: "user_note", JSON: `"hello"`, Version: 4},
 			{Key: "visits", JSON: `3`, Version: 9},
-		},
+		}},
 	}
 }
 
-func TestUpdateCarriesTheScopesPartsNotItsControls(t *testing.T) {
+// noteChange is the answer to a bound control that set the user's name.
+func noteChange() views.Change {
 	name := "Ada"
+	return views.Change{Scope: "user", Version: 11, Keys: 4, KeysAt: 11, Name: &name, Message: "Saved", OriginOnly: true,
+		Fields:   []views.Field{{Scope: "user", Key: "username", Label: "Your name", Text: "Ada"}},
+		Row:      &views.Entry{Key: "username", JSON: `"Ada"`, Version: 11},
+		Activity: &views.Activity{Scope: "user", Key: "username", Text: "Ada", Version: 11}}
+}
+
+func TestAnswerCarriesWhatTheChangeTouchedNotItsControl(t *testing.T) {
 	var b strings.Builder
-	err := views.ScopeUpdate(views.Update{Panel: userPanel(), NoFields: true, Name: &name, Message: "Saved"}).Render(context.Background(), &b)
-	if err != nil {
+	if err := views.ChangeAnswer(noteChange()).Render(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
 	html := b.String()
-	for _, want := range []string{`Saved`, `hx-target="#origin-of-user-user_note"`, `id="visits-user"`, `id="entries-user"`, `Hello, Ada!`, `data-v="10"`} {
+	for _, want := range []string{`Saved`, `hx-target="#origin-of-user-username"`, `hx-swap="upsert"`, `data-key="username"`,
+		`id="count-user"`, `(4 keys)`, `Hello, Ada!`, `data-v="11"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("answer lacks %s:\n%s", want, html)
 		}
 	}
-	if strings.Contains(html, `id="field-user-`) {
-		t.Errorf("answer to a bound control redraws the controls:\n%s", html)
+	for _, unwanted := range []string{`id="field-user-`, `id="visits-user"`, `last_visited_page`} {
+		if strings.Contains(html, unwanted) {
+			t.Errorf("answer holds %s, which the change did not touch:\n%s", unwanted, html)
+		}
 	}
 }
 
@@ -56,7 +66,7 @@ func TestPanelsDrawnInAdvanceLookTheSame(t *testing.T) {
 	plain := views.Panel{Scope: "user", Title: "User", Lifetime: lifetime}
 	draw := func(p views.Panel, lazy bool) string {
 		u := userPanel()
-		p.Fields, p.Entries, p.Visits, p.Version, p.Lazy = u.Fields, u.Entries, u.Visits, u.Version, lazy
+		p.Fields, p.List, p.Visits, p.Version, p.Lazy = u.Fields, u.List, u.Visits, u.Version, lazy
 		var b strings.Builder
 		if err := views.ScopePanel(p).Render(context.Background(), &b); err != nil {
 			t.Fatal(err)
@@ -83,11 +93,10 @@ func TestPanelsDrawnInAdvanceLookTheSame(t *testing.T) {
 }
 
 // go test -bench . ./views: the cost of drawing an answer and a page.
-func BenchmarkScopeUpdate(b *testing.B) {
-	name := "Ada"
-	u := views.Update{Panel: userPanel(), NoFields: true, Name: &name, Message: "Saved"}
+func BenchmarkChangeAnswer(b *testing.B) {
+	c := noteChange()
 	for b.Loop() {
-		if err := views.ScopeUpdate(u).Render(context.Background(), io.Discard); err != nil {
+		if err := views.ChangeAnswer(c).Render(context.Background(), io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -104,15 +113,15 @@ func BenchmarkFullPage(b *testing.B) {
 	}
 	u := userPanel()
 	user := head("user", "User")
-	user.Fields, user.Entries, user.Visits, user.Version = u.Fields, u.Entries, u.Visits, u.Version
+	user.Fields, user.List, user.Visits, user.Version = u.Fields, u.List, u.Visits, u.Version
 	general := head("general", "General")
 	general.Visits, general.Version = "8", 10
 	general.Fields = []views.Field{{Scope: "general", Key: "global_text", Label: "Global Message"}}
-	general.Entries = []views.Entry{{Key: "visits", JSON: "8", Version: 8}}
+	general.List = views.List{Scope: "general", Keys: 1, Version: 10, Rows: []views.Entry{{Key: "visits", JSON: "8", Version: 8}}}
 	browser := head("browser", "Browser")
 	browser.Visits, browser.Version = "2", 2
 	browser.Fields = []views.Field{{Scope: "browser", Key: "browser_note", Label: "Browser"}}
-	browser.Entries = []views.Entry{{Key: "visits", JSON: "2", Version: 2}}
+	browser.List = views.List{Scope: "browser", Keys: 1, Version: 2, Rows: []views.Entry{{Key: "visits", JSON: "2", Version: 2}}}
 	tab, client := head("tab", "Tab"), head("client", "Client")
 	tab.Lazy, client.Lazy = true, true
 	p := views.Page{Title: "Home", Name: "Ada", NameVersion: 10, LiveURL: "/live",
