@@ -110,15 +110,13 @@ func New(cfg Config) (*Server, error) {
 		drawPanel:  s.drawPanel,
 		presence:   s.drawPresence,
 		health:     s.store.Health,
-		drawHealth: func(fault error) []byte {
-			var buf bytes.Buffer
-			views.HealthUpdate(healthView(fault)).Render(context.Background(), &buf)
-			return buf.Bytes()
-		},
-		share: s.store.SharePresence,
+		drawHealth: func(fault error) []byte { return s.draw(views.HealthUpdate(healthView(fault))) },
+		share:      s.store.SharePresence,
 	}, s.log, s.metrics)
 	s.store.Subscribe(s.hub.committed)
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
 	return s, nil
 }
 

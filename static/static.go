@@ -4,58 +4,113 @@
 package static
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"io/fs"
+	"mime"
 	"net/http"
+	"path"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 //go:embed *.js *.css *.svg *.LICENSE
 var files embed.FS
 
-// versions holds a short content hash per file, computed once, so that a
-// file's URL changes whenever its content does and it can be cached forever.
-var versions = func() map[string]string {
-	m := map[string]string{}
+// asset is one file as it is served: its bytes, gzip-compressed once (when
+// that makes them smaller), and a short hash of its content, so that its
+// URL changes whenever its content does and it can be cached forever.
+type asset struct {
+	version     string
+	contentType string
+	plain, gz   []byte
+}
+
+// assets are the files, read, hashed and compressed once, at start-up.
+var assets = func() map[string]*asset {
+	m := map[string]*asset{}
 	entries, _ := fs.ReadDir(files, ".")
 	for _, e := range entries {
 		b, _ := files.ReadFile(e.Name())
 		sum := sha256.Sum256(b)
-		m[e.Name()] = hex.EncodeToString(sum[:6])
-	}
-	return m
-}()
-
-// paths holds each file's URL with its hash, made once (a page names four).
-var paths = func() map[string]string {
-	m := map[string]string{}
-	for name, v := range versions {
-		m[name] = "/static/" + name + "?v=" + v
+		a := &asset{version: hex.EncodeToString(sum[:6]), plain: b,
+			contentType: mime.TypeByExtension(path.Ext(e.Name()))}
+		if a.contentType == "" {
+			a.contentType = "text/plain; charset=utf-8"
+		}
+		var gz bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		w.Write(b)
+		if w.Close() == nil && gz.Len() < len(b) {
+			a.gz = gz.Bytes()
+		}
+		m[e.Name()] = a
 	}
 	return m
 }()
 
 // Path returns the URL of a static file, with its content hash.
 func Path(name string) string {
-	if p, ok := paths[name]; ok {
-		return p
+	if a, ok := assets[name]; ok {
+		return "/static/" + name + "?v=" + a.version
 	}
 	return "/static/" + name
 }
 
-// Handler serves the files under /static/. A request that names the current
-// hash is cached for a year; any other for a minute.
+// Handler serves the files under /static/, gzip-compressed for a client
+// that accepts it. A request that names the current hash is cached for a
+// year; any other for a minute.
 func Handler() http.Handler {
-	fileServer := http.StripPrefix("/static/", http.FileServerFS(files))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(r.URL.Path, "/static/")
-		if v, ok := versions[name]; ok && r.URL.Query().Get("v") == v {
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		} else {
-			w.Header().Set("Cache-Control", "public, max-age=60")
+		a, ok := assets[strings.TrimPrefix(r.URL.Path, "/static/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
 		}
-		fileServer.ServeHTTP(w, r)
+		h := w.Header()
+		if r.URL.Query().Get("v") == a.version {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			h.Set("Cache-Control", "public, max-age=60")
+		}
+		h.Set("Content-Type", a.contentType)
+		h.Add("Vary", "Accept-Encoding")
+		body, tag := a.plain, `"`+a.version+`"`
+		if a.gz != nil && AcceptsGzip(r.Header.Get("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+			body, tag = a.gz, `"`+a.version+`-gzip"`
+		}
+		h.Set("ETag", tag)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// AcceptsGzip reports whether an Accept-Encoding header takes gzip: it
+// names gzip, or "*", with a quality above zero (RFC 9110, 12.5.3).
+func AcceptsGzip(header string) bool {
+	star := false
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		q := 1.0
+		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				q = f
+			}
+		}
+		if coding == "*" {
+			star = q > 0
+			continue
+		}
+		return q > 0
+	}
+	return star
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // allScenarios are what the tool can measure.
-var allScenarios = []string{"write-htmx", "write-api", "write-general", "page", "tab-panel", "fanout", "full-scope"}
+var allScenarios = []string{"write-htmx", "write-api", "write-general", "page", "page-gzip", "tab-panel", "fanout", "full-scope"}
 
 func isScenario(s string) bool { return slices.Contains(allScenarios, s) }
 
@@ -62,7 +62,11 @@ func uuid() string {
 }
 
 func newScenario(ctx context.Context, name, base string, conns int) (*scenario, error) {
-	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	// No client asks for compression unless its scenario says so (page-gzip):
+	// the baseline does not compress, and the others measure the app's own
+	// work, as they did before it compressed.
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute,
+		DisableCompression: true}
 	s := &scenario{name: name, url: base}
 	for range conns {
 		v := &vclient{c: &http.Client{Transport: tr, Timeout: 30 * time.Second}, tab: uuid(), client: uuid()}
@@ -123,7 +127,7 @@ func (s *scenario) request(ctx context.Context, v *vclient) (*http.Request, erro
 	case "write-general":
 		method, path, ctype = "PUT", "/api/storage/general/hot", "application/json"
 		body = fmt.Sprintf(`%d`, v.n)
-	case "page":
+	case "page", "page-gzip":
 		method, path = "GET", "/"
 	case "tab-panel":
 		method, path, htmx = "POST", "/scopes/tab/visit", true
@@ -138,6 +142,11 @@ func (s *scenario) request(ctx context.Context, v *vclient) (*http.Request, erro
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if s.name == "page-gzip" {
+		// As a browser asks; the answer is read as it comes (a browser
+		// would inflate it on a core of its own).
+		req.Header.Set("Accept-Encoding", "gzip")
 	}
 	if htmx {
 		req.Header.Set("HX-Request", "true")
