@@ -69,7 +69,7 @@ func TestFontSizeReachesTheOtherTabs(t *testing.T) {
 	other := tabOf(b)
 	other.View("/")
 	p := other.Live()
-	p.Expect(`id="visits-general"`)
+	p.Joined()
 	b.Type("user", "font_size", "22")
 	if m := p.Expect(`hx-target="#field-user-font_size"`); !strings.Contains(m, `value="22"`) {
 		t.Errorf("the push does not carry the font size: %.300s", m)

@@ -97,17 +97,17 @@ func TestClientScopesPerUserAreCapped(t *testing.T) {
 		return inputValue(t, mustParse(t, panel.Body), "Client")
 	}
 	pa := b.Live()
-	pa.Expect(`id="visits-general"`)
+	pa.Joined()
 	b.typeAs(pa, "client", "client_note", "page A")
 	pb := b.Live()
-	pb.Expect(`id="visits-general"`)
+	pb.Joined()
 	b.typeAs(pb, "client", "client_note", "page B")
 	pa.conn.CloseNow() // page A goes away
 
 	// A third page load is over the cap of 2: it evicts page A's scope
 	// (closed, and the least recently used), not B's.
 	pc := b.Live()
-	pc.Expect(`id="visits-general"`)
+	pc.Joined()
 	b.typeAs(pc, "client", "client_note", "page C")
 	if got := value(pb); got != "page B" {
 		t.Errorf("page B lost its client scope: %q", got)

@@ -313,15 +313,17 @@ func storedOwners(c *liveConn) [3]store.Owner {
 }
 
 // panels draws what c shows of every scope but the browser's (which only
-// its cookie, or its latest change, holds), each as c's browser sees it. A
-// panel is drawn once for every page that shows the same window of it and
-// made none of it. It reports the storage's fault, if a read met one.
-func (h *hub) panels(b *batch, c *liveConn, state *bytes.Buffer) error {
+// its cookie, or its latest change, holds), each as c's browser sees it:
+// the general scope's apart, since most pages share its drawing (drawn
+// once for every page that shows the same window of it and made none of
+// it), the others into mine. It reports the storage's fault, if a read met
+// one.
+func (h *hub) panels(b *batch, c *liveConn, mine *parts) (general []byte, err error) {
 	for _, o := range storedOwners(c) {
 		w := c.window(o.Scope)
 		view, err := h.funcs.view(b.ctx, o, w)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		key := panelKey{owner: o, version: view.Version, filter: w.Filter, rows: w.Limit}
 		v := viewer{}
@@ -333,12 +335,24 @@ func (h *hub) panels(b *batch, c *liveConn, state *bytes.Buffer) error {
 			drawn = h.funcs.drawPanel(o.Scope, view, w, v)
 			b.panels[key] = drawn
 		}
-		state.Write(drawn)
+		if o.Scope == store.General {
+			general = drawn
+		} else {
+			mine.add(drawn)
+		}
 	}
 	w := c.window(store.Client)
-	state.Write(h.funcs.drawPanel(store.Client, h.funcs.client(c.userID, c.clientID).View(w), w, viewer{UserID: c.userID}))
-	return nil
+	mine.add(h.funcs.drawPanel(store.Client, h.funcs.client(c.userID, c.clientID).View(w), w, viewer{UserID: c.userID}))
+	return general, nil
 }
+
+// parts are the parts of one message, joined once they are all drawn.
+type parts [][]byte
+
+func (p *parts) add(b []byte) { *p = append(*p, b) }
+
+// join is the message: one allocation of its size.
+func (p parts) join() []byte { return bytes.Join(p, nil) }
 
 // madeAny reports whether user made anything a view shows.
 func madeAny(view store.View, user string) bool {
@@ -356,35 +370,37 @@ func madeAny(view store.View, user string) bool {
 }
 
 // join sends a new connection what it shows of every scope it sees and who
-// shares them, in one message, then adds it to the set, so every later
-// push comes after that state.
+// shares them (in two messages: the general scope's, which it shares with
+// most pages, and the rest), then adds it to the set, so every later push
+// comes after that state.
 func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
 	if c.ctx.Err() != nil {
 		return // gone before its turn: nothing to draw, nobody to add
 	}
-	var state bytes.Buffer
-	if err := h.panels(b, c, &state); store.FaultOf(err) != nil {
+	var state parts
+	general, err := h.panels(b, c, &state)
+	if store.FaultOf(err) != nil {
 		// The page stays, says so, and joins again once the storage is
 		// back (setHealth).
 		c.partial = true
 	} else if err != nil {
-		h.log.Error("live: snapshot", "error", err)
+		h.log.Error("live: join", "error", err)
 		c.cancel(err)
 		return
 	}
-	state.Write(drawn)
+	state.add(drawn)
 	h.mu.Lock()
 	shared, fault := h.shared, h.fault
 	h.mu.Unlock()
 	v := viewer{UserID: c.userID, Tab: c.tab}
 	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
-		state.Write(h.funcs.presence(scope, shared, v))
+		state.add(h.funcs.presence(scope, shared, v))
 	}
 	if c.partial && fault == nil {
 		fault = store.ErrUnavailable // seen before watchHealth sees it
 	}
-	state.Write(h.funcs.drawHealth(fault))
-	c.sendFresh(state.Bytes()) // the outbox is empty: this always fits
+	state.add(h.funcs.drawHealth(fault))
+	c.sendFresh(general, state.join())
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -409,8 +425,9 @@ func (h *hub) refresh(b *batch, c *liveConn) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	var state bytes.Buffer
-	if err := h.panels(b, c, &state); err != nil {
+	var state parts
+	general, err := h.panels(b, c, &state)
+	if err != nil {
 		h.log.Error("live: refresh", "error", err)
 		return
 	}
@@ -420,10 +437,10 @@ func (h *hub) refresh(b *batch, c *liveConn) {
 	if ok {
 		if snap, err := h.funcs.browser(c.userID, latest.Value); err == nil {
 			w := c.window(store.Browser)
-			state.Write(h.funcs.drawPanel(store.Browser, snap.View(w), w, viewer{UserID: c.userID}))
+			state.add(h.funcs.drawPanel(store.Browser, snap.View(w), w, viewer{UserID: c.userID}))
 		}
 	}
-	c.sendFresh(state.Bytes())
+	c.sendFresh(general, state.join())
 }
 
 // resync sends every page what it shows afresh: changes may have been
@@ -659,7 +676,7 @@ func (h *hub) updatePresence(all store.Presence) {
 func (h *hub) pushUserPresence(user string, all store.Presence) {
 	for _, c := range h.recipientList(user, "", "") {
 		v := viewer{UserID: c.userID, Tab: c.tab}
-		msg := append(h.funcs.presence(store.User, all, v), h.funcs.presence(store.Browser, all, v)...)
+		msg := bytes.Join([][]byte{h.funcs.presence(store.User, all, v), h.funcs.presence(store.Browser, all, v)}, nil)
 		h.send(c, slotPresenceUser, msg)
 	}
 }
@@ -723,10 +740,12 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	c := newLiveConn(id.UserID, tab, number, client, s.liveStall)
 	c.shown = shown
 	bw := c.window(store.Browser)
-	drawn := s.drawPanel(store.Browser, browserScope(id).list(id.UserID).View(bw), bw, viewer{UserID: id.UserID})
 	boot := s.store.Boot()
 	restarted := q.Get("boot") != "" && q.Get("boot") != strconv.FormatInt(boot.Number, 10)
-	drawn = append(drawn, s.drawRejoined(boot, restarted)...)
+	drawn := bytes.Join([][]byte{
+		s.drawPanel(store.Browser, browserScope(id).list(id.UserID).View(bw), bw, viewer{UserID: id.UserID}),
+		s.drawRejoined(boot, restarted),
+	}, nil)
 
 	var raw net.Conn
 	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)

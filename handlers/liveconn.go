@@ -39,6 +39,7 @@ const (
 // dropped and the page is drawn what it shows afresh instead (the hub's
 // refresh), so what waits for a slow page stays bounded.
 const (
+	slotJoinGeneral     = "join-general"
 	slotJoin            = "join"
 	slotPresenceGeneral = "presence-general"
 	slotPresenceUser    = "presence-user" // the user's and browser's lines, which say the same
@@ -67,7 +68,7 @@ const (
 // isChange reports whether slot holds a change (a key of a scope).
 func isChange(slot string) bool {
 	switch slot {
-	case slotJoin, slotPresenceGeneral, slotPresenceUser, slotHealth, slotPing:
+	case slotJoinGeneral, slotJoin, slotPresenceGeneral, slotPresenceUser, slotHealth, slotPing:
 		return false
 	}
 	return true
@@ -169,12 +170,16 @@ func (c *liveConn) send(slot string, msg []byte) sendResult {
 }
 
 // sendFresh puts what the page shows whole in the outbox: its join, or the
-// fresh view of a page that fell behind.
-func (c *liveConn) sendFresh(msg []byte) {
+// fresh view of a page that fell behind; the general scope's part (general,
+// nil after a fault), which many pages share, and the page's own.
+func (c *liveConn) sendFresh(general, own []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.behind = false
-	c.put(slotJoin, msg)
+	if general != nil {
+		c.put(slotJoinGeneral, general)
+	}
+	c.put(slotJoin, own)
 }
 
 // put replaces the message waiting in slot, or adds one, and starts a
@@ -258,11 +263,12 @@ func (c *liveConn) closeWith(cause error) {
 
 // Each live connection's buffers. The HTTP server's are 4 KiB each, most
 // of an idle connection's memory. A page sends almost nothing (pongs, a
-// close frame), so the read buffer is small; a push is one frame of a few
-// KiB, and a write buffer that holds it whole sends it in one write call.
+// close frame), so the read buffer is small; a push is one key's change,
+// one frame of a KiB or two, and a write buffer that holds it whole sends
+// it in one write call (a larger message goes out in a few).
 const (
 	liveReadBuffer  = 512
-	liveWriteBuffer = 4096
+	liveWriteBuffer = 2048
 )
 
 // smallBuffers hands the WebSocket library the hijacked connection with

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/a-h/templ"
+
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
@@ -391,11 +393,24 @@ func setBy(scope store.Scope, e store.Entry) store.Change {
 
 // drawChange draws one change as v sees it, for a live push.
 func (s *Server) drawChange(c store.Change, keys int, keysAt int64, v viewer) []byte {
-	var buf bytes.Buffer
-	if err := views.Changed(changeView(c, keys, keysAt, v, time.Now())).Render(context.Background(), &buf); err != nil {
+	return s.draw(views.Changed(changeView(c, keys, keysAt, v, time.Now())))
+}
+
+// draw renders a part of a live message. A page may keep it waiting a
+// while, and many pages share one: it is drawn in a reused buffer and kept
+// in a copy of its own size, not in a buffer grown by doubling.
+func (s *Server) draw(c templ.Component) []byte {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			renderBuffers.Put(buf)
+		}
+	}()
+	if err := c.Render(context.Background(), buf); err != nil {
 		s.log.Error("live: render", "error", err)
 	}
-	return buf.Bytes()
+	return bytes.Clone(buf.Bytes())
 }
 
 // drawPanel draws every part of a loaded panel that can change, from what
@@ -408,29 +423,17 @@ func (s *Server) drawPanel(scope store.Scope, view store.View, w store.Window, v
 		n := greetingName(named(scope, view, keyUsername))
 		name = &n
 	}
-	var buf bytes.Buffer
-	if err := views.PanelParts(p, name).Render(context.Background(), &buf); err != nil {
-		s.log.Error("live: render", "error", err)
-	}
-	return buf.Bytes()
+	return s.draw(views.PanelParts(p, name))
 }
 
 // drawRejoined draws what a (re)joining page is told besides its scopes.
 func (s *Server) drawRejoined(b store.Boot, restarted bool) []byte {
-	var buf bytes.Buffer
-	if err := views.Rejoined(views.Boot(b), restarted).Render(context.Background(), &buf); err != nil {
-		s.log.Error("live: render", "error", err)
-	}
-	return buf.Bytes()
+	return s.draw(views.Rejoined(views.Boot(b), restarted))
 }
 
 // drawPresence draws the presence line of scope as v sees it, out of band.
 func (s *Server) drawPresence(scope store.Scope, p store.Presence, v viewer) []byte {
-	var buf bytes.Buffer
-	if err := views.PushedPresence(presenceView(scope, p, v)).Render(context.Background(), &buf); err != nil {
-		s.log.Error("live: render presence", "error", err)
-	}
-	return buf.Bytes()
+	return s.draw(views.PushedPresence(presenceView(scope, p, v)))
 }
 
 // humanDuration writes a TTL the way a person says it: "30 days", "24 hours".

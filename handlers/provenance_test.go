@@ -168,7 +168,7 @@ func TestActivityReachesWhomTheScopeReaches(t *testing.T) {
 	a, alice, aliceTab2, bob := twoBrowsers(t)
 	p1, p2, pb := alice.Live(), aliceTab2.Live(), bob.Live()
 	for _, p := range []*page{p1, p2, pb} {
-		p.Expect(`id="visits-general"`)
+		p.Joined()
 	}
 	alice.typeAs(p1, "tab", "tab_data", "tab one's")
 	alice.typeAs(p1, "user", "user_note", "alice's note")
