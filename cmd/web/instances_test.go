@@ -46,6 +46,23 @@ func mustLive(t *testing.T, c *http.Client, base string, client int) *websocket.
 	return conn
 }
 
+// mustJoin reads a live page's join: the general scope's part, then the
+// page's own, which ends with the storage's health. It returns both.
+func mustJoin(t *testing.T, conn *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var join strings.Builder
+	for !strings.Contains(join.String(), `hx-target="#storage-health"`) {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("the join: %v", err)
+		}
+		join.Write(data)
+	}
+	return join.String()
+}
+
 // A browser's cookie works on any instance: it points at the same rows.
 func TestInstancesShareCookiesAndData(t *testing.T) {
 	a, b := twoInstances(t)
@@ -113,7 +130,11 @@ func TestInstancesPushAcross(t *testing.T) {
 			msgs <- string(data)
 		}
 	}()
-	<-msgs // the snapshot
+	for m := range msgs { // the join
+		if strings.Contains(m, `hx-target="#storage-health"`) {
+			break
+		}
+	}
 
 	const writes = 100
 	var took []time.Duration
@@ -143,6 +164,39 @@ func TestInstancesPushAcross(t *testing.T) {
 // A browser-scope change (it lives in the cookie) made through one
 // instance reaches the same browser's page on the other: the announcement
 // crosses Redis even though nobody waits for it.
+// Across instances too, a change costs what it changed: with 300 keys of
+// 16 KiB in the general scope, one short change written on A reaches a page
+// on B as that one key (and the key count B's cache keeps), not the scope.
+func TestInstancesPushOneKeyAcross(t *testing.T) {
+	a, b := twoInstances(t)
+	writer := newJarClient()
+	const keys = 300
+	big := `"` + strings.Repeat("x", 16*1024-2) + `"`
+	for i := range keys {
+		put(t, writer, a.URL, fmt.Sprintf("general/filler-%03d", i), big)
+	}
+	c := newJarClient()
+	fetch(t, c, b.URL+"/")
+	conn := mustLive(t, c, b.URL, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	put(t, writer, a.URL, "general/global_text", `"one key across"`)
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("the change never reached the page on B: %v", err)
+		}
+		m := string(data)
+		if !strings.Contains(m, "one key across") {
+			continue
+		}
+		if len(m) > 2048 || !strings.Contains(m, fmt.Sprintf("(%d keys)", keys+1)) {
+			t.Errorf("the push across is %d bytes (want at most 2 KiB) with the count (%d keys): %.300s", len(m), keys+1, m)
+		}
+		return
+	}
+}
+
 func TestInstancesPushBrowserScopeAcross(t *testing.T) {
 	a, b := twoInstances(t)
 	c := newJarClient()
@@ -150,9 +204,7 @@ func TestInstancesPushBrowserScopeAcross(t *testing.T) {
 	conn := mustLive(t, c, b.URL, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := conn.Read(ctx); err != nil { // the snapshot
-		t.Fatal(err)
-	}
+	mustJoin(t, conn)
 	put(t, c, a.URL, "browser/theme", `"set through A"`)
 	for {
 		_, data, err := conn.Read(ctx)
@@ -180,11 +232,7 @@ func TestInstanceDiesPagesMoveOn(t *testing.T) {
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(-1)
-	_, snapshot, err := conn.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(snapshot), "before A died") {
+	if !strings.Contains(mustJoin(t, conn), "before A died") {
 		t.Errorf("the snapshot on B lacks the user's note")
 	}
 }
@@ -199,9 +247,7 @@ func TestInstanceResnapshotsAfterALostSubscription(t *testing.T) {
 	conn := mustLive(t, c, b.URL, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, _, err := conn.Read(ctx); err != nil { // the first snapshot
-		t.Fatal(err)
-	}
+	mustJoin(t, conn)
 	opt, _ := redis.ParseURL(redisURL)
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()

@@ -60,9 +60,7 @@ func TestMetrics(t *testing.T) {
 		do(t, c, "GET", s.URL+"/", "", nil)
 	}
 	conn := mustLive(t, c, s.URL, 1)
-	if _, _, err := conn.Read(context.Background()); err != nil { // the snapshot: joined
-		t.Fatal(err)
-	}
+	mustJoin(t, conn)
 	if code, _ := do(t, newJarClient(), "PUT", s.URL+"/api/storage/general/greeting", `"hi"`, map[string]string{"Content-Type": "application/json"}); code != http.StatusOK {
 		t.Fatalf("PUT: %d", code)
 	}

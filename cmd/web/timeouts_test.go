@@ -67,7 +67,7 @@ func TestTimeoutsCutSlowClientsNotLiveConnections(t *testing.T) {
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(-1)
-	conn.Read(ctx)          // the snapshot
+	mustJoin(t, conn)
 	time.Sleep(time.Second) // longer than every timeout above
 	req, _ := http.NewRequest("PUT", base+"/api/storage/general/global_text", strings.NewReader(`"still live"`))
 	req.Header.Set("Content-Type", "application/json")
