@@ -400,13 +400,15 @@ func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
 		fault = store.ErrUnavailable // seen before watchHealth sees it
 	}
 	state.add(h.funcs.drawHealth(fault))
-	c.sendFresh(general, state.join())
 
+	// Added before its join is handed over (no push comes between: this
+	// goroutine makes them all), so that a page that has read its join is
+	// sure to be sent every later change. Its end runs leave, which may have
+	// run already (then c would stay forever) or waits for h.mu (then it
+	// removes c).
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	// Its end runs leave, which may have run already (then c would stay
-	// forever) or waits for h.mu (then it removes c).
 	if c.ctx.Err() != nil {
+		h.mu.Unlock()
 		return
 	}
 	h.conns[c] = struct{}{}
@@ -416,6 +418,8 @@ func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
 	h.byUser[c.userID][c] = struct{}{}
 	h.presenceDirty = true
 	h.metrics.LiveConnections(1)
+	h.mu.Unlock()
+	c.sendFresh(general, state.join())
 }
 
 // refresh sends a page that missed changes (it fell too far behind, or the
@@ -748,7 +752,7 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	}, nil)
 
 	var raw net.Conn
-	ws, err := websocket.Accept(smallBuffers{w, &raw}, r, nil)
+	ws, err := websocket.Accept(smallBuffers{w, &raw, s.metrics}, r, s.liveOpts)
 	if err != nil {
 		return nil // Accept has answered (e.g. 403 for a foreign origin)
 	}

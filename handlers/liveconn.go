@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/storagescopes/app/internal/metrics"
 	"github.com/storagescopes/app/store"
 )
 
@@ -272,10 +273,12 @@ const (
 )
 
 // smallBuffers hands the WebSocket library the hijacked connection with
-// small buffers instead of the HTTP server's, and keeps the socket in raw.
+// small buffers instead of the HTTP server's, and keeps the socket in raw;
+// with metrics, it counts the bytes written.
 type smallBuffers struct {
 	http.ResponseWriter
-	raw *net.Conn
+	raw     *net.Conn
+	metrics *metrics.Metrics
 }
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -289,5 +292,21 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		early, _ := brw.Reader.Peek(n)
 		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, liveReadBuffer), bufio.NewWriterSize(conn, liveWriteBuffer)), nil
+	var out io.Writer = conn
+	if w.metrics != nil {
+		out = countedWriter{conn, w.metrics}
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, liveReadBuffer), bufio.NewWriterSize(out, liveWriteBuffer)), nil
+}
+
+// countedWriter counts what is written to a live connection's socket.
+type countedWriter struct {
+	io.Writer
+	metrics *metrics.Metrics
+}
+
+func (w countedWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.metrics.LiveBytes(n)
+	return n, err
 }

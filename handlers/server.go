@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/coder/websocket"
 	"github.com/gorilla/sessions"
 
 	"github.com/storagescopes/app/internal/metrics"
@@ -48,6 +49,11 @@ type Config struct {
 	// Metrics counts requests, live connections and pushes; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// LiveDeflate offers the live connections permessage-deflate: every
+	// message is compressed for every page that takes it (no context is
+	// kept between messages, which would cost each connection a
+	// compressor's memory).
+	LiveDeflate bool
 }
 
 // Server serves the app. Build it with New.
@@ -60,6 +66,7 @@ type Server struct {
 	handler   http.Handler
 	hub       *hub
 	liveStall time.Duration
+	liveOpts  *websocket.AcceptOptions
 	clients   *clients
 	writes    *writeLimiter               // nil: no limit
 	heads     map[store.Scope]views.Panel // each scope's title and lifetime line, made once
@@ -85,6 +92,10 @@ func New(cfg Config) (*Server, error) {
 		writes:    newWriteLimiter(cfg.WriteRate),
 		demo:      cfg.Demo,
 		metrics:   cfg.Metrics,
+		liveOpts:  &websocket.AcceptOptions{},
+	}
+	if cfg.LiveDeflate {
+		s.liveOpts.CompressionMode = websocket.CompressionNoContextTakeover
 	}
 	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
 		return nil, fmt.Errorf("draw the panels: %w", err)

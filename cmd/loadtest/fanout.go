@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"slices"
@@ -100,7 +101,7 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 	}
 	fmt.Fprintf(out, "fanout: %d live connections on the app (%d browsers) and %d on a bare coder/websocket server, same client%s; %d rounds taking turns: a general write%s, then a broadcast of as many bytes\n",
 		n, browsers, n, deflate, rounds, across)
-	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "bytes read/conn", "opened in")
+	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "wire bytes/conn", "opened in")
 	line := func(name string, r result, s *subscribers, cpu time.Duration) {
 		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %13.0fB %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
 			(cpu / rounds).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, float64(s.roundBytes.Load())/float64(n*rounds), s.opened.Round(time.Millisecond))
@@ -151,12 +152,12 @@ type subscribers struct {
 	marker atomic.Pointer[string] // the current round's
 	got    chan time.Time         // when a connection got the round's message
 	// size is the size of the last message that carried the marker;
-	// roundBytes counts every byte read while rounds run.
-	size, roundBytes atomic.Int64
-	counting         atomic.Bool
-	last             atomic.Int64 // unix nanoseconds of the last message
-	opened           time.Duration
-	inUsePer, rssPer float64 // server memory per idle connection, bytes
+	// roundBytes counts every byte read off the sockets while rounds run
+	// (after permessage-deflate, if it was taken), wire every byte.
+	size, roundBytes, wire atomic.Int64
+	last                   atomic.Int64 // unix nanoseconds of the last message
+	opened                 time.Duration
+	inUsePer, rssPer       float64 // server memory per idle connection, bytes
 }
 
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -175,6 +176,16 @@ func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool
 	if deflate {
 		mode = websocket.CompressionNoContextTakeover
 	}
+	// Every byte read off the sockets is counted, as it came (compressed,
+	// if permessage-deflate was taken).
+	dialer := &net.Dialer{}
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{conn, &s.wire}, nil
+	}}
 	start := time.Now()
 	sem := make(chan struct{}, 64)
 	ready := make(chan struct{}, n)
@@ -185,7 +196,9 @@ func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool
 		wg.Go(func() {
 			defer func() { <-sem }()
 			u := strings.Replace(url(i), "http", "ws", 1)
-			conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: client(i), CompressionMode: mode})
+			c := *client(i)
+			c.Transport = transport
+			conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &c, CompressionMode: mode})
 			if err != nil {
 				errs <- err
 				return
@@ -253,9 +266,7 @@ func (s *subscribers) read(ctx context.Context, conn *websocket.Conn, first bool
 			ready <- struct{}{}
 			continue
 		}
-		if s.counting.Load() {
-			s.roundBytes.Add(int64(buf.Len()))
-		}
+
 		if m := s.marker.Load(); m != nil && bytes.Contains(buf.Bytes(), []byte(*m)) {
 			s.size.Store(int64(buf.Len()))
 			s.got <- now
@@ -267,8 +278,8 @@ func (s *subscribers) read(ctx context.Context, conn *websocket.Conn, first bool
 // a message with the marker; it returns each one's delay from the send.
 func (s *subscribers) round(ctx context.Context, marker string, send func() error) ([]time.Duration, error) {
 	s.marker.Store(&marker)
-	s.counting.Store(true)
-	defer s.counting.Store(false)
+	wire0 := s.wire.Load()
+	defer func() { s.roundBytes.Add(s.wire.Load() - wire0) }()
 	t0 := time.Now()
 	if err := send(); err != nil {
 		return nil, err
@@ -285,6 +296,18 @@ func (s *subscribers) round(ctx context.Context, marker string, send func() erro
 		}
 	}
 	return d, nil
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func (s *subscribers) close() {

@@ -264,7 +264,7 @@ func bigDatabase(ctx context.Context, o options, app proctest.Program, target, b
 		return err
 	}
 	fmt.Fprintf(out, "restart on %d rows: /healthz answered %s after the process started\n", o.rows, ready.Round(time.Millisecond))
-	empty, err := startServer(ctx, app, "", o.sync)
+	empty, err := startServer(ctx, app, "", o)
 	if err != nil {
 		return err
 	}

@@ -40,13 +40,16 @@ func buildApp(ctx context.Context, dir string) (proctest.Program, error) {
 
 // startServer starts the app on a temp database, or on Redis if redisURL
 // is set.
-func startServer(ctx context.Context, app proctest.Program, redisURL, sync string) (*process, error) {
+func startServer(ctx context.Context, app proctest.Program, redisURL string, o options) (*process, error) {
 	dir, err := os.MkdirTemp("", "loadtest-")
 	if err != nil {
 		return nil, err
 	}
 	args := []string{"-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "storage.db"),
-		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0", "-sync", sync}
+		"-secret", "loadtest-secret-loadtest-secret-0123456789", "-write-rate", "0", "-pprof", "127.0.0.1:0", "-sync", o.sync}
+	if o.liveDeflate {
+		args = append(args, "-live-deflate", "on")
+	}
 	if redisURL != "" {
 		args = append(args, "-redis", redisURL)
 	}
@@ -93,7 +96,7 @@ func startTarget(ctx context.Context, app proctest.Program, backend string, o op
 		redisURL = t.redis.URL
 	}
 	var err error
-	if t.process, err = startServer(ctx, app, redisURL, o.sync); err != nil {
+	if t.process, err = startServer(ctx, app, redisURL, o); err != nil {
 		t.stop()
 		return nil, err
 	}

@@ -102,6 +102,9 @@ type config struct {
 	limits    store.Limits
 	demo      string // auto, on or off
 	sync      store.Sync
+	// liveDeflate offers WebSocket compression (permessage-deflate) to the
+	// pages' live connections.
+	liveDeflate bool
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -148,7 +151,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	var sync string
 	fs.StringVar(&sync, "sync", env("SQLITE_SYNC", "full"), "full: an acknowledged write survives a power cut; normal: only a crash of the process (SQLITE_SYNC)")
 	fs.StringVar(&c.demo, "demo-controls", env("DEMO_CONTROLS", "auto"), "the Restart and Crash server buttons: auto (on when listening on loopback only), on or off (DEMO_CONTROLS)")
-	var writeRate string
+	var writeRate, liveDeflate string
+	fs.StringVar(&liveDeflate, "live-deflate", env("LIVE_DEFLATE", "off"), "on: offer the pages' live connections WebSocket compression (permessage-deflate, each message compressed for each page); off (LIVE_DEFLATE)")
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -174,6 +178,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.writeRate, err = strconv.ParseFloat(writeRate, 64); err != nil || c.writeRate < 0 {
 		return c, fmt.Errorf("-write-rate: %q is not a number of writes per second (0 turns the limit off)", writeRate)
+	}
+	switch liveDeflate {
+	case "on":
+		c.liveDeflate = true
+	case "off":
+	default:
+		return c, fmt.Errorf("-live-deflate: %q is neither on nor off", liveDeflate)
 	}
 	if _, err := demoOn(c.demo, c.addr); err != nil {
 		return c, err
@@ -350,16 +361,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv, err := handlers.New(handlers.Config{
-		Store:     st,
-		StoreName: cfg.storeKind(),
-		Secrets:   cfg.secrets,
-		Logger:    log,
-		Limits:    cfg.limits,
-		TabTTL:    cfg.tabTTL,
-		UserTTL:   cfg.userTTL,
-		WriteRate: cfg.writeRate,
-		Demo:      demo,
-		Metrics:   m,
+		Store:       st,
+		StoreName:   cfg.storeKind(),
+		Secrets:     cfg.secrets,
+		Logger:      log,
+		Limits:      cfg.limits,
+		TabTTL:      cfg.tabTTL,
+		UserTTL:     cfg.userTTL,
+		WriteRate:   cfg.writeRate,
+		Demo:        demo,
+		Metrics:     m,
+		LiveDeflate: cfg.liveDeflate,
 	})
 	if err != nil {
 		return err

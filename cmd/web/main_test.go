@@ -119,7 +119,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.addr != "0.0.0.0:9" || c.tabTTL != 48*time.Hour || c.userTTL != 36*time.Hour || c.dbPath != "data/storage.db" || c.sync != store.SyncFull {
+	if c.addr != "0.0.0.0:9" || c.tabTTL != 48*time.Hour || c.userTTL != 36*time.Hour || c.dbPath != "data/storage.db" || c.sync != store.SyncFull || c.liveDeflate {
 		t.Errorf("config = %+v", c)
 	}
 	for _, args := range [][]string{
@@ -128,6 +128,7 @@ func TestFlags(t *testing.T) {
 		{"-tab-ttl", "0d"},
 		{"-user-ttl", "soon"},
 		{"-sync", "off"},
+		{"-live-deflate", "yes"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, getenv, io.Discard); err == nil {

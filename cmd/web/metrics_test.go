@@ -87,6 +87,7 @@ func TestMetrics(t *testing.T) {
 		{`scopes_live_connections`, 1},
 		{`scopes_pushes_total`, 1},
 		{`scopes_push_delay_seconds_count`, 1},
+		{`scopes_live_bytes_total`, 1000}, // the join and the push, at least
 		{`scopes_cache_hits_total`, 1},
 		{`process_resident_memory_bytes`, 1 << 20},
 		{`go_memstats_heap_alloc_bytes`, 1 << 20},

@@ -27,6 +27,7 @@ type Metrics struct {
 	liveConns    prometheus.Gauge
 	pushes       prometheus.Counter
 	pushDelay    prometheus.Histogram
+	liveBytes    prometheus.Counter
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
 	redisErrors  prometheus.Counter
@@ -59,7 +60,10 @@ func New() *Metrics {
 			Name: "scopes_live_connections", Help: "Pages with a live connection (WebSocket) open on this instance.",
 		}),
 		pushes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scopes_pushes_total", Help: "Changed scopes pushed to live pages (one per page per push).",
+			Name: "scopes_pushes_total", Help: "Changes pushed to live pages (one per page per change).",
+		}),
+		liveBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scopes_live_bytes_total", Help: "Bytes written to the live connections' sockets (frames and all, after permessage-deflate if taken).",
 		}),
 		pushDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "scopes_push_delay_seconds", Help: "From a change's commit to its push being handed to the pages that see it.",
@@ -81,7 +85,7 @@ func New() *Metrics {
 			Name: "scopes_boot_number", Help: "This start's boot number, as the page's footer shows it.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.batchSize, m.commit, m.liveConns, m.pushes, m.pushDelay,
+	m.reg.MustRegister(m.requests, m.duration, m.batchSize, m.commit, m.liveConns, m.pushes, m.pushDelay, m.liveBytes,
 		m.cacheHits, m.cacheMisses, m.redisErrors, m.resubscribed, m.boot,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -138,6 +142,13 @@ func (m *Metrics) Pushed(n int, at int64) {
 	m.pushes.Add(float64(n))
 	if at > 0 {
 		m.pushDelay.Observe(max(0, time.Since(time.UnixMilli(at)).Seconds()))
+	}
+}
+
+// LiveBytes counts n bytes written to a live connection's socket.
+func (m *Metrics) LiveBytes(n int) {
+	if m != nil && n > 0 {
+		m.liveBytes.Add(float64(n))
 	}
 }
 
