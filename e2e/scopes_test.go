@@ -119,6 +119,21 @@ func TestBrowserConcurrentEditIsVisible(t *testing.T) {
 		}
 		res.Body.Close()
 	}
+	// A push that arrives while the field holds an unsaved edit changes
+	// nothing of it, its version included: the save still names the version
+	// the edit began from.
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#field-general-global_text').setAttribute('data-dirty', '')`))
+	began := eval[string](tb, `document.querySelector('#field-general-global_text').dataset.version`)
+	put(`"while you typed"`)
+	tb.waitFor("the push", `[...document.querySelectorAll('#activity li[data-key="global_text"]')].some(li => li.textContent.includes('while you typed'))`)
+	if got := eval[string](tb, `document.querySelector('#field-general-global_text').dataset.version`); got != began {
+		t.Errorf("a push moved the version an unsaved edit began from: %s, was %s", got, began)
+	}
+	if got := tb.value(field("general", "global_text")); got != "mine" {
+		t.Errorf("a push replaced an unsaved edit: %q", got)
+	}
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#field-general-global_text').removeAttribute('data-dirty')`))
+
 	put(`"theirs"`)
 	tb.waitValue(field("general", "global_text"), "theirs")
 	// This tab began its edit from the value before theirs.

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/coder/websocket"
 
 	"github.com/storagescopes/app/internal/metrics"
@@ -58,19 +59,19 @@ type hubFuncs struct {
 	client func(userID, clientID string) store.Snapshot
 	// drawChange draws one change as v sees it; its scope holds keys keys
 	// as of version keysAt.
-	drawChange func(c store.Change, keys int, keysAt int64, v viewer) []byte
+	drawChange func(c store.Change, keys int, keysAt int64, v viewer) templ.Component
 	// drawPanel draws the parts of a scope's panel that can change, from
 	// what window w shows of it, as v sees it.
-	drawPanel func(scope store.Scope, view store.View, w store.Window, v viewer) []byte
-	// presence draws a scope's presence line as v sees it.
-	presence func(scope store.Scope, p store.Presence, v viewer) []byte
+	drawPanel func(scope store.Scope, view store.View, w store.Window, v viewer) templ.Component
+	// drawPresence draws a scope's presence line as v sees it.
+	drawPresence func(scope store.Scope, p store.Presence, v viewer) templ.Component
 	// share tells the other instances which pages this one has open and
 	// returns all of them (store.Store.SharePresence).
 	share func(ctx context.Context, mine store.Presence) (store.Presence, error)
 	// health is the storage's fault now, or nil (store.Store.Health).
 	health func(ctx context.Context) error
 	// drawHealth draws the live indicator's storage state.
-	drawHealth func(fault error) []byte
+	drawHealth func(fault error) templ.Component
 }
 
 // hub is the set of open live connections and the events waiting for them.
@@ -84,6 +85,14 @@ type hub struct {
 	byUser  map[string]map[*liveConn]struct{}
 	pending []hubEvent
 	closed  bool
+	// generalPanels are the general scope's panel as pages show it, drawn
+	// once for every page that joins (or needs a fresh view) while it stays
+	// at generalVersion: after a restart, thousands of pages join at once,
+	// and at its limits its drawing is tens of KiB. A drawing of an older
+	// version is never used; they go when the version moves on. Only run
+	// uses them.
+	generalPanels  map[generalPanel][]byte
+	generalVersion int64
 	// browsers is the latest browser-scope change of each browser that
 	// has a page, whose contents are that scope whole: a page that missed
 	// changes is drawn its browser panel from it (the cookie is not kept).
@@ -110,7 +119,7 @@ type hubEvent struct {
 	// drawn is what the joining page's handler drew: its browser scope (from
 	// its cookie), the boot, and whether the server started again since the
 	// page loaded.
-	drawn    []byte
+	drawn    templ.Component
 	refresh  *liveConn
 	changes  []store.Change
 	presence store.Presence
@@ -178,29 +187,30 @@ func (h *hub) run() {
 	}
 }
 
-// batch is what one run of handle reads once and draws once for all its
-// events: each owner's key count, and each panel drawn for a viewer.
+// batch is what one run of handle reads once for all its events: each
+// owner's key count.
 type batch struct {
 	ctx    context.Context
 	counts map[store.Owner]store.View
-	panels map[panelKey][]byte
 }
 
-// panelKey is one drawing of one panel: an owner, a window of it, and the
-// browser it is drawn for ("" for any that made none of what it shows).
-type panelKey struct {
-	owner   store.Owner
-	version int64
-	filter  string
-	rows    int
-	viewer  string
+// generalPanel is one drawing of the general scope's panel: a window of
+// it, for the browser it is drawn for ("" for any that made none of what
+// it shows).
+type generalPanel struct {
+	filter string
+	rows   int
+	viewer string
 }
+
+// generalPanelsMax bounds the drawings of the general scope the hub keeps.
+const generalPanelsMax = 256
 
 // handle works through a batch of events in order.
 func (h *hub) handle(events []hubEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b := &batch{ctx: ctx, counts: map[store.Owner]store.View{}, panels: map[panelKey][]byte{}}
+	b := &batch{ctx: ctx, counts: map[store.Owner]store.View{}}
 	for _, e := range events {
 		switch {
 		case e.join != nil:
@@ -216,7 +226,6 @@ func (h *hub) handle(events []hubEvent) {
 			switch c.Op {
 			case store.OpResync:
 				clear(b.counts)
-				clear(b.panels)
 				h.resync(b)
 			case store.OpPresence:
 				h.mu.Lock()
@@ -258,11 +267,12 @@ func (h *hub) push(b *batch, c store.Change) {
 			h.log.Error("live: read a browser change", "error", err)
 			return
 		}
-		c.Value = nil
-		if i, ok := slices.BinarySearchFunc(snap.Entries, c.Key, func(e store.Entry, k string) int { return cmpString(e.Key, k) }); ok && c.Op == store.OpSet {
-			c.Value = snap.Entries[i].Value
+		view := snap.View(store.Window{Named: []string{c.Key}})
+		c.Value = nil // the cookie's contents: the key's value, for a set
+		if c.Op == store.OpSet {
+			c.Value = view.Named[0].Value
 		}
-		keys, keysAt = len(snap.Entries), snap.Version
+		keys, keysAt = view.Keys, view.Version
 	} else {
 		// A count read for an earlier change of this batch may not hold
 		// this one yet (Redis: the stream brings them one by one).
@@ -283,28 +293,18 @@ func (h *hub) push(b *batch, c store.Change) {
 		var msg []byte
 		if conn.userID == c.Origin.UserID {
 			if mine == nil {
-				mine = h.funcs.drawChange(c, keys, keysAt, viewer{UserID: conn.userID})
+				mine = h.drawn(h.funcs.drawChange(c, keys, keysAt, viewer{UserID: conn.userID}))
 			}
 			msg = mine
 		} else {
 			if theirs == nil {
-				theirs = h.funcs.drawChange(c, keys, keysAt, viewer{})
+				theirs = h.drawn(h.funcs.drawChange(c, keys, keysAt, viewer{}))
 			}
 			msg = theirs
 		}
 		h.send(conn, slot, msg)
 	}
 	h.metrics.Pushed(len(to), c.At)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // storedOwners are the stored scopes a page sees.
@@ -314,45 +314,55 @@ func storedOwners(c *liveConn) [3]store.Owner {
 
 // panels draws what c shows of every scope but the browser's (which only
 // its cookie, or its latest change, holds), each as c's browser sees it:
-// the general scope's apart, since most pages share its drawing (drawn
-// once for every page that shows the same window of it and made none of
-// it), the others into mine. It reports the storage's fault, if a read met
-// one.
-func (h *hub) panels(b *batch, c *liveConn, mine *parts) (general []byte, err error) {
+// the general scope's apart, since most pages share its drawing (see
+// generalPanels), the others into mine. It reports the storage's fault, if
+// a read met one.
+func (h *hub) panels(b *batch, c *liveConn, mine *bytes.Buffer) (general []byte, err error) {
 	for _, o := range storedOwners(c) {
 		w := c.window(o.Scope)
 		view, err := h.funcs.view(b.ctx, o, w)
 		if err != nil {
 			return nil, err
 		}
-		key := panelKey{owner: o, version: view.Version, filter: w.Filter, rows: w.Limit}
 		v := viewer{}
 		if madeAny(view, c.userID) {
-			v, key.viewer = viewer{UserID: c.userID}, c.userID
+			v = viewer{UserID: c.userID}
 		}
-		drawn, ok := b.panels[key]
-		if !ok {
-			drawn = h.funcs.drawPanel(o.Scope, view, w, v)
-			b.panels[key] = drawn
+		if o.Scope != store.General {
+			h.render(mine, h.funcs.drawPanel(o.Scope, view, w, v))
+			continue
 		}
-		if o.Scope == store.General {
-			general = drawn
-		} else {
-			mine.add(drawn)
+		if h.generalPanels == nil || view.Version != h.generalVersion || len(h.generalPanels) >= generalPanelsMax {
+			h.generalPanels, h.generalVersion = map[generalPanel][]byte{}, view.Version
+		}
+		key := generalPanel{filter: w.Filter, rows: w.Limit, viewer: v.UserID}
+		if general = h.generalPanels[key]; general == nil {
+			general = h.drawn(h.funcs.drawPanel(o.Scope, view, w, v))
+			h.generalPanels[key] = general
 		}
 	}
 	w := c.window(store.Client)
-	mine.add(h.funcs.drawPanel(store.Client, h.funcs.client(c.userID, c.clientID).View(w), w, viewer{UserID: c.userID}))
+	h.render(mine, h.funcs.drawPanel(store.Client, h.funcs.client(c.userID, c.clientID).View(w), w, viewer{UserID: c.userID}))
 	return general, nil
 }
 
-// parts are the parts of one message, joined once they are all drawn.
-type parts [][]byte
+// drawn renders a message many pages share or one that may wait a while:
+// in a reused buffer, kept in a copy of its own size (not in a buffer grown
+// by doubling, which a thousand pages joining at once would each leave
+// behind).
+func (h *hub) drawn(c templ.Component) []byte {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer putBuffer(buf)
+	h.render(buf, c)
+	return bytes.Clone(buf.Bytes())
+}
 
-func (p *parts) add(b []byte) { *p = append(*p, b) }
-
-// join is the message: one allocation of its size.
-func (p parts) join() []byte { return bytes.Join(p, nil) }
+// render renders c into a message being put together.
+func (h *hub) render(buf *bytes.Buffer, c templ.Component) {
+	if err := c.Render(context.Background(), buf); err != nil {
+		h.log.Error("live: render", "error", err)
+	}
+}
 
 // madeAny reports whether user made anything a view shows.
 func madeAny(view store.View, user string) bool {
@@ -373,12 +383,13 @@ func madeAny(view store.View, user string) bool {
 // shares them (in two messages: the general scope's, which it shares with
 // most pages, and the rest), then adds it to the set, so every later push
 // comes after that state.
-func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
+func (h *hub) join(b *batch, c *liveConn, drawn templ.Component) {
 	if c.ctx.Err() != nil {
 		return // gone before its turn: nothing to draw, nobody to add
 	}
-	var state parts
-	general, err := h.panels(b, c, &state)
+	state := renderBuffers.Get().(*bytes.Buffer)
+	defer putBuffer(state)
+	general, err := h.panels(b, c, state)
 	if store.FaultOf(err) != nil {
 		// The page stays, says so, and joins again once the storage is
 		// back (setHealth).
@@ -388,18 +399,20 @@ func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
 		c.cancel(err)
 		return
 	}
-	state.add(drawn)
+	if drawn != nil {
+		h.render(state, drawn)
+	}
 	h.mu.Lock()
 	shared, fault := h.shared, h.fault
 	h.mu.Unlock()
 	v := viewer{UserID: c.userID, Tab: c.tab}
 	for _, scope := range []store.Scope{store.General, store.User, store.Browser} {
-		state.add(h.funcs.presence(scope, shared, v))
+		h.render(state, h.funcs.drawPresence(scope, shared, v))
 	}
 	if c.partial && fault == nil {
 		fault = store.ErrUnavailable // seen before watchHealth sees it
 	}
-	state.add(h.funcs.drawHealth(fault))
+	h.render(state, h.funcs.drawHealth(fault))
 
 	// Added before its join is handed over (no push comes between: this
 	// goroutine makes them all), so that a page that has read its join is
@@ -419,7 +432,7 @@ func (h *hub) join(b *batch, c *liveConn, drawn []byte) {
 	h.presenceDirty = true
 	h.metrics.LiveConnections(1)
 	h.mu.Unlock()
-	c.sendFresh(general, state.join())
+	c.sendFresh(general, bytes.Clone(state.Bytes()))
 }
 
 // refresh sends a page that missed changes (it fell too far behind, or the
@@ -429,8 +442,9 @@ func (h *hub) refresh(b *batch, c *liveConn) {
 	if c.ctx.Err() != nil {
 		return
 	}
-	var state parts
-	general, err := h.panels(b, c, &state)
+	state := renderBuffers.Get().(*bytes.Buffer)
+	defer putBuffer(state)
+	general, err := h.panels(b, c, state)
 	if err != nil {
 		h.log.Error("live: refresh", "error", err)
 		return
@@ -441,10 +455,10 @@ func (h *hub) refresh(b *batch, c *liveConn) {
 	if ok {
 		if snap, err := h.funcs.browser(c.userID, latest.Value); err == nil {
 			w := c.window(store.Browser)
-			state.add(h.funcs.drawPanel(store.Browser, snap.View(w), w, viewer{UserID: c.userID}))
+			h.render(state, h.funcs.drawPanel(store.Browser, snap.View(w), w, viewer{UserID: c.userID}))
 		}
 	}
-	c.sendFresh(general, state.join())
+	c.sendFresh(general, bytes.Clone(state.Bytes()))
 }
 
 // resync sends every page what it shows afresh: changes may have been
@@ -618,7 +632,7 @@ func (h *hub) setHealth(b *batch, fault error) {
 		}
 	}
 	h.mu.Unlock()
-	h.deliver("", "", "", slotHealth, h.funcs.drawHealth(fault))
+	h.deliver("", "", "", slotHealth, h.drawn(h.funcs.drawHealth(fault)))
 	if was == nil || fault != nil {
 		return
 	}
@@ -626,7 +640,6 @@ func (h *hub) setHealth(b *batch, fault error) {
 		c.cancel(errRejoin)
 	}
 	clear(b.counts)
-	clear(b.panels)
 	h.resync(b)
 }
 
@@ -661,7 +674,7 @@ func (h *hub) updatePresence(all store.Presence) {
 	ot, ob := count(old)
 	nt, nb := count(all)
 	if ot != nt || ob != nb {
-		h.deliver("", "", "", slotPresenceGeneral, h.funcs.presence(store.General, all, viewer{}))
+		h.deliver("", "", "", slotPresenceGeneral, h.drawn(h.funcs.drawPresence(store.General, all, viewer{})))
 	}
 	for user := range all {
 		if !slices.Equal(old[user], all[user]) {
@@ -680,7 +693,7 @@ func (h *hub) updatePresence(all store.Presence) {
 func (h *hub) pushUserPresence(user string, all store.Presence) {
 	for _, c := range h.recipientList(user, "", "") {
 		v := viewer{UserID: c.userID, Tab: c.tab}
-		msg := bytes.Join([][]byte{h.funcs.presence(store.User, all, v), h.funcs.presence(store.Browser, all, v)}, nil)
+		msg := h.drawn(templ.Join(h.funcs.drawPresence(store.User, all, v), h.funcs.drawPresence(store.Browser, all, v)))
 		h.send(c, slotPresenceUser, msg)
 	}
 }
@@ -746,10 +759,8 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	bw := c.window(store.Browser)
 	boot := s.store.Boot()
 	restarted := q.Get("boot") != "" && q.Get("boot") != strconv.FormatInt(boot.Number, 10)
-	drawn := bytes.Join([][]byte{
-		s.drawPanel(store.Browser, browserScope(id).list(id.UserID).View(bw), bw, viewer{UserID: id.UserID}),
-		s.drawRejoined(boot, restarted),
-	}, nil)
+	drawn := templ.Join(s.drawPanel(store.Browser, browserScope(id).list(id.UserID).View(bw), bw, viewer{UserID: id.UserID}),
+		s.drawRejoined(boot, restarted))
 
 	var raw net.Conn
 	ws, err := websocket.Accept(smallBuffers{w, &raw, s.metrics}, r, s.liveOpts)

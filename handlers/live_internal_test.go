@@ -32,7 +32,7 @@ func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
 	c := &liveConn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
 	cancel(errGone)
 	s.hub.leave(c) // what its end does, before the join's turn
-	s.hub.join(&batch{ctx: context.Background(), counts: map[store.Owner]store.View{}, panels: map[panelKey][]byte{}}, c, nil)
+	s.hub.join(&batch{ctx: context.Background(), counts: map[store.Owner]store.View{}}, c, nil)
 	if len(s.hub.recipientList("u", "", "")) > 0 {
 		t.Error("a page that had gone away was added to the live set")
 	}

@@ -240,7 +240,7 @@ func TestLiveSnapshotHoldsCurrentValues(t *testing.T) {
 	// The join is two messages: the general scope's, which most pages
 	// share, and the page's own.
 	join := p.Next() + p.Next()
-	for _, want := range []string{"general now", "note now", "browser now", "tab now", `id="field-client-client_note"`} {
+	for _, want := range []string{"general now", "note now", "browser now", "tab now", `hx-target="#field-client-client_note"`} {
 		if !strings.Contains(join, want) {
 			t.Errorf("snapshot lacks %q", want)
 		}

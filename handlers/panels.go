@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -391,49 +390,37 @@ func setBy(scope store.Scope, e store.Entry) store.Change {
 		At: e.UpdatedAt.UnixMilli(), Origin: e.Origin}
 }
 
-// drawChange draws one change as v sees it, for a live push.
-func (s *Server) drawChange(c store.Change, keys int, keysAt int64, v viewer) []byte {
-	return s.draw(views.Changed(changeView(c, keys, keysAt, v, time.Now())))
+// drawChange is one change as v sees it, for a live push.
+func (s *Server) drawChange(c store.Change, keys int, keysAt int64, v viewer) templ.Component {
+	return views.Changed(changeView(c, keys, keysAt, v, time.Now()))
 }
 
-// draw renders a part of a live message. A page may keep it waiting a
-// while, and many pages share one: it is drawn in a reused buffer and kept
-// in a copy of its own size, not in a buffer grown by doubling.
-func (s *Server) draw(c templ.Component) []byte {
-	buf := renderBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 {
-			buf.Reset()
-			renderBuffers.Put(buf)
-		}
-	}()
-	if err := c.Render(context.Background(), buf); err != nil {
-		s.log.Error("live: render", "error", err)
-	}
-	return bytes.Clone(buf.Bytes())
-}
-
-// drawPanel draws every part of a loaded panel that can change, from what
+// drawPanel is every part of a loaded panel that can change, from what
 // window w shows of its scope, as v sees it: what a page is sent when it
 // (re)joins.
-func (s *Server) drawPanel(scope store.Scope, view store.View, w store.Window, v viewer) []byte {
+func (s *Server) drawPanel(scope store.Scope, view store.View, w store.Window, v viewer) templ.Component {
 	p := s.panel(scope, view, w.Filter, v, time.Now())
 	var name *string
 	if scope == store.User {
 		n := greetingName(named(scope, view, keyUsername))
 		name = &n
 	}
-	return s.draw(views.PanelParts(p, name))
+	return views.PanelParts(p, name)
 }
 
-// drawRejoined draws what a (re)joining page is told besides its scopes.
-func (s *Server) drawRejoined(b store.Boot, restarted bool) []byte {
-	return s.draw(views.Rejoined(views.Boot(b), restarted))
+// drawPresence is the presence line of scope as v sees it, out of band.
+func (s *Server) drawPresence(scope store.Scope, p store.Presence, v viewer) templ.Component {
+	return views.PushedPresence(presenceView(scope, p, v))
 }
 
-// drawPresence draws the presence line of scope as v sees it, out of band.
-func (s *Server) drawPresence(scope store.Scope, p store.Presence, v viewer) []byte {
-	return s.draw(views.PushedPresence(presenceView(scope, p, v)))
+// drawHealth is the live indicator's storage state, out of band.
+func (s *Server) drawHealth(fault error) templ.Component {
+	return views.HealthUpdate(healthView(fault))
+}
+
+// drawRejoined is what a (re)joining page is told besides its scopes.
+func (s *Server) drawRejoined(b store.Boot, restarted bool) templ.Component {
+	return views.Rejoined(views.Boot(b), restarted)
 }
 
 // humanDuration writes a TTL the way a person says it: "30 days", "24 hours".

@@ -117,11 +117,11 @@ func New(cfg Config) (*Server, error) {
 			snap, _ := s.clients.dict(userID, clientID, nil).List(context.Background())
 			return snap
 		},
-		drawChange: s.drawChange,
-		drawPanel:  s.drawPanel,
-		presence:   s.drawPresence,
+		drawChange:   s.drawChange,
+		drawPanel:    s.drawPanel,
+		drawPresence: s.drawPresence,
+		drawHealth:   s.drawHealth,
 		health:     s.store.Health,
-		drawHealth: func(fault error) []byte { return s.draw(views.HealthUpdate(healthView(fault))) },
 		share:      s.store.SharePresence,
 	}, s.log, s.metrics)
 	s.store.Subscribe(s.hub.committed)
@@ -173,17 +173,21 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 // each time costs a good part of drawing it.
 var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// putBuffer returns a render buffer to the pool, unless it grew outsized
+// (left to the collector).
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		buf.Reset()
+		renderBuffers.Put(buf)
+	}
+}
+
 // render writes c with status, buffered so that a failed render never sends
 // half a page. Knowing the length, the answer goes out in one piece rather
 // than chunked.
 func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
 	buf := renderBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 { // an outsized one is left to the collector
-			buf.Reset()
-			renderBuffers.Put(buf)
-		}
-	}()
+	defer putBuffer(buf)
 	if err := c.Render(r.Context(), buf); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}

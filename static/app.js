@@ -253,16 +253,19 @@
     if (more) { list.append(more); added.push(more); }
     return [...added, ...replay(list, since)];
   }
-  // A bound control's new value, pushed (hx-swap="field"): a <data> with
-  // the value and its versions, then who set it. The control takes it as
-  // the server's value, and shows it unless it holds an unsaved edit.
+  // A bound control's new value (hx-swap="field"): a <data> with the value
+  // and its versions, then who set it. A control that holds an unsaved edit
+  // takes none of it, as the morph skips it (htmx.config.morphSkip): its
+  // save still names the version the edit began from, so a change made
+  // meanwhile is a conflict, not lost.
   function setField(field, fragment) {
+    if (field.hasAttribute('data-dirty')) return;
     const data = fragment.firstElementChild;
     const input = field.querySelector('[data-bound]');
     field.dataset.v = data.dataset.v;
     field.dataset.version = data.dataset.version;
     give(input, data.value);
-    if (!field.hasAttribute('data-dirty') && shown(input) !== data.value) show(input, data.value);
+    if (shown(input) !== data.value) show(input, data.value);
     data.remove();
     field.querySelector('.origin-slot').replaceChildren(...fragment.childNodes);
   }

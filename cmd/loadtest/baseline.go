@@ -29,8 +29,9 @@ func serveBaseline(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("url=http://%s\n", ln.Addr())
+	// The profiler's line first: the tool reads it once it sees the URL.
 	fmt.Printf("pprof at=http://%s/debug/pprof/\n", ln.Addr())
+	fmt.Printf("url=http://%s\n", ln.Addr())
 	body := []byte(strings.Repeat(`<div class="field">Saved</div>`, 1<<12))
 	b := &broadcaster{subs: map[*subscriber]struct{}{}}
 	mux := http.NewServeMux()

@@ -124,13 +124,21 @@ func openTabs(ctx context.Context, base string, n int) (*tabs, error) {
 			}
 			conn.SetReadLimit(-1)
 			t.conns[i] = conn
-			// The first message is the join.
-			_, data, err := conn.Read(ctx)
-			if err != nil {
-				errs <- err
-				return
+			// The join: one message, or (since the general scope's part is
+			// shared) two; it ends with the storage's health.
+			var join int
+			for {
+				_, data, err := conn.Read(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				join += len(data)
+				if strings.Contains(string(data), `hx-target="#storage-health"`) {
+					break
+				}
 			}
-			t.join.Store(int64(len(data)))
+			t.join.Store(int64(join))
 			go t.read(ctx, conn, false, nil)
 		})
 	}
