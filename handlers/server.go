@@ -121,8 +121,8 @@ func New(cfg Config) (*Server, error) {
 		drawPanel:    s.drawPanel,
 		drawPresence: s.drawPresence,
 		drawHealth:   s.drawHealth,
-		health:     s.store.Health,
-		share:      s.store.SharePresence,
+		health:       s.store.Health,
+		share:        s.store.SharePresence,
 	}, s.log, s.metrics)
 	s.store.Subscribe(s.hub.committed)
 	if s.handler, err = s.routes(); err != nil {
