@@ -49,14 +49,20 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 	return render(w, r, http.StatusOK, views.EntriesAnswer(l))
 }
 
-// handleEntryValue answers a long value whole, for its opened row.
-func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error {
+// entryKey is the URL's scope, its dictionary and the URL's key.
+func (s *Server) entryKey(w http.ResponseWriter, r *http.Request) (store.Scope, dict, string, error) {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	key, err := s.keyParam(r)
 	if err != nil {
-		return err
+		return scope, nil, "", err
 	}
 	d, err := s.dict(w, r, scope)
+	return scope, d, key, err
+}
+
+// handleEntryValue answers a long value whole, for its opened row.
+func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error {
+	_, d, key, err := s.entryKey(w, r)
 	if err != nil {
 		return err
 	}
@@ -94,12 +100,7 @@ func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 
 // handleEntryDelete is the inspector's delete button.
 func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error {
-	scope := store.Scope(chi.URLParam(r, "scope"))
-	key, err := s.keyParam(r)
-	if err != nil {
-		return err
-	}
-	d, err := s.dict(w, r, scope)
+	scope, d, key, err := s.entryKey(w, r)
 	if err != nil {
 		return err
 	}

@@ -14,20 +14,28 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
-// A page that goes away after asking to join but before its turn is never
-// added: nothing would remove it, and every change of its user would be
-// drawn for nobody.
-func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
+// mustServer is the server on a store in a temp file, closed when the test
+// ends.
+func mustServer(t *testing.T) (*store.SQLite, *Server) {
+	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	s, err := New(Config{Store: st, Secrets: []string{"a-secret-a-secret-a-secret-a-secret"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(s.Close)
+	return st, s
+}
+
+// A page that goes away after asking to join but before its turn is never
+// added: nothing would remove it, and every change of its user would be
+// drawn for nobody.
+func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
+	_, s := mustServer(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &liveConn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
 	cancel(errGone)
@@ -42,16 +50,7 @@ func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
 // it stays within the outbox's bounds, and once past them its waiting
 // changes give way to one fresh view of what it shows, drawn after them.
 func TestAPageFarBehindGetsAFreshViewInsteadOfEveryChange(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s, err := New(Config{Store: st, Secrets: []string{"a-secret-a-secret-a-secret-a-secret"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	st, s := mustServer(t)
 	c := newLiveConn("u", "t", 1, "c", time.Minute)
 	c.writing = true // its writer is stuck on a write the page does not read
 	s.hub.post(hubEvent{join: c})
