@@ -344,7 +344,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// program again; a crash starts it again at once, with no shutdown at all.
 	restart := make(chan struct{}, 1)
 	var demo *handlers.Demo
-	if on, _ := demoOn(cfg.demo, cfg.addr); on {
+	on, _ := demoOn(cfg.demo, cfg.addr)
+	if on && !canRestartInPlace {
+		on = false
+		log.Warn("the Restart and Crash server buttons are off: this system cannot start a program again in place")
+	}
+	if on {
 		demo = &handlers.Demo{
 			Restart: func() {
 				select {

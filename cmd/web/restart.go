@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
 )
 
 // The demo buttons start the program again in place: the same binary
@@ -57,26 +53,4 @@ func restartArgs(args []string, addr string) []string {
 		out = append(out, a)
 	}
 	return append(out, "-addr", addr)
-}
-
-// execSelf replaces the process with the program started again on args.
-// Every file the process holds but stdin, stdout and stderr is closed on
-// the way, as the kernel does for a process that dies: a crash leaves no
-// lock behind.
-func execSelf(args []string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("restart: %w", err)
-	}
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return fmt.Errorf("restart: %w", err)
-	}
-	for _, fd := range fds {
-		if n, err := strconv.Atoi(fd.Name()); err == nil && n > 2 {
-			syscall.CloseOnExec(n)
-		}
-	}
-	err = syscall.Exec(exe, append([]string{exe}, args...), os.Environ())
-	return errors.Join(errors.New("restart: exec failed"), err)
 }
