@@ -6,58 +6,48 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// writeLimiter is a token bucket per user for explicit writes (inputs, the
-// inspector, the API; not page views). Each user may burst up to burst
-// writes, refilled at rate per second.
+// writeLimiter limits each user's explicit writes (inputs, the inspector,
+// the API; not page views): a token bucket per user (x/time/rate) that holds
+// three seconds' worth.
 type writeLimiter struct {
-	rate, burst float64
-	mu          sync.Mutex
-	buckets     map[string]*bucket
-	lastSweep   time.Time
-	now         func() time.Time
+	perSecond float64
+	mu        sync.Mutex
+	users     map[string]*rate.Limiter
+	lastSweep time.Time
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// newWriteLimiter returns nil (no limit) for rate <= 0.
-func newWriteLimiter(rate float64) *writeLimiter {
-	if rate <= 0 {
+// newWriteLimiter returns nil (no limit) for perSecond <= 0.
+func newWriteLimiter(perSecond float64) *writeLimiter {
+	if perSecond <= 0 {
 		return nil
 	}
-	return &writeLimiter{rate: rate, burst: math.Max(3*rate, 1), buckets: map[string]*bucket{}, now: time.Now}
+	return &writeLimiter{perSecond: perSecond, users: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token from user's bucket, if there is one.
 func (l *writeLimiter) allow(user string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	now := time.Now()
 	if now.Sub(l.lastSweep) > time.Minute {
 		// A full bucket is the same as no bucket: forget those.
-		for u, b := range l.buckets {
-			if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
-				delete(l.buckets, u)
+		for u, b := range l.users {
+			if b.TokensAt(now) >= float64(b.Burst()) {
+				delete(l.users, u)
 			}
 		}
 		l.lastSweep = now
 	}
-	b, ok := l.buckets[user]
+	b, ok := l.users[user]
 	if !ok {
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[user] = b
+		b = rate.NewLimiter(rate.Limit(l.perSecond), int(math.Max(3*l.perSecond, 1)))
+		l.users[user] = b
 	}
-	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(now, 1)
 }
 
 // limitWrites is middleware that refuses a user's writes beyond the rate
@@ -69,7 +59,7 @@ func (s *Server) limitWrites(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.writes.allow(identityFrom(r).UserID) {
 			s.serveError(w, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: 1,
-				Message: fmt.Sprintf("too many writes: at most %g per second; slow down and try again", s.writes.rate)})
+				Message: fmt.Sprintf("too many writes: at most %g per second; slow down and try again", s.writes.perSecond)})
 			return
 		}
 		next.ServeHTTP(w, r)
