@@ -119,7 +119,7 @@
     const el = ctx.sourceElement;
     const f = fieldOf(el);
     if (f) {
-      if (String(ctx.status).startsWith('error: AbortError')) return; // a newer request follows
+      if (ctx.request.signal?.aborted && ctx.request.signal.reason !== 'timeout') return; // a newer request follows
       const ok = ctx.status === 'swapped' && ctx.response && ctx.response.status < 400;
       if (ctx.response && ctx.response.status === 412) {
         // Changed by someone else while this page typed: the status holds
@@ -152,19 +152,6 @@
       el.reset();
     }
   });
-  // Never show an older state over a newer one: every swappable part
-  // carries its scope's version (data-v); a part older than the one on the
-  // page (a push read before this page's own write, say) is dropped.
-  document.addEventListener('htmx:before:swap', e => {
-    const tasks = e.detail.tasks;
-    for (let i = tasks.length - 1; i >= 0; i--) {
-      const incoming = tasks[i].fragment?.firstElementChild?.dataset?.v;
-      const current = tasks[i].target?.dataset?.v;
-      if (incoming !== undefined && current !== undefined && Number(incoming) < Number(current)) {
-        tasks.splice(i, 1);
-      }
-    }
-  });
   document.addEventListener('htmx:after:swap', () => {
     for (const el of document.querySelectorAll('[data-bound]')) {
       if (fieldOf(el).hasAttribute('data-dirty')) continue;
@@ -195,7 +182,12 @@
     return a.length - b.length;
   }
   function scopeOf(list) { return list.id.replace(/^entries-/, ''); }
+  // Never an older state over a newer one: every part carries the version
+  // it shows (data-v), and one older than what the page has is dropped (a
+  // push read before this page's own write, an answer that comes late).
+  function older(incoming, current) { return Number(incoming.dataset.v) < Number(current.dataset.v); }
   function upsert(list, row) {
+    if (older(row, list)) return []; // the list already holds it
     const tbody = list.querySelector('tbody');
     const v = Number(row.dataset.v);
     if (row.hasAttribute('data-cleared')) {
@@ -231,6 +223,7 @@
     return placed;
   }
   function entries(list, incoming) {
+    if (older(incoming, list)) return [];
     const since = Number(incoming.dataset.v);
     if (!incoming.hasAttribute('data-append')) {
       list.replaceWith(incoming);
@@ -259,8 +252,8 @@
   // save still names the version the edit began from, so a change made
   // meanwhile is a conflict, not lost.
   function setField(field, fragment) {
-    if (field.hasAttribute('data-dirty')) return;
     const data = fragment.firstElementChild;
+    if (field.hasAttribute('data-dirty') || older(data, field)) return;
     const input = field.querySelector('[data-bound]');
     field.dataset.v = data.dataset.v;
     field.dataset.version = data.dataset.version;
@@ -269,11 +262,17 @@
     data.remove();
     field.querySelector('.origin-slot').replaceChildren(...fragment.childNodes);
   }
+  let api = null; // htmx's, for its morph
   document.addEventListener('DOMContentLoaded', () => {
     if (!window.htmx) return;
     htmx.registerExtension('scopes', {
+      init(internal) { api = internal; },
       handle_swap(style, target, fragment) {
         const el = fragment.firstElementChild;
+        if (style === 'newer') { // a counter, a key count, the greeting
+          if (el && !older(el, target)) api.morph(target, fragment, false);
+          return [target];
+        }
         if (style === 'field') {
           if (el) setField(target, fragment);
           return [];
