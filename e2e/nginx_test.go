@@ -18,7 +18,7 @@ import (
 	"github.com/storagescopes/app/store/redistest"
 )
 
-// TestNginxInFrontOfTwoInstances runs the README's nginx config, as it is
+// TestNginxInFrontOfTwoInstances runs the app's nginx config (internal/nginx/scopes.conf), as it is
 // written there, in front of two instances sharing Redis. It skips without
 // nginx, unless NGINX_REQUIRED=1 (CI).
 func TestNginxInFrontOfTwoInstances(t *testing.T) {
@@ -29,14 +29,10 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	redisURL := redistest.Start(t)
 	a := startServer(t, "-redis", redisURL)
 	b := startServer(t, "-redis", redisURL)
-	n, err := nginx.Start(context.Background(), readme, t.TempDir(), fmt.Sprintf("127.0.0.1:%d", freePort(t)), []string{a.Addr, b.Addr})
+	n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", freePort(t)), []string{a.Addr, b.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Command cluster runs the app as many instances would run in production,
 // on loopback: a redis-server with AOF on, three instances sharing it, and
-// nginx in front with the README's configuration. It prints the URL to open
-// and stops everything on Ctrl-C. Run it with `go tool task cluster`.
+// nginx in front with the app's configuration (internal/nginx/scopes.conf).
+// It prints the URL to open and stops everything on Ctrl-C. Run it with `go tool task cluster`.
 //
 // Each instance's log lines come out prefixed with its name; each serves
 // its metrics (-metrics) on an address of its own, printed at start.
@@ -55,10 +55,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		return err
-	}
 	if !filepath.IsAbs(*data) {
 		*data = filepath.Join(root, *data)
 	}
@@ -104,7 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		upstreams = append(upstreams, p.Addr)
 		fmt.Fprintf(out, "cluster: %s at %s, metrics at %s\n", name, p.URL, metricsAt(p.Log()))
 	}
-	lb, err := nginx.Start(ctx, readme, nginxDir, *addr, upstreams)
+	lb, err := nginx.Start(ctx, nginxDir, *addr, upstreams)
 	if err != nil {
 		return err
 	}

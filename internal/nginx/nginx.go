@@ -1,11 +1,12 @@
-// Package nginx runs the README's nginx configuration, as it is written
-// there, in front of the app's instances on loopback: the e2e suite tests it
-// and `go tool task cluster` (cmd/cluster) runs it. The README stays the one
-// place that configuration lives.
+// Package nginx runs the app's nginx configuration (scopes.conf, which the
+// docs link), as it is written, in front of the app's instances on
+// loopback: the e2e suite tests it and `go tool task cluster` (cmd/cluster)
+// runs it. That file is the one place the configuration lives.
 package nginx
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -19,23 +20,21 @@ import (
 	"github.com/storagescopes/app/internal/proctest"
 )
 
-var (
-	block    = regexp.MustCompile("(?s)```nginx\n(.*?)```")
-	upstream = regexp.MustCompile(`(?m)^([ \t]*)server 127\.0\.0\.1:\d+;\n`)
-)
+// scopes is the configuration, as an operator copies it.
+//
+//go:embed scopes.conf
+var scopes string
 
-// Config returns a whole nginx.conf that runs the README's nginx block in
-// front of the instances at upstreams (host:port), listening on listen
-// (host:port), with nginx's own files in dir.
-func Config(readme []byte, dir, listen string, upstreams []string) (string, error) {
-	m := block.FindSubmatch(readme)
-	if m == nil {
-		return "", errors.New("no ```nginx block in the README")
-	}
-	conf := string(m[1])
+var upstream = regexp.MustCompile(`(?m)^([ \t]*)server 127\.0\.0\.1:\d+;\n`)
+
+// Config returns a whole nginx.conf that runs scopes.conf in front of the
+// instances at upstreams (host:port), listening on listen (host:port), with
+// nginx's own files in dir.
+func Config(dir, listen string, upstreams []string) (string, error) {
+	conf := scopes
 	servers := upstream.FindAllStringSubmatchIndex(conf, -1)
 	if len(servers) == 0 {
-		return "", errors.New("the README's nginx block has no `server 127.0.0.1:port;` upstream lines")
+		return "", errors.New("scopes.conf has no `server 127.0.0.1:port;` upstream lines")
 	}
 	indent := conf[servers[0][2]:servers[0][3]]
 	var lines strings.Builder
@@ -44,7 +43,7 @@ func Config(readme []byte, dir, listen string, upstreams []string) (string, erro
 	}
 	conf = conf[:servers[0][0]] + lines.String() + conf[servers[len(servers)-1][1]:]
 	if !strings.Contains(conf, "listen 8080;") {
-		return "", errors.New("the README's nginx block has no `listen 8080;`")
+		return "", errors.New("scopes.conf has no `listen 8080;`")
 	}
 	conf = strings.Replace(conf, "listen 8080;", "listen "+listen+";", 1)
 	full := fmt.Sprintf(`daemon off;
@@ -77,12 +76,12 @@ type Nginx struct {
 // Start runs nginx with Config in dir and waits until it passes requests
 // to the instances (/healthz answers 200). Without nginx it fails with how
 // to install it.
-func Start(ctx context.Context, readme []byte, dir, listen string, upstreams []string) (*Nginx, error) {
+func Start(ctx context.Context, dir, listen string, upstreams []string) (*Nginx, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, errors.New("nginx not found: install it with `apt-get install -y nginx`")
 	}
-	conf, err := Config(readme, dir, listen, upstreams)
+	conf, err := Config(dir, listen, upstreams)
 	if err != nil {
 		return nil, err
 	}
