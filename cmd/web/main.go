@@ -53,7 +53,7 @@ func main() {
 // live heap is small, and GOGC alone then collects many times a second,
 // each time stopping the world. 200, not more, once the heap is large: more
 // spreads many live connections over more spans. The memory limit makes
-// the collector work harder again near 1 GiB. (README, Performance.)
+// the collector work harder again near 1 GiB. (docs/operations.md.)
 func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(200)

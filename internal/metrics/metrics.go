@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics holds every series the app exports. Each is documented in the
-// README's Metrics section under its full name.
+// Metrics holds every series the app exports. Each is documented in
+// docs/metrics.md under its full name.
 type Metrics struct {
 	reg *prometheus.Registry
 
