@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/storagescopes/app/store"
 )
 
 // go test -bench . ./handlers: the handlers alone (no sockets), from 64
@@ -14,16 +16,28 @@ import (
 // a request costs the server above reading and writing HTTP.
 
 func BenchmarkPage(b *testing.B) {
-	benchRequests(b, func(cookie string) *http.Request {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("Cookie", cookie)
-		return r
-	})
+	benchRequests(b, MustStart(b), pageRequest)
+}
+
+// BenchmarkPageFullScope is the page with the general scope at its limits
+// (1,000 keys of 16 KiB): what it costs above BenchmarkPage is what the
+// page pays for what the scope stores rather than for what it shows.
+func BenchmarkPageFullScope(b *testing.B) {
+	a := MustStart(b)
+	fillScope(b, a, store.GeneralOwner, store.DefaultLimits.KeysPerOwner, store.DefaultLimits.ValueBytes)
+	a.Server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) // the scope read once, and cached
+	benchRequests(b, a, pageRequest)
+}
+
+func pageRequest(cookie string) *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", cookie)
+	return r
 }
 
 func BenchmarkFieldChange(b *testing.B) {
 	var n atomic.Int64
-	benchRequests(b, func(cookie string) *http.Request {
+	benchRequests(b, MustStart(b), func(cookie string) *http.Request {
 		body := url.Values{"value": {"note " + strings.Repeat("x", int(n.Add(1)%8))}}.Encode()
 		r := httptest.NewRequest("POST", "/scopes/user/fields/user_note", strings.NewReader(body))
 		r.Header.Set("Cookie", cookie)
@@ -36,7 +50,7 @@ func BenchmarkFieldChange(b *testing.B) {
 
 // BenchmarkTabPanel is a page view's count: its tab's panel loading.
 func BenchmarkTabPanel(b *testing.B) {
-	benchRequests(b, func(cookie string) *http.Request {
+	benchRequests(b, MustStart(b), func(cookie string) *http.Request {
 		r := httptest.NewRequest("POST", "/scopes/tab/visit", nil)
 		r.Header.Set("Cookie", cookie)
 		r.Header.Set("HX-Request", "true")
@@ -48,8 +62,7 @@ func BenchmarkTabPanel(b *testing.B) {
 // benchTab is the tab of every browser of the benchmarks.
 var benchTab = newUUID()
 
-func benchRequests(b *testing.B, request func(cookie string) *http.Request) {
-	a := MustStart(b)
+func benchRequests(b *testing.B, a *app, request func(cookie string) *http.Request) {
 	b.SetParallelism(32) // 64 goroutines on two cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

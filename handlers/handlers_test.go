@@ -372,6 +372,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 	form := "application/x-www-form-urlencoded"
 	big := strings.Repeat("x", 17<<10)
+	live := newUUID() // a tab or page-load id
 	cases := []struct {
 		name, method, path, body string
 		header                   map[string]string
@@ -399,6 +400,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"inspector: malformed JSON", "POST", "/scopes/user/entries", "key=k&value=%7Boops", nil, 400, "not valid JSON"},
 		{"inspector: deeply nested JSON", "POST", "/scopes/user/entries", "key=k&value=" + strings.Repeat("%5B", 40) + strings.Repeat("%5D", 40), nil, 400, "nested"},
 		{"inspector: delete a missing key", "DELETE", "/scopes/user/entries/missing", "", nil, 404, "no such key"},
+		{"inspector: filter longer than a key", "GET", "/scopes/user/entries?q=" + strings.Repeat("k", 129), "", nil, 400, "the filter must be valid text of at most 128"},
+		{"inspector: filter not UTF-8", "GET", "/scopes/user/entries?q=%ff", "", nil, 400, "the filter must be valid text"},
+		{"inspector: show more after no key", "GET", "/scopes/user/entries?after=a%2Fb", "", nil, 400, "after must be a key"},
+		{"inspector: the whole value of a missing key", "GET", "/scopes/user/entries/missing", "", nil, 404, "no such key"},
+		{"live: rows not a number", "GET", "/live?tab=" + live + "&client=" + live + "&n-general=lots", "", nil, 400, "n-general must be a number"},
+		{"live: filter longer than a key", "GET", "/live?tab=" + live + "&client=" + live + "&q-user=" + strings.Repeat("k", 129), "", nil, 400, "q-user must be valid text"},
 		{"no lazy panel for the general scope", "POST", "/scopes/general/visit", "", nil, 404, "no lazy panel"},
 		{"cross-site form post", "POST", "/scopes/general/fields/global_text", "value=pwned", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "cross-origin"},
 		{"foreign Origin", "POST", "/scopes/general/fields/global_text", "value=pwned", map[string]string{"Origin": "https://evil.example"}, 403, "cross-origin"},

@@ -27,8 +27,8 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	filter, after := q.Get("q"), q.Get("after")
-	if !utf8.ValidString(filter) || utf8.RuneCountInString(filter) > s.limits.KeyRunes {
-		return badRequest(fmt.Sprintf("the filter must be valid text of at most %d characters", s.limits.KeyRunes))
+	if err := s.checkFilter("the filter", filter); err != nil {
+		return err
 	}
 	if after != "" {
 		if err := s.limits.CheckKey(after); err != nil {
@@ -47,6 +47,15 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 	l := inspectorList(scope, view, filter, v, time.Now())
 	l.Append = after != ""
 	return render(w, r, http.StatusOK, views.EntriesAnswer(l))
+}
+
+// checkFilter refuses an inspector's filter (named name in the message)
+// that no key could contain: not text, or longer than a key.
+func (s *Server) checkFilter(name, filter string) error {
+	if !utf8.ValidString(filter) || utf8.RuneCountInString(filter) > s.limits.KeyRunes {
+		return badRequest(fmt.Sprintf("%s must be valid text of at most %d characters", name, s.limits.KeyRunes))
+	}
+	return nil
 }
 
 // entryKey is the URL's scope, its dictionary and the URL's key.

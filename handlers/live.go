@@ -813,8 +813,8 @@ func (s *Server) shownIn(q map[string][]string) (map[store.Scope]inspectorShown,
 				return nil, badRequest("n-" + string(scope) + " must be a number of rows")
 			}
 		}
-		if len(filter) > 4*s.limits.KeyRunes {
-			return nil, badRequest("q-" + string(scope) + " is longer than a key")
+		if err := s.checkFilter("q-"+string(scope), filter); err != nil {
+			return nil, err
 		}
 		if shown == nil {
 			shown = map[store.Scope]inspectorShown{}

@@ -250,6 +250,7 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 	}
 	if counts != nil {
 		visit.TabName = tabName(v.Tab)
+		keys := map[store.Scope]store.View{scope: view} // each scope counted once
 		for _, c := range []struct {
 			scope store.Scope
 			e     store.Entry
@@ -257,13 +258,16 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 			{store.General, counts.stored[0]}, {store.User, counts.stored[1]}, {store.User, counts.stored[2]},
 			{store.Browser, counts.browser}, {store.Tab, counts.stored[3]},
 		} {
-			od, err := s.dict(w, r, c.scope)
-			if err != nil {
-				return err
-			}
-			counted, err := od.View(ctx, store.Window{})
-			if err != nil {
-				return err
+			counted, ok := keys[c.scope]
+			if !ok {
+				od, err := s.dict(w, r, c.scope)
+				if err != nil {
+					return err
+				}
+				if counted, err = od.View(ctx, store.Window{}); err != nil {
+					return err
+				}
+				keys[c.scope] = counted
 			}
 			visit.Changes = append(visit.Changes, changeView(setBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
 		}

@@ -181,18 +181,18 @@ const inspectorCut = 120
 // inspected is an entry as the inspector shows it: a long value cut, with
 // its size (its row fetches it whole when opened: wholeValue).
 func inspected(e store.Entry, o views.Origin) views.Entry {
-	ie := views.Entry{Key: e.Key, JSON: string(e.Value), Version: e.Version, Origin: o}
-	if len(e.Value) <= inspectorCut || utf8.RuneCount(e.Value) <= inspectorCut {
-		return ie
-	}
-	cut, n := 0, 0
-	for cut = range string(e.Value) {
+	ie := views.Entry{Key: e.Key, Version: e.Version, Origin: o}
+	// Only the first inspectorCut characters are read: a row costs what it
+	// shows, however long its value.
+	for i, n := 0, 0; i < len(e.Value); n++ {
 		if n == inspectorCut {
-			break
+			ie.Long, ie.JSON, ie.Size = true, string(e.Value[:i]), size(len(e.Value))
+			return ie
 		}
-		n++
+		_, width := utf8.DecodeRune(e.Value[i:])
+		i += width
 	}
-	ie.Long, ie.JSON, ie.Size = true, string(e.Value[:cut]), size(len(e.Value))
+	ie.JSON = string(e.Value)
 	return ie
 }
 
@@ -307,15 +307,40 @@ func activityOf(scope store.Scope, op store.Op, e store.Entry, v viewer, now tim
 	return a
 }
 
-// excerpt is a value cut short enough for one line of the feed.
+// excerpt is a value cut short enough for one line of the feed. Only the
+// start of a long value is read: a feed of 16 KiB values costs what it
+// shows.
 func excerpt(v json.RawMessage) string {
 	const max = 40
-	text := displayText(v)
-	if utf8.RuneCountInString(text) <= max {
-		return text
+	if head := 4 * (max + 1); len(v) > head && v[0] != '"' {
+		// A long array or object shows as its JSON: its first bytes (a
+		// character is at most four) hold more characters than are shown.
+		return cutRunes(string(v[:head]), max)
 	}
-	r := []rune(text)
-	return string(r[:max]) + "…"
+	if head := 6 * (max + 1); len(v) > head+12 {
+		// A long string: its first bytes, closed, decode to its first
+		// characters (an escape is at most 12 bytes, so one of the last
+		// few cuts is whole).
+		for end := head; end > head-12; end-- {
+			var s string
+			if json.Unmarshal(append(v[:end:end], '"'), &s) == nil && utf8.RuneCountInString(s) > max {
+				return cutRunes(s, max)
+			}
+		}
+	}
+	return cutRunes(displayText(v), max)
+}
+
+// cutRunes is text cut to max characters, marked when cut.
+func cutRunes(text string, max int) string {
+	n := 0
+	for i := range text {
+		if n == max {
+			return text[:i] + "…"
+		}
+		n++
+	}
+	return text
 }
 
 // recentActivity is the latest changes among what views show (their

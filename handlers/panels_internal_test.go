@@ -1,21 +1,42 @@
 package handlers
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
 
-func TestTabList(t *testing.T) {
-	for _, c := range []struct {
-		tabs []int
-		this int
-		want string
-	}{
-		{[]int{1, 2, 4}, 2, "Tab 1, Tab 2 (this one), Tab 4"},
-		{[]int{1, 2, 3, 4, 5, 6, 7, 8}, 8, "Tab 1, Tab 2, Tab 3, Tab 4, Tab 5, Tab 6, Tab 7, Tab 8 (this one)"},
-		{[]int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 10, "Tab 1, Tab 2, Tab 3, Tab 4, Tab 5, Tab 6, Tab 7, Tab 10 (this one) and 2 more"},
-		{[]int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 2, "Tab 1, Tab 2 (this one), Tab 3, Tab 4, Tab 5, Tab 6, Tab 7, Tab 8 and 2 more"},
-		{[]int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0, "Tab 1, Tab 2, Tab 3, Tab 4, Tab 5, Tab 6, Tab 7, Tab 8 and 2 more"},
-	} {
-		if got := tabList(c.tabs, c.this); got != c.want {
-			t.Errorf("tabList(%v, %d) = %q, want %q", c.tabs, c.this, got, c.want)
+	"github.com/storagescopes/app/store"
+	"github.com/storagescopes/app/views"
+)
+
+// A feed item and an inspector row read only the start of a long value;
+// what they show is the same as if they had read it whole.
+func TestExcerptsReadOnlyTheStartOfALongValue(t *testing.T) {
+	long := func(prefix string) json.RawMessage {
+		return mustJSON(prefix + strings.Repeat("x", 16000))
+	}
+	values := []json.RawMessage{
+		mustJSON("short"), mustJSON(""), json.RawMessage(`42`), json.RawMessage(`null`),
+		json.RawMessage(`{"a":[1,2,3],"b":"` + strings.Repeat("y", 500) + `"}`),
+		long(""), long("é"), long(strings.Repeat("😀", 30)), long(strings.Repeat("\"\\\n", 50)),
+		long(strings.Repeat("\u2028", 60)), long(strings.Repeat("<&>", 40)),
+	}
+	// Escapes cut at every byte of the first bytes read.
+	for i := range 14 {
+		values = append(values, mustJSON(strings.Repeat("a", 230+i)+strings.Repeat("😀\"\x01", 4)+strings.Repeat("z", 1000)))
+	}
+	for _, v := range values {
+		if got, want := excerpt(v), cutRunes(displayText(v), 40); got != want {
+			t.Errorf("excerpt(%.60s…) = %q, want %q", v, got, want)
+		}
+		row := inspected(store.Entry{Key: "k", Value: v}, views.Origin{})
+		whole := []rune(string(v))
+		want := string(v)
+		if len(whole) > inspectorCut {
+			want = string(whole[:inspectorCut])
+		}
+		if row.JSON != want || row.Long != (len(whole) > inspectorCut) {
+			t.Errorf("row of %.60s…: %q (long %v), want %q", v, row.JSON, row.Long, want)
 		}
 	}
 }

@@ -213,8 +213,11 @@ type View struct {
 // Matches reports whether key is shown under an inspector's filter: it
 // contains the filter, in any case. The page's script repeats this rule
 // (static/app.js, matches), to place a pushed key.
-func Matches(key, filter string) bool {
-	return filter == "" || strings.Contains(strings.ToLower(key), strings.ToLower(filter))
+func Matches(key, filter string) bool { return matches(key, strings.ToLower(filter)) }
+
+// matches is Matches with the filter in lower case already.
+func matches(key, lower string) bool {
+	return lower == "" || strings.Contains(strings.ToLower(key), lower)
 }
 
 // View is what w shows of s. It copies only what it shows: Entries may be
@@ -232,6 +235,7 @@ func (s Snapshot) View(w Window) View {
 		}
 	}
 	if w.Limit > 0 {
+		filter := strings.ToLower(w.Filter)
 		from := 0
 		if w.After != "" {
 			i, found := search(s.Entries, w.After)
@@ -241,7 +245,7 @@ func (s Snapshot) View(w Window) View {
 			}
 		}
 		for _, e := range s.Entries[from:] {
-			if !Matches(e.Key, w.Filter) {
+			if !matches(e.Key, filter) {
 				continue
 			}
 			if len(v.Rows) == w.Limit {
@@ -252,24 +256,33 @@ func (s Snapshot) View(w Window) View {
 		}
 	}
 	if w.Latest > 0 {
-		for _, e := range s.Entries {
-			i := len(v.Latest)
-			for i > 0 && newer(e, v.Latest[i-1]) {
-				i--
+		// The newest w.Latest, newest first, kept as indices: most keys
+		// are older than every one kept and cost one comparison.
+		latest := make([]int, 0, w.Latest+1)
+		for i := range s.Entries {
+			e := &s.Entries[i]
+			if len(latest) == w.Latest && !newer(e, &s.Entries[latest[w.Latest-1]]) {
+				continue
 			}
-			if i < w.Latest {
-				v.Latest = slices.Insert(v.Latest, i, e)
-				if len(v.Latest) > w.Latest {
-					v.Latest = v.Latest[:w.Latest]
-				}
+			j := len(latest)
+			for j > 0 && newer(e, &s.Entries[latest[j-1]]) {
+				j--
 			}
+			latest = slices.Insert(latest, j, i)
+			if len(latest) > w.Latest {
+				latest = latest[:w.Latest]
+			}
+		}
+		v.Latest = make([]Entry, len(latest))
+		for k, i := range latest {
+			v.Latest[k] = s.Entries[i]
 		}
 	}
 	return v
 }
 
 // newer reports whether a changed after b.
-func newer(a, b Entry) bool {
+func newer(a, b *Entry) bool {
 	if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
 		return c > 0
 	}
