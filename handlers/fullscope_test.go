@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/storagescopes/app/store"
 )
 
@@ -65,5 +67,32 @@ func TestAFullScopeCostsWhatIsShown(t *testing.T) {
 		if !strings.Contains(push, want) {
 			t.Errorf("the push lacks %s: %s", want, push)
 		}
+	}
+}
+
+// A page that reconnects names what its inspectors show, and its join draws
+// just that: the keys its filter finds, or as many rows as it had shown.
+func TestLiveJoinDrawsWhatThePageShows(t *testing.T) {
+	a := MustStart(t)
+	fillScope(t, a, store.GeneralOwner, 200, 100)
+	b := a.NewBrowser(t)
+	b.Page("/")
+	rows := func(join string) []string {
+		var keys []string
+		doc := mustParse(t, join)
+		doc.Find(`#entries-general tr[data-key]`).Each(func(_ int, r *goquery.Selection) {
+			keys = append(keys, r.AttrOr("data-key", ""))
+		})
+		return keys
+	}
+	join := func(p *page) string { return p.Next() + p.Next() } // the general scope's part, then the page's own
+	if got := rows(join(b.LiveShowing("q-general=0199"))); len(got) != 1 || got[0] != "filler-0199" {
+		t.Errorf("a page filtering on 0199 joined with rows %v", got)
+	}
+	if got := rows(join(b.LiveShowing("n-general=120"))); len(got) != 120 || got[119] != "filler-0119" {
+		t.Errorf("a page showing 120 rows joined with %d", len(got))
+	}
+	if got := rows(join(b.Live())); len(got) != 50 {
+		t.Errorf("a page showing the first rows joined with %d", len(got))
 	}
 }

@@ -40,10 +40,22 @@ func (b *browser) Live() *page {
 	return p
 }
 
-func (b *browser) dial() *page {
+// LiveShowing is Live for a page whose inspectors show what query says
+// (q-{scope}, n-{scope}), as its script names them on reconnecting.
+func (b *browser) LiveShowing(query string) *page {
+	b.tb.Helper()
+	p := b.dial(query)
+	p.read()
+	return p
+}
+
+func (b *browser) dial(query ...string) *page {
 	b.tb.Helper()
 	client := newUUID()
 	u := strings.Replace(b.app.URL, "http", "ws", 1) + "/live?tab=" + b.tab + "&client=" + client
+	for _, q := range query {
+		u += "&" + q
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: b.client})
