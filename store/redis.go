@@ -551,12 +551,10 @@ func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
 
 // View returns what w shows of owner, as List reads it.
 func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
-	if s.cache.reached(ctx, s.acked.Load(), streamWait) {
+	if s.caughtUpWithMe(ctx) {
 		if v, ok := s.cache.view(o, w); ok {
 			return v, nil
 		}
-	} else {
-		s.metrics.CacheLookup(false)
 	}
 	snap, err := s.list(ctx, o)
 	if err != nil {
@@ -573,11 +571,21 @@ const streamWait = 20 * time.Millisecond
 // cached returns o's cached snapshot once the stream has caught up with
 // this instance's writes.
 func (s *Redis) cached(ctx context.Context, o Owner) (Snapshot, bool) {
-	if !s.cache.reached(ctx, s.acked.Load(), streamWait) {
-		s.metrics.CacheLookup(false)
+	if !s.caughtUpWithMe(ctx) {
 		return Snapshot{}, false
 	}
 	return s.cache.get(o)
+}
+
+// caughtUpWithMe waits, at most streamWait, until the change stream has
+// brought the cache this instance's last acknowledged write; if it has
+// not, the read is counted a miss and goes to Redis.
+func (s *Redis) caughtUpWithMe(ctx context.Context) bool {
+	if s.cache.reached(ctx, s.acked.Load(), streamWait) {
+		return true
+	}
+	s.metrics.CacheLookup(false)
+	return false
 }
 
 // answered records the version a write of this instance was answered with.
