@@ -137,18 +137,24 @@ func roundMs(ds []time.Duration) []string {
 
 // put writes one JSON value through the API.
 func put(ctx context.Context, c *http.Client, url, value string) error {
+	status, err := putStatus(ctx, c, url, value)
+	if err == nil && status != 200 {
+		err = fmt.Errorf("PUT %s: status %d", url, status)
+	}
+	return err
+}
+
+// putStatus writes one JSON value through the API and returns the status.
+func putStatus(ctx context.Context, c *http.Client, url, value string) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, "PUT", url, strings.NewReader(value))
 	req.Header.Set("Content-Type", "application/json")
 	res, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 {
-		return fmt.Errorf("PUT %s: status %d", url, res.StatusCode)
-	}
-	return nil
+	return res.StatusCode, nil
 }
 
 // subscribers are n WebSocket connections to one server, each read in the

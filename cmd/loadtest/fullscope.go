@@ -168,22 +168,18 @@ func fillGeneral(ctx context.Context, base string, want, size int) (int, error) 
 				if i >= int64(want) {
 					return
 				}
-				req, _ := http.NewRequestWithContext(ctx, "PUT", fmt.Sprintf("%s/api/storage/general/filler-%04d", base, i), strings.NewReader(value))
-				req.Header.Set("Content-Type", "application/json")
-				res, err := c.Do(req)
+				status, err := putStatus(ctx, c, fmt.Sprintf("%s/api/storage/general/filler-%04d", base, i), value)
 				if err != nil {
 					errs <- err
 					return
 				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				switch res.StatusCode {
+				switch status {
 				case 200:
 					wrote.Add(1)
 				case 429:
 					full.Store(true)
 				default:
-					errs <- fmt.Errorf("fill: status %d", res.StatusCode)
+					errs <- fmt.Errorf("fill: status %d", status)
 					return
 				}
 			}
