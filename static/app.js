@@ -60,25 +60,17 @@
   });
 
   // Bound fields. A field is dirty while it holds an edit the server does
-  // not have yet (editing, saving, or failed): htmx's morph skips dirty
-  // fields (htmx.config.morphSkip), so a push never clobbers what a person
-  // is typing. A clean field always shows the server's value, even while
-  // it has focus: after each swap, its value follows its value attribute.
+  // not have yet (editing, saving, or failed): a push never touches a dirty
+  // field (setField, below), so it never clobbers what a person is typing.
+  // A clean field shows the server's value as soon as it comes, even while
+  // it has focus.
   function fieldOf(el) {
     return el && el.dataset && el.dataset.bound !== undefined ? el.closest('.field') : null;
   }
-  // What a control shows, what the server last gave it (the default: the
-  // value attribute, the checked attribute, the selected option), and
-  // setting either, whatever kind of control it is.
+  // What a control shows, and setting it or what the server last gave it
+  // (the default: the value attribute, the checked attribute, the selected
+  // option), whatever kind of control it is.
   function shown(el) { return el.type === 'checkbox' ? String(el.checked) : el.value; }
-  function given(el) {
-    if (el.type === 'checkbox') return String(el.defaultChecked);
-    if (el.tagName === 'SELECT') {
-      const o = [...el.options].find(o => o.defaultSelected) || el.options[0];
-      return o ? o.value : '';
-    }
-    return el.defaultValue;
-  }
   function give(el, v) {
     if (el.type === 'checkbox') el.defaultChecked = v === 'true';
     else if (el.tagName === 'SELECT') for (const o of el.options) o.defaultSelected = o.value === v;
@@ -152,13 +144,7 @@
       el.reset();
     }
   });
-  document.addEventListener('htmx:after:swap', () => {
-    for (const el of document.querySelectorAll('[data-bound]')) {
-      if (fieldOf(el).hasAttribute('data-dirty')) continue;
-      if (shown(el) !== given(el)) show(el, given(el));
-    }
-    tint();
-  });
+  document.addEventListener('htmx:after:swap', () => tint());
 
   // The inspector's rows. A change is drawn once for every page that sees
   // it, so each page places a pushed row itself (hx-swap="upsert"): over the
@@ -248,9 +234,8 @@
   }
   // A bound control's new value (hx-swap="field"): a <data> with the value
   // and its versions, then who set it. A control that holds an unsaved edit
-  // takes none of it, as the morph skips it (htmx.config.morphSkip): its
-  // save still names the version the edit began from, so a change made
-  // meanwhile is a conflict, not lost.
+  // takes none of it: its save still names the version the edit began
+  // from, so a change made meanwhile is a conflict, not lost.
   function setField(field, fragment) {
     const data = fragment.firstElementChild;
     if (field.hasAttribute('data-dirty') || older(data, field)) return;
