@@ -350,8 +350,10 @@ func TestLiveStuckPageIsDroppedWithoutBlockingWriters(t *testing.T) {
 	pf := fast.Live()
 	pf.Joined()
 
-	// Big values make every push large, so the stuck page's socket buffers
-	// fill and a push waits on it. Writes go on until it is dropped.
+	// Big values of a bound control make every push large (a page is sent
+	// a bound control's whole value, but only a row's start), so the stuck
+	// page's socket buffers fill and a push waits on it. Writes go on until
+	// it is dropped.
 	big := strings.Repeat("x", 15_000)
 	writer := a.NewBrowser(t)
 	deadline := time.Now().Add(20 * time.Second)
@@ -359,7 +361,7 @@ func TestLiveStuckPageIsDroppedWithoutBlockingWriters(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the stuck page was not dropped after %d writes; log:\n%s", i, log)
 		}
-		res := writer.API("PUT", fmt.Sprintf("general/k%d", i%40), `"`+big+`"`)
+		res := writer.API("PUT", "general/global_text", fmt.Sprintf(`"%d%s"`, i, big))
 		if res.Status != 200 {
 			t.Fatalf("write %d: %d %s", i, res.Status, res.Body)
 		}
