@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 )
 
@@ -29,40 +30,28 @@ type apiEntry struct {
 }
 
 // apiEntryOf is e as the API shows it to the request's browser.
-func (s *Server) apiEntryOf(r *http.Request, e store.Entry) (apiEntry, error) {
-	v, err := s.viewerOf(r.Context(), identityFrom(r))
-	if err != nil {
-		return apiEntry{}, err
-	}
-	o := originView(e.Origin, e.UpdatedAt, v, time.Now())
+func apiEntryOf(r *http.Request, e store.Entry) apiEntry {
+	o := viewmodel.Origin(e.Origin, e.UpdatedAt, identityFrom(r).Viewer, time.Now())
 	return apiEntry{Key: e.Key, Value: e.Value, Version: e.Version, Origin: o.Kind, TabName: o.TabName,
-		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}, nil
+		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 }
 
 // writeEntry answers one key with its version as the ETag.
-func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
-	out, err := s.apiEntryOf(r, e)
-	if err != nil {
-		return err
-	}
+func writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
 	w.Header().Set("ETag", etag(e.Version))
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, apiEntryOf(r, e))
 }
 
 // apiConflict answers a write refused because the key is not at the
 // version it named (412), with the key as it is now.
-func (s *Server) apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
+func apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
 	var conflict *store.ConflictError
 	if !errors.As(err, &conflict) {
 		return err
 	}
 	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
 	if conflict.Current.Version > 0 {
-		current, err := s.apiEntryOf(r, conflict.Current)
-		if err != nil {
-			return err
-		}
-		body["current"] = current
+		body["current"] = apiEntryOf(r, conflict.Current)
 		w.Header().Set("ETag", etag(conflict.Current.Version))
 	}
 	return writeJSON(w, http.StatusPreconditionFailed, body)
@@ -75,7 +64,7 @@ func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dict, error) {
 	if scope == store.Client {
 		return nil, notFound(`unknown scope "client": the API serves general, user, tab or browser`)
 	}
-	return s.dict(w, r, scope)
+	return s.dict(w, r, identityFrom(r), scope)
 }
 
 // writeJSON answers v as JSON, values as they were stored (no \u003c for
@@ -126,7 +115,7 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeEntry(w, r, e)
+	return writeEntry(w, r, e)
 }
 
 // handleAPIPut stores the JSON value of the body under the key.
@@ -154,9 +143,9 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	}
 	e, err := d.Set(r.Context(), key, value, ifVersion)
 	if err != nil {
-		return s.apiConflict(w, r, err)
+		return apiConflict(w, r, err)
 	}
-	return s.writeEntry(w, r, e)
+	return writeEntry(w, r, e)
 }
 
 // handleAPIDelete deletes one key, or answers 404.
@@ -170,7 +159,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := d.Delete(r.Context(), key, ifVersion); err != nil {
-		return s.apiConflict(w, r, err)
+		return apiConflict(w, r, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

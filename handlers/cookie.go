@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+	"github.com/storagescopes/app/store"
 )
 
 // The cookie: its keys, its codec and what it holds. Who it says a request
@@ -171,11 +172,11 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 		return nil, fmt.Errorf("cookie: cannot serialize %T", src)
 	}
 	var c struct {
-		UserID  string `json:"uid"`
-		Browser *memKV `json:"browser,omitempty"`
+		UserID  string         `json:"uid"`
+		Browser *store.MemDict `json:"browser,omitempty"`
 	}
 	c.UserID, _ = values[sessUserID].(string)
-	c.Browser, _ = values[sessBrowser].(*memKV)
+	c.Browser, _ = values[sessBrowser].(*store.MemDict)
 	// As typed: <, > and & would cost six bytes each of a 4 KiB cookie.
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -205,7 +206,7 @@ func (cookieSerializer) Deserialize(src []byte, dst any) error {
 		if json.Unmarshal(raw, &earlier) == nil {
 			raw = []byte(earlier)
 		}
-		m := &memKV{}
+		m := &store.MemDict{}
 		if err := json.Unmarshal(raw, m); err != nil {
 			return err
 		}

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
@@ -94,10 +96,10 @@ func asError(err error) *Error {
 	case errors.As(err, &maxBytes):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
 	case errors.Is(err, store.ErrDiskFull):
-		return &Error{Status: http.StatusInsufficientStorage, Message: "Not saved: " + faultReason(err)}
+		return &Error{Status: http.StatusInsufficientStorage, Message: "Not saved: " + viewmodel.FaultReason(err)}
 	case errors.Is(err, store.ErrLocked):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
-			Message: "Not saved: " + faultReason(err) + "; try again in a moment"}
+			Message: "Not saved: " + viewmodel.FaultReason(err) + "; try again in a moment"}
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 5,
 			Message: "Storage is unavailable; nothing was changed"}
@@ -109,33 +111,8 @@ func asError(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Message: "internal error"}
 }
 
-// faultReason says in words what a store fault is.
-func faultReason(err error) string {
-	switch store.FaultOf(err) {
-	case store.ErrDiskFull:
-		return "the server's disk is full"
-	case store.ErrLocked:
-		return "another process holds the database's lock"
-	case store.ErrUnavailable:
-		return "the storage is unavailable"
-	}
-	return "something went wrong"
-}
-
-// healthView is the storage's state as the live indicator shows it.
-func healthView(fault error) views.Health {
-	switch store.FaultOf(fault) {
-	case nil:
-		if fault == nil {
-			return views.Health{State: "ok"}
-		}
-	case store.ErrDiskFull:
-		return views.Health{State: "disk-full", Text: "Disk full: not saving"}
-	case store.ErrLocked:
-		return views.Health{State: "locked", Text: "Database locked: not saving"}
-	}
-	return views.Health{State: "unavailable", Text: "Storage unavailable"}
-}
+// isAPI says whether r is a JSON API request, which answers in JSON.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
 // logger returns the logger of a request: with its number and its user. It
 // is made only when something is logged, not on every request.

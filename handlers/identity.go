@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 )
 
@@ -18,15 +19,19 @@ import (
 // user (one browser, from the cookie), the session that carries the browser
 // scope, and the tab and page load its headers name.
 type identity struct {
-	UserID string
+	// Viewer is the user (one browser) and its tab's number in it, when
+	// the request names a tab and the storage can number it (else 0).
+	viewmodel.Viewer
 	// Returning says the cookie came back; false for a first visit and for
 	// a cookie that failed to decode (tampered, or under an unknown key).
 	Returning bool
 	// TabID and ClientID are the X-Tab-ID and X-Client-ID headers, checked;
 	// empty when the request has none.
 	TabID, ClientID string
-	session         *sessions.Session
-	tabNumber       int // the tab's number in this browser, once known
+	// API says the request came through the JSON API, which writes as
+	// "through the API".
+	API     bool
+	session *sessions.Session
 }
 
 // Session keys inside the cookie.
@@ -50,11 +55,22 @@ const (
 
 // loadIdentity is middleware that reads the cookie, or makes a new user for
 // a request without a valid one (a cookie that does not decode means a new
-// visitor, never an error), and checks the tab and page-load ids the
-// headers send: a malformed one is refused.
+// visitor, never an error), checks the tab and page-load ids the headers
+// send (a malformed one is refused) and numbers the tab. A tab that cannot
+// be numbered while the storage has a fault stays unnamed: what can be
+// read is still shown.
 func (s *Server) loadIdentity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := s.identify(w, r)
+		// A duplicated tab's first request copies the original's rows
+		// first (handleVisit): numbered now, a new tab over the cap could
+		// evict the original before it is copied.
+		if err == nil && id.TabID != "" && r.Header.Get(headerCopyFrom) == "" {
+			id.Tab, err = s.store.TabNumber(r.Context(), id.UserID, id.TabID)
+			if store.FaultOf(err) != nil {
+				err = nil
+			}
+		}
 		if err != nil {
 			s.serveError(w, r, err)
 			return
@@ -63,7 +79,7 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 		// the user and its tab from expiring while they are in use. The
 		// request does not wait for that (a locked database would hold it
 		// up), and while the storage has a fault it is not even tried.
-		if id.Returning && s.hub.healthNow() == nil {
+		if id.Returning && s.hub.HealthNow() == nil {
 			ctx := context.WithoutCancel(r.Context())
 			go func() {
 				if err := s.store.Touch(ctx, id.UserID, id.TabID, true); err != nil && store.FaultOf(err) == nil && !errors.Is(err, store.ErrClosed) {
@@ -91,7 +107,8 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, er
 	}
 	sess, err := s.cookies.New(r, cookieName)
 	uid, _ := sess.Values[sessUserID].(string)
-	id := &identity{UserID: uid, Returning: err == nil && !sess.IsNew && uid != "", TabID: tab, ClientID: client, session: sess}
+	id := &identity{Viewer: viewmodel.Viewer{UserID: uid}, Returning: err == nil && !sess.IsNew && uid != "",
+		TabID: tab, ClientID: client, API: isAPI(r), session: sess}
 	if !id.Returning {
 		if err != nil {
 			s.logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
@@ -108,71 +125,6 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, er
 	}
 	return id, nil
 }
-
-// tab is the request's tab id, which the tab scope needs.
-func (id *identity) tab() (string, error) {
-	if id.TabID == "" {
-		return "", badRequest(tabIDName + " is missing")
-	}
-	return id.TabID, nil
-}
-
-// client is the request's page-load id, which the client scope needs.
-func (id *identity) client() (string, error) {
-	if id.ClientID == "" {
-		return "", badRequest(clientIDName + " is missing")
-	}
-	return id.ClientID, nil
-}
-
-// origin is who this request writes as: its browser, its tab and page
-// load, through the API or a page.
-func (id *identity) origin(api bool) store.Origin {
-	return store.Origin{UserID: id.UserID, TabID: id.TabID, API: api, ClientID: id.ClientID}
-}
-
-// learnTab keeps the tab's number, as a write of this request reported it.
-func (id *identity) learnTab(o store.Origin) {
-	if o.UserID == id.UserID && o.Tab > 0 && !o.API {
-		id.tabNumber = o.Tab
-	}
-}
-
-// tabNumber is the number of the request's tab in its browser (0 for a
-// request that names no tab), asked of the store once per request at most.
-func (s *Server) tabNumber(ctx context.Context, id *identity) (int, error) {
-	if id.tabNumber > 0 || id.TabID == "" {
-		return id.tabNumber, nil
-	}
-	n, err := s.store.TabNumber(ctx, id.UserID, id.TabID)
-	if err != nil {
-		return 0, err
-	}
-	id.tabNumber = n
-	return n, nil
-}
-
-// viewer is who looks at what is drawn: a browser and, when it is known,
-// which of its tabs. What others did is drawn as the viewer may know it.
-type viewer struct {
-	UserID string
-	Tab    int // 0: not known (a page's first load names no tab)
-}
-
-// viewerOf is the request's viewer, its tab numbered if it names one. A
-// new tab that cannot be numbered while the storage has a fault is drawn
-// unnamed: the page still shows what can be read.
-func (s *Server) viewerOf(ctx context.Context, id *identity) (viewer, error) {
-	n, err := s.tabNumber(ctx, id)
-	if store.FaultOf(err) != nil {
-		err = nil
-	}
-	return viewer{UserID: id.UserID, Tab: n}, err
-}
-
-// isAPI says whether r is a JSON API request, which answers in JSON and
-// writes as "through the API".
-func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
 // underOldKey reports whether the request's (valid) cookie was made under
 // a secret other than the first, during a rotation.

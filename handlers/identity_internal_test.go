@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+	"github.com/storagescopes/app/store"
 )
 
 func mustCookieCodec(t *testing.T, secrets ...string) *cookieCodec {
@@ -74,7 +75,8 @@ func TestRememberedCookiesAreBoundedAndExpire(t *testing.T) {
 func BenchmarkCookieEncode(b *testing.B) {
 	cs, _ := newCookieStore([]string{"secret-one"})
 	c := cs.Codecs[0].(*cookieCodec)
-	browser := &memKV{Seq: 2, Entries: map[string]memEntry{"visits": {V: []byte("2"), Ver: 2, At: 1795638033000}}}
+	browser := &store.MemDict{}
+	browser.Increment("visits", store.Origin{Tab: 1}, store.DefaultLimits, time.UnixMilli(1795638033000))
 	v := map[any]any{sessUserID: "0123456789abcdef0123456789abcdef", sessBrowser: browser}
 	for b.Loop() {
 		if _, err := c.codecs[0].Encode(cookieName, v); err != nil {
@@ -111,8 +113,12 @@ func TestEarlierCookieFormStillReads(t *testing.T) {
 	if err := mustCookieCodec(t, "secret-one").Decode(cookieName, encoded, &values); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := values[sessBrowser].(*memKV)
-	if values[sessUserID] != "u1" || m == nil || string(m.Entries["visits"].V) != "2" {
+	m, _ := values[sessBrowser].(*store.MemDict)
+	var visits store.Entry
+	if m != nil {
+		visits, _ = m.Get("u1", "visits")
+	}
+	if values[sessUserID] != "u1" || string(visits.Value) != "2" {
 		t.Errorf("decoded %v (browser %+v), want uid u1 and visits 2", values, m)
 	}
 }

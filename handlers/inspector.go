@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
@@ -21,7 +22,8 @@ import (
 // first) and its "Show more" (?after=, the rows after the last one shown).
 func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
-	d, err := s.dict(w, r, scope)
+	id := identityFrom(r)
+	d, err := s.dict(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -36,15 +38,11 @@ func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	ctx := r.Context()
-	view, err := d.View(ctx, store.Window{Filter: filter, After: after, Limit: inspectorRows})
+	view, err := d.View(ctx, store.Window{Filter: filter, After: after, Limit: viewmodel.InspectorRows})
 	if err != nil {
 		return err
 	}
-	v, err := s.viewerOf(ctx, identityFrom(r))
-	if err != nil {
-		return err
-	}
-	l := inspectorList(scope, view, filter, v, time.Now())
+	l := viewmodel.InspectorList(scope, view, filter, id.Viewer, time.Now())
 	l.Append = after != ""
 	return render(w, r, http.StatusOK, views.EntriesAnswer(l))
 }
@@ -58,20 +56,20 @@ func (s *Server) checkFilter(name, filter string) error {
 	return nil
 }
 
-// entryKey is the URL's scope, its dictionary and the URL's key.
-func (s *Server) entryKey(w http.ResponseWriter, r *http.Request) (store.Scope, dict, string, error) {
+// entryKey is the URL's scope, its dictionary for id and the URL's key.
+func (s *Server) entryKey(w http.ResponseWriter, r *http.Request, id *identity) (store.Scope, dict, string, error) {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	key, err := s.keyParam(r)
 	if err != nil {
 		return scope, nil, "", err
 	}
-	d, err := s.dict(w, r, scope)
+	d, err := s.dict(w, r, id, scope)
 	return scope, d, key, err
 }
 
 // handleEntryValue answers a long value whole, for its opened row.
 func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error {
-	_, d, key, err := s.entryKey(w, r)
+	_, d, key, err := s.entryKey(w, r, identityFrom(r))
 	if err != nil {
 		return err
 	}
@@ -79,13 +77,14 @@ func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return render(w, r, http.StatusOK, views.EntryValue(wholeValue(e.Value)))
+	return render(w, r, http.StatusOK, views.EntryValue(viewmodel.WholeValue(e.Value)))
 }
 
 // handleEntrySet is the inspector's form: any key to any JSON value.
 func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
-	d, err := s.dict(w, r, scope)
+	id := identityFrom(r)
+	d, err := s.dict(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -104,12 +103,13 @@ func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.renderChange(w, r, d, setBy(scope, e), false, fmt.Sprintf("Set %q.", key))
+	return renderChange(w, r, id, d, viewmodel.SetBy(scope, e), false, fmt.Sprintf("Set %q.", key))
 }
 
 // handleEntryDelete is the inspector's delete button.
 func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error {
-	scope, d, key, err := s.entryKey(w, r)
+	id := identityFrom(r)
+	scope, d, key, err := s.entryKey(w, r, id)
 	if err != nil {
 		return err
 	}
@@ -117,17 +117,14 @@ func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	v, err := s.viewerOf(r.Context(), identityFrom(r))
-	if err != nil {
-		return err
-	}
-	return s.renderChange(w, r, d, madeBy(r, v, scope, store.OpDelete, key, version), false, fmt.Sprintf("Deleted %q.", key))
+	return renderChange(w, r, id, d, viewmodel.MadeBy(originOf(id), scope, store.OpDelete, key, version, time.Now()), false, fmt.Sprintf("Deleted %q.", key))
 }
 
 // handleEntriesClear is the inspector's clear-all button.
 func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
-	d, err := s.dict(w, r, scope)
+	id := identityFrom(r)
+	d, err := s.dict(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -135,9 +132,5 @@ func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	v, err := s.viewerOf(r.Context(), identityFrom(r))
-	if err != nil {
-		return err
-	}
-	return s.renderChange(w, r, d, madeBy(r, v, scope, store.OpClear, "", version), false, fmt.Sprintf("Cleared %d keys.", n))
+	return renderChange(w, r, id, d, viewmodel.MadeBy(originOf(id), scope, store.OpClear, "", version, time.Now()), false, fmt.Sprintf("Cleared %d keys.", n))
 }

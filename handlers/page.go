@@ -1,107 +1,20 @@
 package handlers
 
 import (
-	"bytes"
-	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
-
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
 
 // The page: a full page per path, the panels that load themselves, and the
 // bound controls' changes.
-
-// binding is a control of the page bound to one key of one scope.
-type binding struct {
-	scope      store.Scope
-	key, label string
-	kind       string         // "text", "textarea", "checkbox", "range" or "select"
-	min, max   int            // a range's bounds
-	def        string         // what a range shows before it is set
-	options    []views.Option // a select's choices
-}
-
-// tabColors are the tints a tab can take.
-var tabColors = []views.Option{{Value: "", Label: "None"}, {Value: "red", Label: "Red"}, {Value: "amber", Label: "Amber"},
-	{Value: "green", Label: "Green"}, {Value: "blue", Label: "Blue"}, {Value: "purple", Label: "Purple"}}
-
-// bindings are the page's bound controls, in the order they are drawn.
-var bindings = []binding{
-	{scope: store.General, key: "global_text", label: "Global Message", kind: "text"},
-	{scope: store.General, key: "shared_notes", label: "Shared notes", kind: "textarea"},
-	{scope: store.User, key: "username", label: "Your name", kind: "text"},
-	{scope: store.User, key: "user_note", label: "Your Persistent Note", kind: "text"},
-	{scope: store.User, key: "dark_mode", label: "Dark Mode", kind: "checkbox"},
-	{scope: store.User, key: "font_size", label: "Font size", kind: "range", min: 12, max: 24, def: "16"},
-	{scope: store.Browser, key: "browser_note", label: "Browser", kind: "text"},
-	{scope: store.Tab, key: "tab_data", label: "Tab-Specific Data", kind: "text"},
-	{scope: store.Tab, key: "tab_color", label: "Tab color", kind: "select", options: tabColors},
-	{scope: store.Client, key: "client_note", label: "Client", kind: "text"},
-}
-
-// parse is the value a form's change of the control stands for: text as a
-// JSON string, a checkbox as true or false, a range as its number, a select
-// as its choice. What the control cannot hold is refused.
-func (b binding) parse(form url.Values) (json.RawMessage, error) {
-	text := form.Get("value")
-	switch b.kind {
-	case "checkbox":
-		return mustJSON(form.Has("value")), nil
-	case "range":
-		n, err := strconv.Atoi(text)
-		if err != nil || n < b.min || n > b.max {
-			return nil, badRequest(fmt.Sprintf("%s must be a whole number from %d to %d", b.label, b.min, b.max))
-		}
-		return mustJSON(n), nil
-	case "select":
-		names := make([]string, len(b.options))
-		for i, o := range b.options {
-			if o.Value == text {
-				return mustJSON(text), nil
-			}
-			names[i] = cmp.Or(o.Value, "none")
-		}
-		return nil, badRequest(fmt.Sprintf("%s must be one of %s", b.label, strings.Join(names, ", ")))
-	}
-	if !utf8.ValidString(text) {
-		return nil, badRequest("value is not valid UTF-8")
-	}
-	// A string the server encodes itself is valid JSON: only its size is
-	// checked (by the store).
-	return mustJSON(text), nil
-}
-
-func findBinding(scope store.Scope, key string) (binding, bool) {
-	for _, b := range bindings {
-		if b.scope == scope && b.key == key {
-			return b, true
-		}
-	}
-	return binding{}, false
-}
-
-// pageScopes are the scopes of the page, widest first; the tab and client
-// panels load themselves once the page's script can name the tab and page.
-var pageScopes = []store.Scope{store.General, store.User, store.Browser, store.Tab, store.Client}
-
-// Keys the page itself writes.
-const (
-	keyVisits      = "visits"
-	keyUsername    = "username"
-	keyLastVisited = "last_visited_page"
-	defaultName    = "Guest"
-)
 
 // handlePage serves a full page. It only reads: what a page view counts,
 // its tab's panel counts as it loads (handleVisit), for only then does the
@@ -110,7 +23,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
 		id := identityFrom(r)
-		v := viewer{UserID: id.UserID} // a page's first request names no tab
+		v := viewmodel.Viewer{UserID: id.UserID} // a page's first request names no tab
 		now := time.Now()
 		page := views.Page{
 			Boot: views.Boot(s.store.Boot()),
@@ -121,26 +34,26 @@ func (s *Server) handlePage(path string) handlerFunc {
 			Title:   "Home",
 			LiveURL: "/live",
 			Demo:    s.demo != nil,
-			Health:  healthView(s.hub.healthNow()),
+			Health:  viewmodel.Health(s.hub.HealthNow()),
 		}
 		if path == "/settings" {
 			page.Title = "Settings"
 		}
-		presence := s.hub.presenceNow()
+		presence := s.hub.PresenceNow()
 		shown := map[store.Scope]store.View{}
-		page.Panels = make([]views.Panel, 0, len(pageScopes))
-		for _, scope := range pageScopes {
+		page.Panels = make([]views.Panel, 0, len(viewmodel.PageScopes))
+		for _, scope := range viewmodel.PageScopes {
 			if scope == store.Tab || scope == store.Client { // they load themselves
 				p := s.heads[scope]
 				p.Lazy = true
 				page.Panels = append(page.Panels, p)
 				continue
 			}
-			d, err := s.dict(w, r, scope)
+			d, err := s.dict(w, r, id, scope)
 			if err != nil {
 				return err
 			}
-			window := panelWindow(scope, "", inspectorRows)
+			window := viewmodel.Window(scope, "", viewmodel.InspectorRows)
 			window.Latest = views.FeedMax
 			view, err := d.View(ctx, window)
 			if err != nil {
@@ -148,14 +61,14 @@ func (s *Server) handlePage(path string) handlerFunc {
 			}
 			shown[scope] = view
 			if scope == store.User {
-				page.Name = greetingName(named(scope, view, keyUsername))
+				page.Name = viewmodel.GreetingName(viewmodel.Named(scope, view, viewmodel.KeyUsername))
 				page.NameVersion = view.Version
 			}
-			p := s.panel(scope, view, "", v, now)
-			p.Presence = presenceView(scope, presence, v)
+			p := s.heads.Panel(scope, view, "", v, now)
+			p.Presence = viewmodel.Presence(scope, presence, v)
 			page.Panels = append(page.Panels, p)
 		}
-		page.Activity = recentActivity(shown, v, now)
+		page.Activity = viewmodel.RecentActivity(shown, v, now)
 		return render(w, r, http.StatusOK, views.FullPage(page))
 	}
 }
@@ -172,15 +85,15 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	id := identityFrom(r)
-	d, err := s.dict(w, r, scope)
+	d, err := s.dict(w, r, id, scope)
 	if err != nil {
 		return err
 	}
 	if scope == store.Client {
-		if _, err := d.Increment(ctx, keyVisits); err != nil {
+		if _, err := d.Increment(ctx, viewmodel.KeyVisits); err != nil {
 			return err
 		}
-		return s.renderVisit(w, r, scope, d, nil, "")
+		return s.renderVisit(w, r, id, scope, d, nil, "")
 	}
 	if from := r.Header.Get(headerCopyFrom); from != "" {
 		from, err := checkUUID("X-Tab-Copy-From header", from)
@@ -193,31 +106,32 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	counted, err := s.store.Apply(ctx, id.origin(false),
-		store.Mutation{Owner: store.GeneralOwner, Key: keyVisits, Increment: true},
-		store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyVisits, Increment: true},
-		store.Mutation{Owner: store.UserOwner(id.UserID), Key: keyLastVisited, Value: mustJSON(pagePath(r))},
-		store.Mutation{Owner: store.TabOwner(id.UserID, id.TabID), Key: keyVisits, Increment: true},
+	origin := store.Origin{UserID: id.UserID, TabID: id.TabID, ClientID: id.ClientID}
+	counted, err := s.store.Apply(ctx, origin,
+		store.Mutation{Owner: store.GeneralOwner, Key: viewmodel.KeyVisits, Increment: true},
+		store.Mutation{Owner: store.UserOwner(id.UserID), Key: viewmodel.KeyVisits, Increment: true},
+		store.Mutation{Owner: store.UserOwner(id.UserID), Key: viewmodel.KeyLastVisited, Value: mustJSON(pagePath(r))},
+		store.Mutation{Owner: store.TabOwner(id.UserID, id.TabID), Key: viewmodel.KeyVisits, Increment: true},
 	)
 	if store.FaultOf(err) != nil {
 		// Reads still work: the panel, uncounted, says why.
-		return s.renderVisit(w, r, scope, d, nil, "This visit was not counted: "+faultReason(err)+".")
+		return s.renderVisit(w, r, id, scope, d, nil, "This visit was not counted: "+viewmodel.FaultReason(err)+".")
 	}
 	if err != nil {
 		return err
 	}
-	id.learnTab(counted[0].Origin)
+	id.Tab = counted[0].Origin.Tab // numbered now, if it was copied
 	// The browser scope's counter also re-issues the cookie, which keeps
 	// it alive for another cookieMaxAge.
-	browser, err := s.dict(w, r, store.Browser)
+	browser, err := s.dict(w, r, id, store.Browser)
 	if err != nil {
 		return err
 	}
-	browserCount, err := browser.Increment(ctx, keyVisits)
+	browserCount, err := browser.Increment(ctx, viewmodel.KeyVisits)
 	if err != nil {
 		return err
 	}
-	return s.renderVisit(w, r, scope, d, &visitCounts{stored: counted, browser: browserCount}, "")
+	return s.renderVisit(w, r, id, scope, d, &visitCounts{stored: counted, browser: browserCount}, "")
 }
 
 // visitCounts are what a tab's panel load counted.
@@ -230,26 +144,22 @@ type visitCounts struct {
 // tab's name and the changes its page view made (the counters of the other
 // scopes, the page last seen, their feed items); note says why a visit was
 // not counted.
-func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d dict, counts *visitCounts, note string) error {
+func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope, d dict, counts *visitCounts, note string) error {
 	ctx := r.Context()
-	id := identityFrom(r)
-	v, err := s.viewerOf(ctx, id)
-	if err != nil {
-		return err
-	}
+	v := id.Viewer
 	now := time.Now()
-	view, err := d.View(ctx, panelWindow(scope, "", inspectorRows))
+	view, err := d.View(ctx, viewmodel.Window(scope, "", viewmodel.InspectorRows))
 	if err != nil {
 		return err
 	}
-	visit := views.Visit{Panel: s.panel(scope, view, "", v, now)}
-	visit.Panel.Presence = presenceView(scope, nil, v)
+	visit := views.Visit{Panel: s.heads.Panel(scope, view, "", v, now)}
+	visit.Panel.Presence = viewmodel.Presence(scope, nil, v)
 	visit.Panel.VisitsNote = note
 	if note != "" && v.Tab > 0 {
-		visit.TabName = tabName(v.Tab)
+		visit.TabName = viewmodel.TabName(v.Tab)
 	}
 	if counts != nil {
-		visit.TabName = tabName(v.Tab)
+		visit.TabName = viewmodel.TabName(v.Tab)
 		keys := map[store.Scope]store.View{scope: view} // each scope counted once
 		for _, c := range []struct {
 			scope store.Scope
@@ -260,7 +170,7 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 		} {
 			counted, ok := keys[c.scope]
 			if !ok {
-				od, err := s.dict(w, r, c.scope)
+				od, err := s.dict(w, r, id, c.scope)
 				if err != nil {
 					return err
 				}
@@ -269,7 +179,7 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store
 				}
 				keys[c.scope] = counted
 			}
-			visit.Changes = append(visit.Changes, changeView(setBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
+			visit.Changes = append(visit.Changes, viewmodel.Change(viewmodel.SetBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
 		}
 	}
 	return render(w, r, http.StatusOK, views.VisitAnswer(visit))
@@ -285,18 +195,14 @@ func pagePath(r *http.Request) string {
 }
 
 // handleFieldChange stores a bound control's new value (see
-// binding.parse). The control names the version its
-// edit is based on (If-Match); a value changed since by someone else is not
-// overwritten: the answer says who changed it and offers both.
+// controlValue). The control names the version its edit is based on
+// (If-Match); a value changed since by someone else is not overwritten: the
+// answer says who changed it and offers both.
 func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	scope, key := store.Scope(chi.URLParam(r, "scope")), chi.URLParam(r, "key")
-	b, ok := findBinding(scope, key)
+	b, ok := viewmodel.FindBinding(scope, key)
 	if !ok {
 		return notFound(fmt.Sprintf("no field %q in scope %q", key, scope))
-	}
-	d, err := s.dict(w, r, scope)
-	if err != nil {
-		return err
 	}
 	if err := parseForm(r); err != nil {
 		return err
@@ -305,84 +211,23 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	value, err := b.parse(r.PostForm)
+	value, err := controlValue(b, r.PostForm)
+	if err != nil {
+		return err
+	}
+	id := identityFrom(r)
+	d, err := s.dict(w, r, id, scope)
 	if err != nil {
 		return err
 	}
 	e, err := d.Set(r.Context(), key, value, ifVersion)
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) {
-		return s.renderConflict(w, r, conflict.Current)
+		return renderConflict(w, r, id, conflict.Current)
 	}
 	if err != nil {
 		return err
 	}
 	w.Header().Set("ETag", etag(e.Version))
-	return s.renderChange(w, r, d, setBy(scope, e), true, "Saved")
-}
-
-// renderConflict answers a bound control's change refused because someone
-// changed the value first (412), with who did, and their value.
-func (s *Server) renderConflict(w http.ResponseWriter, r *http.Request, current store.Entry) error {
-	v, err := s.viewerOf(r.Context(), identityFrom(r))
-	if err != nil {
-		return err
-	}
-	c := views.Conflict{Who: "by someone", Version: current.Version, Theirs: displayText(current.Value)}
-	if who := originView(current.Origin, current.UpdatedAt, v, time.Now()).Who(); who != "" {
-		c.Who = who
-	}
-	if current.Version == 0 {
-		c.Who, c.Theirs = "(it was deleted)", ""
-	}
-	w.Header().Set("ETag", etag(current.Version))
-	return render(w, r, http.StatusPreconditionFailed, views.ConflictStatus(c))
-}
-
-// mustJSON encodes a value that always encodes, leaving <, > and & as they
-// are (the views escape for HTML; the inspector shows the JSON as typed).
-func mustJSON(v any) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
-// parseForm parses a form body, with a clear error for a body too large.
-func parseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return err
-		}
-		return badRequest("the form could not be read")
-	}
-	return nil
-}
-
-// etag is a version as an entity tag.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// ifMatch is the version a write is based on, from If-Match ("N" the key
-// must be at version N; "0" it must not exist yet) or If-None-Match: * (it
-// must not exist); 0 without either.
-func ifMatch(r *http.Request) (int64, error) {
-	if r.Header.Get("If-None-Match") == "*" {
-		return store.Absent, nil
-	}
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" || h == "*" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	if err != nil || n < 0 {
-		return 0, badRequest(`If-Match is not a version this app gave (an ETag such as "42")`)
-	}
-	if n == 0 {
-		return store.Absent, nil
-	}
-	return n, nil
+	return renderChange(w, r, id, d, viewmodel.SetBy(scope, e), true, "Saved")
 }

@@ -5,25 +5,21 @@
 package handlers
 
 import (
-	"bytes"
 	"cmp"
-	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/coder/websocket"
 	"github.com/gorilla/sessions"
 
+	"github.com/storagescopes/app/internal/live"
 	"github.com/storagescopes/app/internal/metrics"
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
-	"github.com/storagescopes/app/views"
 )
 
 // Config is what the server needs; cmd/web fills it from flags.
@@ -64,13 +60,12 @@ type Server struct {
 	metrics   *metrics.Metrics
 	limits    store.Limits
 	handler   http.Handler
-	hub       *hub
-	liveStall time.Duration
+	hub       *live.Hub
 	liveOpts  *websocket.AcceptOptions
-	clients   *clients
-	writes    *writeLimiter               // nil: no limit
-	heads     map[store.Scope]views.Panel // each scope's title and lifetime line, made once
-	requests  atomic.Uint64               // requests numbered so far, for the logs
+	clients   *store.Clients
+	writes    *writeLimiter   // nil: no limit
+	heads     viewmodel.Heads // each scope's title and lifetime line, made once
+	requests  atomic.Uint64   // requests numbered so far, for the logs
 	closeOnce sync.Once
 
 	demo       *Demo
@@ -84,47 +79,28 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
 	s := &Server{
-		store:     cfg.Store,
-		cookies:   cookies,
-		log:       cfg.Logger,
-		limits:    cfg.Limits.WithDefaults(),
-		liveStall: cmp.Or(cfg.LiveStall, liveStall),
-		writes:    newWriteLimiter(cfg.WriteRate),
-		demo:      cfg.Demo,
-		metrics:   cfg.Metrics,
-		liveOpts:  &websocket.AcceptOptions{},
+		store:    cfg.Store,
+		cookies:  cookies,
+		log:      cfg.Logger,
+		limits:   cfg.Limits.WithDefaults(),
+		writes:   newWriteLimiter(cfg.WriteRate),
+		demo:     cfg.Demo,
+		metrics:  cfg.Metrics,
+		liveOpts: &websocket.AcceptOptions{},
 	}
 	if cfg.LiveDeflate {
 		s.liveOpts.CompressionMode = websocket.CompressionNoContextTakeover
 	}
-	if s.heads, err = panelHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
+	if s.heads, err = viewmodel.NewHeads(cmp.Or(cfg.StoreName, "SQLite"), cfg.UserTTL, cfg.TabTTL); err != nil {
 		return nil, fmt.Errorf("draw the panels: %w", err)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.clients = newClients(s.limits, cmp.Or(cfg.ClientGrace, 5*time.Second))
-	s.hub = newHub(hubFuncs{
-		view: s.store.View,
-		browser: func(userID string, contents json.RawMessage) (store.Snapshot, error) {
-			var m memKV
-			if err := json.Unmarshal(contents, &m); err != nil {
-				return store.Snapshot{}, err
-			}
-			return m.list(userID), nil
-		},
-		client: func(userID, clientID string) store.Snapshot {
-			snap, _ := s.clients.dict(userID, clientID, nil).List(context.Background())
-			return snap
-		},
-		drawChange:   s.drawChange,
-		drawPanel:    s.drawPanel,
-		drawPresence: s.drawPresence,
-		drawHealth:   s.drawHealth,
-		health:       s.store.Health,
-		share:        s.store.SharePresence,
-	}, s.log, s.metrics)
-	s.store.Subscribe(s.hub.committed)
+	s.clients = store.NewClients(s.limits, cmp.Or(cfg.ClientGrace, 5*time.Second))
+	s.hub = live.New(live.Config{Store: s.store, Clients: s.clients, Heads: s.heads, Log: s.log, Metrics: s.metrics,
+		Stall: cfg.LiveStall})
+	s.store.Subscribe(s.hub.Committed)
 	if s.handler, err = s.routes(); err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
@@ -133,11 +109,11 @@ func New(cfg Config) (*Server, error) {
 
 // Close ends the live connections (the pages reconnect on their own) and
 // waits for them, about a second at most. Call it when the HTTP server
-// shuts down (http.Server.RegisterOnShutdown), which does not track them.
+// shuts down: http.Server.Shutdown does not track hijacked connections.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		s.hub.close()
-		s.clients.close()
+		s.hub.Close()
+		s.clients.Close()
 	})
 }
 
@@ -160,42 +136,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	case store.ErrLocked:
 		body = "degraded: another process holds the database's lock; writes wait for it, reads work"
 	default:
-		status, body = http.StatusServiceUnavailable, "unavailable: "+faultReason(err)
+		status, body = http.StatusServiceUnavailable, "unavailable: "+viewmodel.FaultReason(err)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, err := w.Write([]byte(body + "\n"))
-	return err
-}
-
-// renderBuffers are render's buffers, reused: a page's buffer grown afresh
-// each time costs a good part of drawing it.
-var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// putBuffer returns a render buffer to the pool, unless it grew outsized
-// (left to the collector).
-func putBuffer(buf *bytes.Buffer) {
-	if buf.Cap() <= 1<<20 {
-		buf.Reset()
-		renderBuffers.Put(buf)
-	}
-}
-
-// render writes c with status, buffered so that a failed render never sends
-// half a page. Knowing the length, the answer goes out in one piece rather
-// than chunked.
-func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
-	buf := renderBuffers.Get().(*bytes.Buffer)
-	defer putBuffer(buf)
-	if err := c.Render(r.Context(), buf); err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
 	return err
 }

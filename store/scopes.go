@@ -1,27 +1,22 @@
 // Package store keeps the storage scopes. This file is their model: the
-// types, the errors, the limits and the rules of every scope, and the Store
-// interface that both backends implement and every consumer uses. SQLite
-// (Open, sqlite.go) is the default, for one process; Redis (OpenRedis,
-// redis.go) serves several instances. The handlers keep the browser scope
-// (in the cookie) and the client scope (in memory) by the same rules.
+// types and the errors of every scope, and the Store interface that both
+// backends implement and every consumer uses; limits.go holds the limits
+// and the rules of keys and values, view.go what a page is shown of an
+// owner. SQLite (Open, sqlite.go) is the default, for one process; Redis
+// (OpenRedis, redis.go) serves several instances. The handlers keep the
+// browser scope (in the cookie) and the client scope (in memory) by the
+// same rules.
 //
 // It is the only package that knows SQL or Redis.
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Store is the persistent storage of the general, user and tab scopes. Both
@@ -180,115 +175,6 @@ func (p Presence) Add(other Presence) {
 	}
 }
 
-// Snapshot is one owner's keys as of one moment.
-type Snapshot struct {
-	Entries []Entry // sorted by key
-	// Version is the store-wide version sequence at that moment: a snapshot
-	// with a higher version is never older.
-	Version int64
-}
-
-// Window is the part of one owner's keys that a page shows: the keys it
-// names (its bound controls, its counter), up to Limit rows of its
-// inspector (the keys after After, in key order, that match Filter), and
-// the Latest most recently changed keys (its activity feed).
-type Window struct {
-	Named  []string
-	Filter string
-	After  string
-	Limit  int
-	Latest int
-}
-
-// View is what a Window shows of one owner, as of one moment.
-type View struct {
-	Version int64   // as Snapshot.Version
-	Keys    int     // every key the owner holds
-	Named   []Entry // one per Window.Named, in its order; Version 0: not set
-	Rows    []Entry // sorted by key
-	More    bool    // more keys after the last row match the filter
-	Latest  []Entry // newest first
-}
-
-// Matches reports whether key is shown under an inspector's filter: it
-// contains the filter, in any case. The page's script repeats this rule
-// (static/app.js, matches), to place a pushed key.
-func Matches(key, filter string) bool { return matches(key, strings.ToLower(filter)) }
-
-// matches is Matches with the filter in lower case already.
-func matches(key, lower string) bool {
-	return lower == "" || strings.Contains(strings.ToLower(key), lower)
-}
-
-// View is what w shows of s. It copies only what it shows: Entries may be
-// shared (the snapshot caches call it under their lock).
-func (s Snapshot) View(w Window) View {
-	v := View{Version: s.Version, Keys: len(s.Entries)}
-	if len(w.Named) > 0 {
-		v.Named = make([]Entry, len(w.Named))
-		for i, key := range w.Named {
-			if j, ok := search(s.Entries, key); ok {
-				v.Named[i] = s.Entries[j]
-			} else {
-				v.Named[i] = Entry{Key: key}
-			}
-		}
-	}
-	if w.Limit > 0 {
-		filter := strings.ToLower(w.Filter)
-		from := 0
-		if w.After != "" {
-			i, found := search(s.Entries, w.After)
-			from = i
-			if found {
-				from++
-			}
-		}
-		for _, e := range s.Entries[from:] {
-			if !matches(e.Key, filter) {
-				continue
-			}
-			if len(v.Rows) == w.Limit {
-				v.More = true
-				break
-			}
-			v.Rows = append(v.Rows, e)
-		}
-	}
-	if w.Latest > 0 {
-		// The newest w.Latest, newest first, kept as indices: most keys
-		// are older than every one kept and cost one comparison.
-		latest := make([]int, 0, w.Latest+1)
-		for i := range s.Entries {
-			e := &s.Entries[i]
-			if len(latest) == w.Latest && !newer(e, &s.Entries[latest[w.Latest-1]]) {
-				continue
-			}
-			j := len(latest)
-			for j > 0 && newer(e, &s.Entries[latest[j-1]]) {
-				j--
-			}
-			latest = slices.Insert(latest, j, i)
-			if len(latest) > w.Latest {
-				latest = latest[:w.Latest]
-			}
-		}
-		v.Latest = make([]Entry, len(latest))
-		for k, i := range latest {
-			v.Latest[k] = s.Entries[i]
-		}
-	}
-	return v
-}
-
-// newer reports whether a changed after b.
-func newer(a, b *Entry) bool {
-	if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
-		return c > 0
-	}
-	return a.Version > b.Version
-}
-
 // Mutation is one set or increment of an Apply.
 type Mutation struct {
 	Owner     Owner
@@ -407,177 +293,4 @@ func CheckVersion(key string, current Entry, ifVersion int64) error {
 	}
 	current.Key = key
 	return &ConflictError{Current: current}
-}
-
-// Limits bound what one owner may keep and one request may send. A zero
-// field takes its value from DefaultLimits.
-type Limits struct {
-	KeyRunes       int // characters in a key
-	ValueBytes     int // bytes of one JSON value
-	JSONDepth      int // nesting of arrays and objects in a value
-	KeysPerOwner   int // keys of one scope owner, in every scope
-	TabsPerUser    int // tabs with stored keys per user; a new one evicts the least recently used
-	ClientsPerUser int // client (page-load) scopes per user; likewise
-	BodyBytes      int // bytes of one request body
-}
-
-// DefaultLimits are the limits of PRODUCT.md.
-var DefaultLimits = Limits{KeyRunes: 128, ValueBytes: 16 << 10, JSONDepth: 32, KeysPerOwner: 1000,
-	TabsPerUser: 100, ClientsPerUser: 100, BodyBytes: 64 << 10}
-
-// WithDefaults fills in the zero fields.
-func (l Limits) WithDefaults() Limits {
-	for _, f := range []struct{ v, def *int }{
-		{&l.KeyRunes, &DefaultLimits.KeyRunes}, {&l.ValueBytes, &DefaultLimits.ValueBytes},
-		{&l.JSONDepth, &DefaultLimits.JSONDepth}, {&l.KeysPerOwner, &DefaultLimits.KeysPerOwner},
-		{&l.TabsPerUser, &DefaultLimits.TabsPerUser}, {&l.ClientsPerUser, &DefaultLimits.ClientsPerUser},
-		{&l.BodyBytes, &DefaultLimits.BodyBytes},
-	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
-	}
-	return l
-}
-
-// MaxMutations bounds one Apply (SQLite reads its keys in one statement).
-const MaxMutations = 64
-
-// Check refuses mutations that no scope may take: too many for one write,
-// a key named twice, a key that breaks CheckKey or a value over the size.
-// Both backends check each Apply before it is queued (it is the caller's
-// mistake, not the batch's); the handlers' own dictionaries check each
-// change.
-func (l Limits) Check(muts ...Mutation) error {
-	if len(muts) == 0 || len(muts) > MaxMutations {
-		return fmt.Errorf("store: apply: %d mutations, want 1 to %d", len(muts), MaxMutations)
-	}
-	for i, m := range muts {
-		for _, earlier := range muts[:i] {
-			if earlier.Owner == m.Owner && earlier.Key == m.Key {
-				return fmt.Errorf("store: apply: %s/%s named twice", m.Owner, m.Key)
-			}
-		}
-		if err := l.CheckKey(m.Key); err != nil {
-			return err
-		}
-		if !m.Increment {
-			if err := l.CheckSize(m.Value); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// CheckKey accepts 1 to KeyRunes printable characters. A key must also be
-// usable as one URL path segment, so "/" and the names "." and ".." are
-// refused.
-func (l Limits) CheckKey(key string) error {
-	switch {
-	case key == "":
-		return invalid("key is empty")
-	case !utf8.ValidString(key):
-		return invalid("key is not valid UTF-8")
-	case utf8.RuneCountInString(key) > l.KeyRunes:
-		return invalid("key is longer than %d characters", l.KeyRunes)
-	case key == "." || key == "..":
-		return invalid(`key may not be "." or ".."`)
-	case strings.ContainsRune(key, '/'):
-		return invalid(`key may not contain "/"`)
-	}
-	for _, r := range key {
-		if !unicode.IsPrint(r) {
-			return invalid("key has a control or non-printable character")
-		}
-	}
-	return nil
-}
-
-// CheckSize refuses a value larger than ValueBytes.
-func (l Limits) CheckSize(v []byte) error {
-	if len(v) > l.ValueBytes {
-		return &InvalidError{Message: fmt.Sprintf("value is larger than %d bytes", l.ValueBytes), TooLarge: true}
-	}
-	return nil
-}
-
-// ParseValue checks that b is one JSON value within the limits and returns
-// it compacted. Beyond json.Valid it refuses invalid UTF-8, duplicate object
-// keys, numbers that do not fit a float64 and nesting deeper than
-// JSONDepth, so that every stored value means one thing to every reader.
-func (l Limits) ParseValue(b []byte) (json.RawMessage, error) {
-	if err := l.CheckSize(b); err != nil {
-		return nil, err
-	}
-	if !utf8.Valid(b) {
-		return nil, invalid("value is not valid UTF-8")
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, invalid(`value is empty: send a JSON value, e.g. "text", 1, true, null, [] or {}`)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := checkJSON(dec, 0, l.JSONDepth); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalid("value is not one JSON value: unexpected data after it")
-	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, b); err != nil {
-		return nil, invalid("value is not valid JSON")
-	}
-	return out.Bytes(), nil
-}
-
-// checkJSON walks one JSON value from dec.
-func checkJSON(dec *json.Decoder, depth, maxDepth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return invalid("value is not valid JSON")
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth+1 > maxDepth {
-			return invalid("value is nested deeper than %d levels", maxDepth)
-		}
-		seen := map[string]bool{} // of an object's keys
-		for dec.More() {
-			if t == '{' {
-				k, err := dec.Token()
-				if err != nil {
-					return invalid("value is not valid JSON")
-				}
-				key := k.(string)
-				if seen[key] {
-					return invalid("value has the object key %q twice", key)
-				}
-				seen[key] = true
-			}
-			if err := checkJSON(dec, depth+1, maxDepth); err != nil {
-				return err
-			}
-		}
-		if _, err := dec.Token(); err != nil { // the closing delimiter
-			return invalid("value is not valid JSON")
-		}
-	case json.Number:
-		if _, err := strconv.ParseFloat(string(t), 64); err != nil {
-			return invalid("value has a number beyond the range of a 64-bit float")
-		}
-	}
-	return nil
-}
-
-// NextCount is what an increment stores after v: an integer counts up;
-// anything else (no value, not an integer, or the largest one) starts again
-// at 1. Every scope counts this way; the Redis scripts do it on the digits
-// (lua/prelude.lua), and the conformance suite holds the two together at the
-// edges.
-func NextCount(v json.RawMessage) json.RawMessage {
-	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil && n < math.MaxInt64 {
-		return strconv.AppendInt(nil, n+1, 10)
-	}
-	return json.RawMessage("1")
 }

@@ -1,4 +1,4 @@
-package handlers
+package live
 
 import (
 	"context"
@@ -11,37 +11,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 )
 
-// mustServer is the server on a store in a temp file, closed when the test
+// mustHub is a hub on a store in a temp file, both closed when the test
 // ends.
-func mustServer(t *testing.T) (*store.SQLite, *Server) {
+func mustHub(t *testing.T) (*store.SQLite, *Hub) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := New(Config{Store: st, Secrets: []string{"a-secret-a-secret-a-secret-a-secret"}})
+	heads, err := viewmodel.NewHeads("SQLite", time.Hour, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	return st, s
+	clients := store.NewClients(store.DefaultLimits, time.Second)
+	t.Cleanup(clients.Close)
+	h := New(Config{Store: st, Clients: clients, Heads: heads})
+	st.Subscribe(h.Committed)
+	t.Cleanup(h.Close)
+	return st, h
 }
 
 // A page that goes away after asking to join but before its turn is never
 // added: nothing would remove it, and every change of its user would be
 // drawn for nobody.
 func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
-	_, s := mustServer(t)
+	_, h := mustHub(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
-	c := &liveConn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
+	c := &conn{userID: "u", tabID: "t", clientID: "c", ctx: ctx, cancel: cancel}
 	cancel(errGone)
-	s.hub.leave(c) // what its end does, before the join's turn
-	s.hub.join(&batch{ctx: context.Background(), counts: map[store.Owner]store.View{}}, c, nil)
-	if len(s.hub.recipientList("u", "", "")) > 0 {
+	h.leave(c) // what its end does, before the join's turn
+	h.join(&batch{ctx: context.Background(), counts: map[store.Owner]store.View{}}, c, nil)
+	if len(h.recipientList("u", "", "")) > 0 {
 		t.Error("a page that had gone away was added to the live set")
 	}
 }
@@ -50,10 +55,10 @@ func TestAPageGoneBeforeItsJoinIsNotKept(t *testing.T) {
 // it stays within the outbox's bounds, and once past them its waiting
 // changes give way to one fresh view of what it shows, drawn after them.
 func TestAPageFarBehindGetsAFreshViewInsteadOfEveryChange(t *testing.T) {
-	st, s := mustServer(t)
-	c := newLiveConn("u", "t", 1, "c", time.Minute)
+	st, h := mustHub(t)
+	c := newConn(Page{UserID: "u", TabID: "t", Tab: 1, ClientID: "c"}, time.Minute)
 	c.writing = true // its writer is stuck on a write the page does not read
-	s.hub.post(hubEvent{join: c})
+	h.post(event{join: c})
 
 	const keys = 3 * outboxSlots
 	value := json.RawMessage(`"` + strings.Repeat("x", 4000) + `"`)

@@ -1,33 +1,25 @@
-package handlers
+package live
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/storagescopes/app/internal/metrics"
+	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 )
 
 // One page's live connection: its outbox, its writer and its end. The hub
-// (live.go) decides what to send to whom.
+// decides what to send to whom.
 
 // Tuning of the live connections.
 const (
-	livePingWait  = 10 * time.Second // a pong that takes longer means a dead peer
-	liveCloseWait = time.Second      // how long shutdown waits for close handshakes
-	// liveStall is how long a write may wait on a page that reads nothing
-	// before the page is dropped (Config.LiveStall).
-	liveStall = 30 * time.Second
+	pingWait  = 10 * time.Second // a pong that takes longer means a dead peer
+	closeWait = time.Second      // how long shutdown waits for close handshakes
 )
 
 // A page's outbox holds at most one message per slot: one per key of each
@@ -83,22 +75,22 @@ var (
 	errRejoin   = errors.New("storage back: join again")
 )
 
-// liveConn is one page's connection. It is small on purpose: an idle page
+// conn is one page's connection. It is small on purpose: an idle page
 // costs only this, the socket's small buffers and the WebSocket library's
 // parked reader goroutine. A writer goroutine exists only while there is
 // something to send.
-type liveConn struct {
+type conn struct {
 	userID, tabID, clientID string
 	tab                     int  // the tab's number in its browser
 	partial                 bool // joined during a storage fault, without its stored scopes
-	// shown is what its inspectors show when not the first rows unfiltered
+	// windows are what its panels show when not the first rows unfiltered
 	// (nil: all do).
-	shown  map[store.Scope]inspectorShown
-	ws     *websocket.Conn
-	raw    net.Conn        // the socket under ws
-	ctx    context.Context // ends when the connection must end
-	cancel context.CancelCauseFunc
-	stall  time.Duration
+	windows map[store.Scope]store.Window
+	ws      *websocket.Conn
+	raw     net.Conn        // the socket under ws
+	ctx     context.Context // ends when the connection must end
+	cancel  context.CancelCauseFunc
+	stall   time.Duration
 
 	mu      sync.Mutex
 	waiting []waiting // oldest first
@@ -108,31 +100,22 @@ type liveConn struct {
 	since   time.Time // when the write under way began
 }
 
-// inspectorShown is what one inspector of a page shows: the keys that
-// contain filter, the first rows of them.
-type inspectorShown struct {
-	filter string
-	rows   int
-}
-
-func newLiveConn(userID, tabID string, tab int, clientID string, stall time.Duration) *liveConn {
+func newConn(p Page, stall time.Duration) *conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	return &liveConn{userID: userID, tabID: tabID, tab: tab, clientID: clientID, ctx: ctx, cancel: cancel, stall: stall}
+	return &conn{userID: p.UserID, tabID: p.TabID, tab: p.Tab, clientID: p.ClientID, windows: p.Windows,
+		partial: p.Tab == 0, ctx: ctx, cancel: cancel, stall: stall}
 }
 
 // window is what the page shows of scope.
-func (c *liveConn) window(scope store.Scope) store.Window {
-	if s, ok := c.shown[scope]; ok {
-		return panelWindow(scope, s.filter, s.rows)
-	}
-	return panelWindow(scope, "", inspectorRows)
+func (c *conn) window(scope store.Scope) store.Window {
+	return viewmodel.WindowIn(c.windows, scope)
 }
 
 // onEnd arranges the connection's end. No goroutine waits for it: the
 // library's reader answers pings and close frames and ends when the page
 // goes away, which ends c.ctx; the end of c.ctx (for any reason) closes
 // the socket with a code that fits and then runs forget.
-func (c *liveConn) onEnd(forget func()) {
+func (c *conn) onEnd(forget func()) {
 	readCtx := c.ws.CloseRead(context.Background())
 	context.AfterFunc(readCtx, func() { c.cancel(errGone) })
 	context.AfterFunc(c.ctx, func() {
@@ -145,7 +128,7 @@ func (c *liveConn) onEnd(forget func()) {
 // if none is running. It reports a page that stopped reading (a write has
 // waited longer than the stall limit), and one that fell so far behind that
 // its waiting changes were dropped for a fresh view.
-func (c *liveConn) send(slot string, msg []byte) sendResult {
+func (c *conn) send(slot string, msg []byte) sendResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.writing && !c.since.IsZero() && time.Since(c.since) > c.stall {
@@ -173,7 +156,7 @@ func (c *liveConn) send(slot string, msg []byte) sendResult {
 // sendFresh puts what the page shows whole in the outbox: its join, or the
 // fresh view of a page that fell behind; the general scope's part (general,
 // nil after a fault), which many pages share, and the page's own.
-func (c *liveConn) sendFresh(general, own []byte) {
+func (c *conn) sendFresh(general, own []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.behind = false
@@ -185,7 +168,7 @@ func (c *liveConn) sendFresh(general, own []byte) {
 
 // put replaces the message waiting in slot, or adds one, and starts a
 // writer. c.mu is held.
-func (c *liveConn) put(slot string, msg []byte) {
+func (c *conn) put(slot string, msg []byte) {
 	i := slices.IndexFunc(c.waiting, func(w waiting) bool { return w.slot == slot })
 	if i >= 0 {
 		c.bytes += len(msg) - len(c.waiting[i].msg)
@@ -204,7 +187,7 @@ func (c *liveConn) put(slot string, msg []byte) {
 // Writes carry no context that can end (that costs a registration per
 // write): a page that stops reading is dropped by send, and closing the
 // socket ends the write.
-func (c *liveConn) flush() {
+func (c *conn) flush() {
 	for {
 		c.mu.Lock()
 		if len(c.waiting) == 0 || c.ctx.Err() != nil {
@@ -220,7 +203,7 @@ func (c *liveConn) flush() {
 
 		var err error
 		if next.slot == slotPing {
-			ctx, cancel := context.WithTimeout(c.ctx, livePingWait)
+			ctx, cancel := context.WithTimeout(c.ctx, pingWait)
 			err = c.ws.Ping(ctx)
 			cancel()
 		} else {
@@ -234,7 +217,7 @@ func (c *liveConn) flush() {
 
 // closeWith ends the connection with a code that tells the page to
 // reconnect (and so to get the current state).
-func (c *liveConn) closeWith(cause error) {
+func (c *conn) closeWith(cause error) {
 	code, reason := websocket.StatusGoingAway, "closing"
 	switch {
 	case errors.Is(cause, errGone):
@@ -254,59 +237,10 @@ func (c *liveConn) closeWith(cause error) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(liveCloseWait):
+	case <-time.After(closeWait):
 		// The page did not answer the close: drop the socket, which ends
 		// the handshake and the library's reader at once.
 		c.raw.Close()
 		<-done
 	}
-}
-
-// Each live connection's buffers. The HTTP server's are 4 KiB each, most
-// of an idle connection's memory. A page sends almost nothing (pongs, a
-// close frame), so the read buffer is small; a push is one key's change,
-// one frame of a KiB or two, and a write buffer that holds it whole sends
-// it in one write call (a larger message goes out in a few).
-const (
-	liveReadBuffer  = 512
-	liveWriteBuffer = 2048
-)
-
-// smallBuffers hands the WebSocket library the hijacked connection with
-// small buffers instead of the HTTP server's, and keeps the socket in raw;
-// with metrics, it counts the bytes written.
-type smallBuffers struct {
-	http.ResponseWriter
-	raw     *net.Conn
-	metrics *metrics.Metrics
-}
-
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	*w.raw = conn
-	var r io.Reader = conn
-	if n := brw.Reader.Buffered(); n > 0 { // bytes the client sent early
-		early, _ := brw.Reader.Peek(n)
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
-	}
-	var out io.Writer = conn
-	if w.metrics != nil {
-		out = countedWriter{conn, w.metrics}
-	}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(r, liveReadBuffer), bufio.NewWriterSize(out, liveWriteBuffer)), nil
-}
-
-// countedWriter counts what is written to a live connection's socket.
-type countedWriter struct {
-	io.Writer
-	metrics *metrics.Metrics
-}
-
-func (w countedWriter) Write(p []byte) (int, error) {
-	n, err := w.Writer.Write(p)
-	w.metrics.LiveBytes(n)
-	return n, err
 }

@@ -1,6 +1,7 @@
-package handlers
+package viewmodel
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestExcerptsReadOnlyTheStartOfALongValue(t *testing.T) {
 		values = append(values, mustJSON(strings.Repeat("a", 230+i)+strings.Repeat("😀\"\x01", 4)+strings.Repeat("z", 1000)))
 	}
 	for _, v := range values {
-		if got, want := excerpt(v), cutRunes(displayText(v), 40); got != want {
+		if got, want := excerpt(v), cutRunes(DisplayText(v), 40); got != want {
 			t.Errorf("excerpt(%.60s…) = %q, want %q", v, got, want)
 		}
 		row := inspected(store.Entry{Key: "k", Value: v}, views.Origin{})
@@ -39,4 +40,15 @@ func TestExcerptsReadOnlyTheStartOfALongValue(t *testing.T) {
 			t.Errorf("row of %.60s…: %q (long %v), want %q", v, row.JSON, row.Long, want)
 		}
 	}
+}
+
+// mustJSON is v's JSON as the handlers write it: <, > and & as they are.
+func mustJSON(v any) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/storagescopes/app/internal/viewmodel"
+	"github.com/storagescopes/app/store"
+)
+
+// Reading what a request sends: a form, a bound control's value, the
+// version a write is based on, a key in the URL.
+
+// controlValue is the value a form's change of the control b stands for:
+// text as a JSON string, a checkbox as true or false, a range as its
+// number, a select as its choice. What the control cannot hold is refused.
+func controlValue(b viewmodel.Binding, form url.Values) (json.RawMessage, error) {
+	text := form.Get("value")
+	switch b.Kind {
+	case "checkbox":
+		return mustJSON(form.Has("value")), nil
+	case "range":
+		n, err := strconv.Atoi(text)
+		if err != nil || n < b.Min || n > b.Max {
+			return nil, badRequest(fmt.Sprintf("%s must be a whole number from %d to %d", b.Label, b.Min, b.Max))
+		}
+		return mustJSON(n), nil
+	case "select":
+		names := make([]string, len(b.Options))
+		for i, o := range b.Options {
+			if o.Value == text {
+				return mustJSON(text), nil
+			}
+			names[i] = cmp.Or(o.Value, "none")
+		}
+		return nil, badRequest(fmt.Sprintf("%s must be one of %s", b.Label, strings.Join(names, ", ")))
+	}
+	if !utf8.ValidString(text) {
+		return nil, badRequest("value is not valid UTF-8")
+	}
+	// A string the server encodes itself is valid JSON: only its size is
+	// checked (by the store).
+	return mustJSON(text), nil
+}
+
+// mustJSON encodes a value that always encodes, leaving <, > and & as they
+// are (the views escape for HTML; the inspector shows the JSON as typed).
+func mustJSON(v any) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// parseForm parses a form body, with a clear error for a body too large.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("the form could not be read")
+	}
+	return nil
+}
+
+// etag is a version as an entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch is the version a write is based on, from If-Match ("N" the key
+// must be at version N; "0" it must not exist yet) or If-None-Match: * (it
+// must not exist); 0 without either.
+func ifMatch(r *http.Request) (int64, error) {
+	if r.Header.Get("If-None-Match") == "*" {
+		return store.Absent, nil
+	}
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest(`If-Match is not a version this app gave (an ETag such as "42")`)
+	}
+	if n == 0 {
+		return store.Absent, nil
+	}
+	return n, nil
+}
+
+// keyParam returns the {key} of the URL, decoded and checked. chi matches
+// on the escaped path when the URL has escapes that decoding would lose.
+func (s *Server) keyParam(r *http.Request) (string, error) {
+	key := chi.URLParam(r, "key")
+	if r.URL.RawPath != "" {
+		var err error
+		if key, err = url.PathUnescape(key); err != nil {
+			return "", badRequest("key is not a valid URL path segment")
+		}
+	}
+	return key, s.limits.CheckKey(key)
+}
