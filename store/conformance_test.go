@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -101,59 +100,6 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	})
 }
 
-func TestDictionaryOperationsPerScope(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, be backend) {
-		for _, o := range owners {
-			t.Run(string(o.Scope), func(t *testing.T) {
-				s := be.open(store.Options{})
-				ctx := context.Background()
-				if _, ok := get(t, s, o, "a"); ok {
-					t.Fatalf("new owner has key a")
-				}
-				first := MustSet(t, s, o, "a", `"one"`)
-				second := MustSet(t, s, o, "a", `{"n":2}`)
-				if second.Version <= first.Version {
-					t.Errorf("version after upsert = %d, want more than %d", second.Version, first.Version)
-				}
-				if v, _ := get(t, s, o, "a"); v != `{"n":2}` {
-					t.Errorf("get a = %s, want {\"n\":2}", v)
-				}
-				MustSet(t, s, o, "b", `true`)
-				snap, err := s.List(ctx, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if list := snap.Entries; len(list) != 2 || list[0].Key != "a" || list[1].Key != "b" {
-					t.Errorf("list = %v, want keys a, b", list)
-				}
-				if snap.Version < second.Version {
-					t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
-				}
-				deleted, err := s.Delete(ctx, o, "a", store.Origin{}, 0)
-				if err != nil {
-					t.Fatalf("delete a: %v", err)
-				}
-				if deleted <= second.Version {
-					t.Errorf("delete's version = %d, want more than %d", deleted, second.Version)
-				}
-				if _, ok := get(t, s, o, "a"); ok {
-					t.Errorf("a still there after delete")
-				}
-				if _, err := s.Delete(ctx, o, "a", store.Origin{}, 0); !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("delete missing key: got %v, want ErrNotFound", err)
-				}
-				n, cleared, err := s.Clear(ctx, o, store.Origin{})
-				if err != nil || n != 1 || cleared <= deleted {
-					t.Errorf("clear = %d, v%d, %v; want 1, more than v%d, nil", n, cleared, err, deleted)
-				}
-				if snap, _ := s.List(ctx, o); len(snap.Entries) != 0 {
-					t.Errorf("list after clear = %v, want empty", snap.Entries)
-				}
-			})
-		}
-	})
-}
-
 func TestIncrementIsExactUnderConcurrency(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := be.open(store.Options{})
@@ -170,20 +116,6 @@ func TestIncrementIsExactUnderConcurrency(t *testing.T) {
 		wg.Wait()
 		if v, _ := get(t, s, o, "visits"); v != "50" {
 			t.Errorf("visits = %s, want 50", v)
-		}
-	})
-}
-
-func TestIncrementRestartsANonIntegerValue(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, be backend) {
-		s := be.open(store.Options{})
-		MustSet(t, s, store.GeneralOwner, "visits", `"many"`)
-		e, err := increment(context.Background(), s, store.GeneralOwner, "visits")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(e.Value) != "1" {
-			t.Errorf("visits = %s, want 1", e.Value)
 		}
 	})
 }
@@ -288,24 +220,6 @@ func TestScopesAndOwnersAreSeparate(t *testing.T) {
 	})
 }
 
-func TestTooManyKeysIsRefusedAndChangesNothing(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, be backend) {
-		s := be.open(store.Options{Limits: store.Limits{KeysPerOwner: 3}})
-		o := store.UserOwner("u")
-		for _, k := range []string{"a", "b", "c"} {
-			MustSet(t, s, o, k, `1`)
-		}
-		if _, err := set(context.Background(), s, o, "d", `1`, ""); !errors.Is(err, store.ErrTooManyKeys) {
-			t.Fatalf("fourth key: got %v, want ErrTooManyKeys", err)
-		}
-		if _, ok := get(t, s, o, "d"); ok {
-			t.Errorf("refused key d was stored")
-		}
-		// Overwriting an existing key is still allowed at the cap.
-		MustSet(t, s, o, "a", `2`)
-	})
-}
-
 // Apply is all or nothing: two new keys of one owner need room for two.
 func TestApplyRefusesWhenTheNewKeysTogetherDoNotFit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
@@ -398,36 +312,6 @@ func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
 		}
 		if v, _ := get(t, s, o, "visits"); v != "1" {
 			t.Errorf("visits = %s after a refused Apply, want 1", v)
-		}
-	})
-}
-
-// Every scope counts by store.NextCount; the Redis scripts count on the
-// digits (Lua's numbers are doubles, exact only up to 2^53), and both must
-// agree with it everywhere, at the edges of a double and of an int64 too.
-func TestIncrementCountsAsNextCountAtTheEdges(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, be backend) {
-		s := be.open(store.Options{})
-		o := store.UserOwner("u")
-		for _, from := range []string{
-			"0", "-1", "-2", "9", "99", "-10", "41",
-			strconv.FormatInt(1<<53-1, 10), strconv.FormatInt(1<<53, 10), strconv.FormatInt(1<<53+1, 10),
-			strconv.FormatInt(math.MaxInt64-1, 10), strconv.FormatInt(math.MaxInt64, 10),
-			strconv.FormatInt(math.MinInt64, 10), "9223372036854775808", "-9223372036854775809",
-			"1.5", "1e3", `"7"`, "true", "null", "[1]",
-		} {
-			MustSet(t, s, o, "n", from)
-			e, err := increment(context.Background(), s, o, "n")
-			if err != nil {
-				t.Fatalf("increment from %s: %v", from, err)
-			}
-			want := string(store.NextCount(json.RawMessage(from)))
-			if string(e.Value) != want {
-				t.Errorf("increment from %s answered %s, want %s", from, e.Value, want)
-			}
-			if v, _ := get(t, s, o, "n"); v != want {
-				t.Errorf("increment from %s stored %s, want %s", from, v, want)
-			}
 		}
 	})
 }

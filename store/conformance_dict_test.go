@@ -1,0 +1,281 @@
+package store_test
+
+// The dictionary part of the conformance suite: one owner's keys, set, got,
+// counted, deleted and cleared, with versions and limits. It runs against
+// every owner of SQLite and of Redis, and against store.MemDict, which
+// keeps the browser and client scopes: all three keep the same rules.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/storagescopes/app/store"
+)
+
+// dictionary is one owner's dictionary, as the handlers use each scope.
+type dictionary interface {
+	List(ctx context.Context) (store.Snapshot, error)
+	Get(ctx context.Context, key string) (store.Entry, error)
+	Set(ctx context.Context, key string, value json.RawMessage, ifVersion int64) (store.Entry, error)
+	Increment(ctx context.Context, key string) (store.Entry, error)
+	Delete(ctx context.Context, key string, ifVersion int64) (int64, error)
+	Clear(ctx context.Context) (int, int64, error)
+}
+
+// forEachDictionary runs test on a fresh dictionary under limits: each
+// stored owner of SQLite and of Redis, and a MemDict.
+func forEachDictionary(t *testing.T, limits store.Limits, test func(t *testing.T, d dictionary)) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		s := be.open(store.Options{Limits: limits})
+		for _, o := range owners {
+			t.Run(string(o.Scope), func(t *testing.T) { test(t, ownerDict{s, o}) })
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		test(t, &memDict{limits: limits.WithDefaults()})
+	})
+}
+
+// ownerDict is one owner of a store.
+type ownerDict struct {
+	s store.Store
+	o store.Owner
+}
+
+func (d ownerDict) List(ctx context.Context) (store.Snapshot, error) { return d.s.List(ctx, d.o) }
+func (d ownerDict) Get(ctx context.Context, key string) (store.Entry, error) {
+	return d.s.Get(ctx, d.o, key)
+}
+func (d ownerDict) Set(ctx context.Context, key string, v json.RawMessage, ifVersion int64) (store.Entry, error) {
+	return d.apply(ctx, store.Mutation{Owner: d.o, Key: key, Value: v, IfVersion: ifVersion})
+}
+func (d ownerDict) Increment(ctx context.Context, key string) (store.Entry, error) {
+	return d.apply(ctx, store.Mutation{Owner: d.o, Key: key, Increment: true})
+}
+func (d ownerDict) apply(ctx context.Context, m store.Mutation) (store.Entry, error) {
+	entries, err := d.s.Apply(ctx, store.Origin{}, m)
+	if err != nil {
+		return store.Entry{}, err
+	}
+	return entries[0], nil
+}
+func (d ownerDict) Delete(ctx context.Context, key string, ifVersion int64) (int64, error) {
+	return d.s.Delete(ctx, d.o, key, store.Origin{}, ifVersion)
+}
+func (d ownerDict) Clear(ctx context.Context) (int, int64, error) {
+	return d.s.Clear(ctx, d.o, store.Origin{})
+}
+
+// memDict is a MemDict as the client scope keeps it: under a lock.
+type memDict struct {
+	mu     sync.Mutex
+	m      store.MemDict
+	limits store.Limits
+}
+
+func (d *memDict) List(context.Context) (store.Snapshot, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.List("u"), nil
+}
+func (d *memDict) Get(_ context.Context, key string) (store.Entry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Get("u", key)
+}
+func (d *memDict) Set(_ context.Context, key string, v json.RawMessage, ifVersion int64) (store.Entry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Set(key, v, ifVersion, store.Origin{UserID: "u"}, d.limits, time.Now())
+}
+func (d *memDict) Increment(_ context.Context, key string) (store.Entry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Increment(key, store.Origin{UserID: "u"}, d.limits, time.Now())
+}
+func (d *memDict) Delete(_ context.Context, key string, ifVersion int64) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m.Delete("u", key, ifVersion)
+}
+func (d *memDict) Clear(context.Context) (int, int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, v := d.m.Clear()
+	return n, v, nil
+}
+
+// value is key's value in d, and whether it is there.
+func value(t *testing.T, d dictionary, key string) (string, bool) {
+	t.Helper()
+	e, err := d.Get(context.Background(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return string(e.Value), true
+}
+
+// mustPut sets key to v in d.
+func mustPut(t *testing.T, d dictionary, key, v string) store.Entry {
+	t.Helper()
+	e, err := d.Set(context.Background(), key, json.RawMessage(v), 0)
+	if err != nil {
+		t.Fatalf("set %s: %v", key, err)
+	}
+	return e
+}
+
+func TestDictionaryOperations(t *testing.T) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+		ctx := context.Background()
+		if _, ok := value(t, d, "a"); ok {
+			t.Fatalf("new owner has key a")
+		}
+		first := mustPut(t, d, "a", `"one"`)
+		second := mustPut(t, d, "a", `{"n":2}`)
+		if second.Version <= first.Version {
+			t.Errorf("version after upsert = %d, want more than %d", second.Version, first.Version)
+		}
+		if v, _ := value(t, d, "a"); v != `{"n":2}` {
+			t.Errorf("get a = %s, want {\"n\":2}", v)
+		}
+		mustPut(t, d, "b", `true`)
+		snap, err := d.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if list := snap.Entries; len(list) != 2 || list[0].Key != "a" || list[1].Key != "b" {
+			t.Errorf("list = %v, want keys a, b", list)
+		}
+		if snap.Version < second.Version {
+			t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
+		}
+		deleted, err := d.Delete(ctx, "a", 0)
+		if err != nil {
+			t.Fatalf("delete a: %v", err)
+		}
+		if deleted <= second.Version {
+			t.Errorf("delete's version = %d, want more than %d", deleted, second.Version)
+		}
+		if _, ok := value(t, d, "a"); ok {
+			t.Errorf("a still there after delete")
+		}
+		if _, err := d.Delete(ctx, "a", 0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("delete missing key: got %v, want ErrNotFound", err)
+		}
+		n, cleared, err := d.Clear(ctx)
+		if err != nil || n != 1 || cleared <= deleted {
+			t.Errorf("clear = %d, v%d, %v; want 1, more than v%d, nil", n, cleared, err, deleted)
+		}
+		if snap, _ := d.List(ctx); len(snap.Entries) != 0 {
+			t.Errorf("list after clear = %v, want empty", snap.Entries)
+		}
+	})
+}
+
+// A change based on a version (If-Match) is made only while the key is at
+// that version; a refusal says what the key holds now and changes nothing.
+func TestDictionaryChangesBasedOnAVersion(t *testing.T) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+		ctx := context.Background()
+		first, err := d.Set(ctx, "k", json.RawMessage(`"first"`), store.Absent)
+		if err != nil {
+			t.Fatalf("a new key based on none: %v", err)
+		}
+		theirs := mustPut(t, d, "k", `"theirs"`)
+		for _, tc := range []struct {
+			name string
+			at   int64
+		}{{"an old version", first.Version}, {"none, but it exists", store.Absent}, {"a version never held", theirs.Version + 100}} {
+			_, err := d.Set(ctx, "k", json.RawMessage(`"mine"`), tc.at)
+			var conflict *store.ConflictError
+			if !errors.As(err, &conflict) || conflict.Current.Version != theirs.Version || string(conflict.Current.Value) != `"theirs"` {
+				t.Errorf("set based on %s: got %v, want a conflict with the current value", tc.name, err)
+			}
+			if _, err := d.Delete(ctx, "k", tc.at); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("delete based on %s: got %v, want a conflict", tc.name, err)
+			}
+		}
+		if v, _ := value(t, d, "k"); v != `"theirs"` {
+			t.Errorf("k = %s after refused changes, want \"theirs\"", v)
+		}
+		if _, err := d.Set(ctx, "k", json.RawMessage(`"mine"`), theirs.Version); err != nil {
+			t.Errorf("set based on the current version: %v", err)
+		}
+	})
+}
+
+// What the limits refuse, every dictionary refuses, and stores nothing.
+func TestDictionaryRefusesWhatTheLimitsRefuse(t *testing.T) {
+	forEachDictionary(t, store.Limits{KeysPerOwner: 3, ValueBytes: 64}, func(t *testing.T, d dictionary) {
+		ctx := context.Background()
+		for _, k := range []string{"a", "b", "c"} {
+			mustPut(t, d, k, `1`)
+		}
+		if _, err := d.Set(ctx, "d", json.RawMessage(`1`), 0); !errors.Is(err, store.ErrTooManyKeys) {
+			t.Errorf("fourth key: got %v, want ErrTooManyKeys", err)
+		}
+		if _, err := d.Increment(ctx, "d"); !errors.Is(err, store.ErrTooManyKeys) {
+			t.Errorf("fourth key counted: got %v, want ErrTooManyKeys", err)
+		}
+		var invalid *store.InvalidError
+		if _, err := d.Set(ctx, "a", json.RawMessage(strconv.Quote(string(make([]byte, 100)))), 0); !errors.As(err, &invalid) {
+			t.Errorf("a value over ValueBytes: got %v, want an InvalidError", err)
+		}
+		if _, err := d.Set(ctx, "", json.RawMessage(`1`), 0); !errors.As(err, &invalid) {
+			t.Errorf("an empty key: got %v, want an InvalidError", err)
+		}
+		if _, ok := value(t, d, "d"); ok {
+			t.Errorf("refused key d was stored")
+		}
+		if v, _ := value(t, d, "a"); v != "1" {
+			t.Errorf("a = %s after refused changes, want 1", v)
+		}
+		// Overwriting an existing key is still allowed at the cap.
+		mustPut(t, d, "a", `2`)
+	})
+}
+
+// Every dictionary counts by store.NextCount; the Redis scripts count on
+// the digits (Lua's numbers are doubles, exact only up to 2^53), and all
+// must agree with it everywhere, at the edges of a double and of an int64
+// too.
+func TestDictionaryCountsAsNextCount(t *testing.T) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+		for _, from := range []string{
+			"0", "-1", "-2", "9", "99", "-10", "41",
+			strconv.FormatInt(1<<53-1, 10), strconv.FormatInt(1<<53, 10), strconv.FormatInt(1<<53+1, 10),
+			strconv.FormatInt(math.MaxInt64-1, 10), strconv.FormatInt(math.MaxInt64, 10),
+			strconv.FormatInt(math.MinInt64, 10), "9223372036854775808", "-9223372036854775809",
+			"1.5", "1e3", `"7"`, `"many"`, "true", "null", "[1]",
+		} {
+			mustPut(t, d, "n", from)
+			e, err := d.Increment(context.Background(), "n")
+			if err != nil {
+				t.Fatalf("increment from %s: %v", from, err)
+			}
+			want := string(store.NextCount(json.RawMessage(from)))
+			if string(e.Value) != want {
+				t.Errorf("increment from %s answered %s, want %s", from, e.Value, want)
+			}
+			if v, _ := value(t, d, "n"); v != want {
+				t.Errorf("increment from %s stored %s, want %s", from, v, want)
+			}
+		}
+		if _, err := d.Delete(context.Background(), "n", 0); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := d.Increment(context.Background(), "n"); err != nil || string(e.Value) != "1" {
+			t.Errorf("a new key counted: %s, %v; want 1", e.Value, err)
+		}
+	})
+}
