@@ -51,7 +51,7 @@ func render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 // renderChange answers a write with message and the change it made, as
 // the page of id sees it: its parts, out of band (originOnly: only who changed
 // the bound control, for the answer to that control).
-func renderChange(w http.ResponseWriter, r *http.Request, id *identity, d dict, c store.Change, originOnly bool, message string) error {
+func renderChange(w http.ResponseWriter, r *http.Request, id *identity, d dictionary, c store.Change, originOnly bool, message string) error {
 	counted, err := d.View(r.Context(), store.Window{})
 	if err != nil {
 		return err

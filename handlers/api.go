@@ -59,12 +59,12 @@ func apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
 
 // apiDict is the dictionary of the URL's scope. The client scope lives only
 // as long as a page, so the API does not offer it.
-func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dict, error) {
+func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dictionary, error) {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	if scope == store.Client {
 		return nil, notFound(`unknown scope "client": the API serves general, user, tab or browser`)
 	}
-	return s.dict(w, r, identityFrom(r), scope)
+	return s.dictionaryFor(w, r, identityFrom(r), scope)
 }
 
 // writeJSON answers v as JSON, values as they were stored (no \u003c for
@@ -96,7 +96,7 @@ func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
 }
 
 // apiKey is the URL's scope and key.
-func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) (dict, string, error) {
+func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) (dictionary, string, error) {
 	key, err := s.keyParam(r)
 	if err != nil {
 		return nil, "", err

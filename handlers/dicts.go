@@ -10,13 +10,13 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
-// dict is one scope owner's dictionary as the handlers use it: the stored
+// dictionary is one scope owner's dictionary as the handlers use it: the stored
 // scopes (through the store), the browser scope (in the cookie) and the
 // client scope (in memory) all offer it, by the rules of store's scope
 // model. A change keeps who made it; ifVersion, unless 0, is the version
 // the change is based on (store.Absent: none), refused with a
 // *store.ConflictError if someone changed the key since.
-type dict interface {
+type dictionary interface {
 	List(ctx context.Context) (store.Snapshot, error)
 	// View is what a page shows of the dictionary (see store.Window).
 	View(ctx context.Context, w store.Window) (store.View, error)
@@ -29,11 +29,11 @@ type dict interface {
 	Clear(ctx context.Context) (int, int64, error)
 }
 
-// dict returns the dictionary that scope means for the request r from id:
+// dictionaryFor returns the dictionary that scope means for the request r from id:
 // the user comes from the cookie, the tab and the page load from the
 // headers (see loadIdentity). Writing to the browser scope re-issues the
 // cookie on w.
-func (s *Server) dict(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope) (dict, error) {
+func (s *Server) dictionaryFor(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope) (dictionary, error) {
 	origin := originOf(id)
 	switch scope {
 	case store.General:

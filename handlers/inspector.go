@@ -23,7 +23,7 @@ import (
 func (s *Server) handleEntries(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	id := identityFrom(r)
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -57,13 +57,13 @@ func (s *Server) checkFilter(name, filter string) error {
 }
 
 // entryKey is the URL's scope, its dictionary for id and the URL's key.
-func (s *Server) entryKey(w http.ResponseWriter, r *http.Request, id *identity) (store.Scope, dict, string, error) {
+func (s *Server) entryKey(w http.ResponseWriter, r *http.Request, id *identity) (store.Scope, dictionary, string, error) {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	key, err := s.keyParam(r)
 	if err != nil {
 		return scope, nil, "", err
 	}
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	return scope, d, key, err
 }
 
@@ -84,7 +84,7 @@ func (s *Server) handleEntryValue(w http.ResponseWriter, r *http.Request) error 
 func (s *Server) handleEntrySet(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	id := identityFrom(r)
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) handleEntryDelete(w http.ResponseWriter, r *http.Request) error
 func (s *Server) handleEntriesClear(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	id := identityFrom(r)
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	if err != nil {
 		return err
 	}

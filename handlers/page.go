@@ -49,7 +49,7 @@ func (s *Server) handlePage(path string) handlerFunc {
 				page.Panels = append(page.Panels, p)
 				continue
 			}
-			d, err := s.dict(w, r, id, scope)
+			d, err := s.dictionaryFor(w, r, id, scope)
 			if err != nil {
 				return err
 			}
@@ -85,7 +85,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	id := identityFrom(r)
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	id.Tab = counted[0].Origin.Tab // numbered now, if it was copied
 	// The browser scope's counter also re-issues the cookie, which keeps
 	// it alive for another cookieMaxAge.
-	browser, err := s.dict(w, r, id, store.Browser)
+	browser, err := s.dictionaryFor(w, r, id, store.Browser)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ type visitCounts struct {
 // tab's name and the changes its page view made (the counters of the other
 // scopes, the page last seen, their feed items); note says why a visit was
 // not counted.
-func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope, d dict, counts *visitCounts, note string) error {
+func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope, d dictionary, counts *visitCounts, note string) error {
 	ctx := r.Context()
 	v := id.Viewer
 	now := time.Now()
@@ -170,7 +170,7 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identit
 		} {
 			counted, ok := keys[c.scope]
 			if !ok {
-				od, err := s.dict(w, r, id, c.scope)
+				od, err := s.dictionaryFor(w, r, id, c.scope)
 				if err != nil {
 					return err
 				}
@@ -216,7 +216,7 @@ func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	id := identityFrom(r)
-	d, err := s.dict(w, r, id, scope)
+	d, err := s.dictionaryFor(w, r, id, scope)
 	if err != nil {
 		return err
 	}

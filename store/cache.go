@@ -22,18 +22,18 @@ import (
 // the cache remembers the owners of the last recentMax changes for that
 // check, and refuses a fill it cannot check.
 type snapCache struct {
-	mu       sync.Mutex
-	maxBytes int
-	maxAge   time.Duration // 0: for ever; else a snapshot is read again after it
-	bytes    int
-	m        map[Owner]*list.Element // of *cached
-	lru      *list.List              // front: most recently used
-	seq      int64                   // the last change applied
-	moved    chan struct{}           // closed when seq moves on
-	recent   []recentChange          // ring of the last changes
-	next     int                     // where the ring writes next
-	forgot   int64                   // fills read at an older version are refused
-	metrics  *metrics.Metrics        // counts hits and misses
+	mu        sync.Mutex
+	maxBytes  int
+	maxAge    time.Duration // 0: for ever; else a snapshot is read again after it
+	bytes     int
+	m         map[Owner]*list.Element // of *cached
+	lru       *list.List              // front: most recently used
+	seq       int64                   // the last change applied
+	moved     chan struct{}           // closed when seq moves on
+	recent    []recentChange          // ring of the last changes
+	next      int                     // where the ring writes next
+	fillsFrom int64                   // fills read at an older version are refused
+	metrics   *metrics.Metrics        // counts hits and misses
 }
 
 type cached struct {
@@ -96,9 +96,9 @@ func (c *snapCache) view(o Owner, w Window) (View, bool) {
 	return Snapshot{Entries: e.entries, Version: c.seq}.View(w), true
 }
 
-// reached waits, at most wait, until the changes up to version v are
+// waitFor waits, at most wait, until the changes up to version v are
 // applied, and reports whether they are.
-func (c *snapCache) reached(ctx context.Context, v int64, wait time.Duration) bool {
+func (c *snapCache) waitFor(ctx context.Context, v int64, wait time.Duration) bool {
 	var timeout <-chan time.Time
 	for {
 		c.mu.Lock()
@@ -131,7 +131,7 @@ func (c *snapCache) reset() {
 		c.remove(c.lru.Back().Value.(*cached).owner)
 	}
 	c.recent, c.next = c.recent[:0], 0
-	c.forgot = math.MaxInt64
+	c.fillsFrom = math.MaxInt64
 }
 
 // fill caches snap, read from storage, unless o changed after it was read
@@ -139,7 +139,7 @@ func (c *snapCache) reset() {
 func (c *snapCache) fill(o Owner, snap Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[o]; ok || snap.Version < c.forgot || snap.Version > c.seq {
+	if _, ok := c.m[o]; ok || snap.Version < c.fillsFrom || snap.Version > c.seq {
 		return
 	}
 	for _, r := range c.recent {
@@ -168,13 +168,13 @@ func (c *snapCache) remove(o Owner) {
 	}
 }
 
-// note records that o changed at seq. c.mu is held.
-func (c *snapCache) note(o Owner, seq int64) {
+// remember records that o changed at seq. c.mu is held.
+func (c *snapCache) remember(o Owner, seq int64) {
 	if len(c.recent) < recentMax {
 		c.recent = append(c.recent, recentChange{o, seq})
 		return
 	}
-	c.forgot = max(c.forgot, c.recent[c.next].seq) // an older change falls out
+	c.fillsFrom = max(c.fillsFrom, c.recent[c.next].seq) // an older change falls out
 	c.recent[c.next] = recentChange{o, seq}
 	c.next = (c.next + 1) % recentMax
 }
@@ -185,8 +185,8 @@ func (c *snapCache) note(o Owner, seq int64) {
 func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.forgot == math.MaxInt64 {
-		c.forgot = seq // after a reset, fills from here on can be checked
+	if c.fillsFrom == math.MaxInt64 {
+		c.fillsFrom = seq // after a reset, fills from here on can be checked
 	}
 	if seq > c.seq {
 		c.seq = seq
@@ -195,10 +195,10 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 	}
 	for _, o := range stale {
 		c.remove(o)
-		c.note(o, seq)
+		c.remember(o, seq)
 	}
 	for _, ch := range changes {
-		c.note(ch.Owner, ch.Version)
+		c.remember(ch.Owner, ch.Version)
 		el, ok := c.m[ch.Owner]
 		if !ok {
 			continue

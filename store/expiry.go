@@ -20,7 +20,7 @@ type Expiry struct {
 	Every time.Duration
 }
 
-// DefaultExpiry is the expiry of PRODUCT.md.
+// DefaultExpiry is the documented expiry (the README's configuration).
 var DefaultExpiry = Expiry{TabTTL: 30 * 24 * time.Hour, UserTTL: 400 * 24 * time.Hour, OneShot: 24 * time.Hour, Every: 10 * time.Minute}
 
 func (e Expiry) withDefaults() Expiry {
@@ -155,10 +155,10 @@ func (s *SQLite) sweepLoop() {
 // at once the first time a user's cookie comes back (returning), which
 // keeps it beyond the one-shot grace. A user without rows yet (its first
 // write is still to come) is touched again once it is written (see
-// touches.wrote), or after the interval.
+// touches.countWrite), or after the interval.
 func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
-	due, writes := s.touched.due(userID, tabID, now, returning)
+	due, writes := s.touched.needed(userID, tabID, now, returning)
 	if !due {
 		return nil
 	}
@@ -180,7 +180,7 @@ func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning, found, writes)
+	s.touched.record(userID, tabID, now, returning, found, writes)
 	return nil
 }
 
@@ -195,13 +195,13 @@ type userTouch struct {
 	at        time.Time
 	returning bool   // the returning cookie was told
 	absent    bool   // ... while the user had no row yet
-	writes    uint64 // writes that may have made its row (wrote)
+	writes    uint64 // writes that may have made its row (countWrite)
 	tabs      map[string]time.Time
 }
 
-// due reports whether a touch is to be written, and the user's writes so
-// far, which done needs.
-func (t *touches) due(userID, tabID string, now time.Time, returning bool) (bool, uint64) {
+// needed reports whether a touch is to be written, and the user's writes so
+// far, which record needs.
+func (t *touches) needed(userID, tabID string, now time.Time, returning bool) (bool, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u, ok := t.m[userID]
@@ -218,13 +218,13 @@ func (t *touches) due(userID, tabID string, now time.Time, returning bool) (bool
 	return !ok || now.Sub(at) >= touchInterval, u.writes
 }
 
-// done records a touch; found says the user exists, writes is what due
+// record records a touch; found says the user exists, writes is what needed
 // answered. A returning cookie whose user has no row yet is not told again
 // with every request (a reader would cost a write, or a Redis round trip,
-// per page) but again after a write that may have made the row (wrote),
+// per page) but again after a write that may have made the row (countWrite),
 // or the row would stay one-shot; so too when such a write ran while the
 // touch looked (the touch of a request runs beside its own write).
-func (t *touches) done(userID, tabID string, now time.Time, returning, found bool, writes uint64) {
+func (t *touches) record(userID, tabID string, now time.Time, returning, found bool, writes uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u := t.entry(userID)
@@ -233,7 +233,7 @@ func (t *touches) done(userID, tabID string, now time.Time, returning, found boo
 	case !returning:
 	case found:
 		u.returning, u.absent = true, false
-	case u.writes == writes: // no row, and no write since due looked
+	case u.writes == writes: // no row, and no write since needed looked
 		u.returning, u.absent = true, true
 	}
 	if tabID != "" {
@@ -241,9 +241,9 @@ func (t *touches) done(userID, tabID string, now time.Time, returning, found boo
 	}
 }
 
-// wrote tells that a write may have made userID's row: a returning cookie
+// countWrite tells that a write may have made userID's row: a returning cookie
 // told while it had none is told again with its next request.
-func (t *touches) wrote(userID string) {
+func (t *touches) countWrite(userID string) {
 	if userID == "" {
 		return
 	}

@@ -24,7 +24,7 @@ type Limits struct {
 	BodyBytes      int // bytes of one request body
 }
 
-// DefaultLimits are the limits of PRODUCT.md.
+// DefaultLimits are the documented limits (the README's configuration).
 var DefaultLimits = Limits{KeyRunes: 128, ValueBytes: 16 << 10, JSONDepth: 32, KeysPerOwner: 1000,
 	TabsPerUser: 100, ClientsPerUser: 100, BodyBytes: 64 << 10}
 

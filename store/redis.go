@@ -131,7 +131,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		s.rdb.Close()
 		return nil, fmt.Errorf("redis subscribe: %w", err)
 	}
-	s.caughtUp(ctx)
+	s.readSeq(ctx)
 	subCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(subCtx)
@@ -319,7 +319,7 @@ func (s *Redis) conflict(ctx context.Context, err error, o Owner, key string) er
 // touchInterval, or at once when the cookie first comes back (as Store).
 func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool) error {
 	now := s.now()
-	due, writes := s.touched.due(userID, tabID, now, returning)
+	due, writes := s.touched.needed(userID, tabID, now, returning)
 	if !due {
 		return nil
 	}
@@ -331,7 +331,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
-	s.touched.done(userID, tabID, now, returning, found == 1, writes)
+	s.touched.record(userID, tabID, now, returning, found == 1, writes)
 	return nil
 }
 

@@ -52,7 +52,7 @@ func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
 
 // View returns what w shows of owner, as List reads it.
 func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
-	if s.caughtUpWithMe(ctx) {
+	if s.waitForMyWrites(ctx) {
 		if v, ok := s.cache.view(o, w); ok {
 			return v, nil
 		}
@@ -140,10 +140,10 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
 	}
 	s.answered(seq)
-	s.numbered(origin)
+	s.countTabWrite(origin)
 	for _, m := range muts {
 		if m.Owner.Scope != General {
-			s.touched.wrote(m.Owner.UserID)
+			s.touched.countWrite(m.Owner.UserID)
 		}
 	}
 	tab, _ := res[0].(int64)
@@ -188,7 +188,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	if err != nil {
 		return 0, fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
 	}
-	s.numbered(origin)
+	s.countTabWrite(origin)
 	if version == 0 {
 		return 0, fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
@@ -207,7 +207,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 		return 0, 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
 	s.answered(res[1])
-	s.numbered(origin)
+	s.countTabWrite(origin)
 	return int(res[0]), res[1], nil
 }
 
@@ -220,23 +220,23 @@ func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) erro
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
 	s.answered(seq)
-	s.touched.wrote(userID)
+	s.touched.countWrite(userID)
 	return nil
 }
 
-// numbered tells the touches that a write by origin may have made its user:
+// countTabWrite tells the touches that a write by origin may have made its user:
 // a page's write numbers its tab, which makes the user (origin_of in
 // lua/prelude.lua); a write through the API makes none.
-func (s *Redis) numbered(origin Origin) {
+func (s *Redis) countTabWrite(origin Origin) {
 	if !origin.API && origin.TabID != "" {
-		s.touched.wrote(origin.UserID)
+		s.touched.countWrite(origin.UserID)
 	}
 }
 
 // TabNumber returns the number of a tab in its browser, numbering it only
 // the first time it is seen.
 func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
-	if s.cache.reached(ctx, s.acked.Load(), streamWait) { // evictions of this instance's writes are known
+	if s.cache.waitFor(ctx, s.acked.Load(), streamWait) { // evictions of this instance's writes are known
 		if n, ok := s.tabNumbers.get(userID, tabID); ok {
 			return n, nil
 		}
@@ -252,7 +252,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if n, err = tabScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	s.touched.wrote(userID)
+	s.touched.countWrite(userID)
 	s.tabNumbers.put(userID, tabID, n)
 	return n, nil
 }

@@ -134,7 +134,7 @@ func (s *Redis) listen(ctx context.Context) {
 		case *redis.Subscription:
 			s.metrics.Resubscribed()
 			s.cache.reset()
-			s.caughtUp(ctx)
+			s.readSeq(ctx)
 			changes = []Change{{Op: OpResync}} // back after a loss
 		case *redis.Message:
 			p, err := decodeMessage(m.Payload)
@@ -167,11 +167,11 @@ func (s *Redis) listen(ctx context.Context) {
 	}
 }
 
-// caughtUp tells the cache, once subscribed, the sequence of the moment:
+// readSeq tells the cache, once subscribed, the sequence of the moment:
 // every change after it will come on the stream, so snapshots read from now
 // on can be cached before anyone writes. Without it the cache waits for
 // the next change.
-func (s *Redis) caughtUp(ctx context.Context) {
+func (s *Redis) readSeq(ctx context.Context) {
 	seq, err := s.rdb.Get(ctx, s.prefix+"seq").Int64()
 	if errors.Is(err, redis.Nil) {
 		seq, err = 0, nil
@@ -204,17 +204,17 @@ const streamWait = 20 * time.Millisecond
 // cached returns o's cached snapshot once the stream has caught up with
 // this instance's writes.
 func (s *Redis) cached(ctx context.Context, o Owner) (Snapshot, bool) {
-	if !s.caughtUpWithMe(ctx) {
+	if !s.waitForMyWrites(ctx) {
 		return Snapshot{}, false
 	}
 	return s.cache.get(o)
 }
 
-// caughtUpWithMe waits, at most streamWait, until the change stream has
+// waitForMyWrites waits, at most streamWait, until the change stream has
 // brought the cache this instance's last acknowledged write; if it has
 // not, the read is counted a miss and goes to Redis.
-func (s *Redis) caughtUpWithMe(ctx context.Context) bool {
-	if s.cache.reached(ctx, s.acked.Load(), streamWait) {
+func (s *Redis) waitForMyWrites(ctx context.Context) bool {
+	if s.cache.waitFor(ctx, s.acked.Load(), streamWait) {
 		return true
 	}
 	s.metrics.CacheLookup(false)

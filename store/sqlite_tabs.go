@@ -118,7 +118,7 @@ func (t *writeTx) ensureOwner(o Owner) error {
 // ensureRows creates or refreshes the users (and tabs) row of o, and
 // returns a tab's number.
 func (t *writeTx) ensureRows(o Owner) (int, error) {
-	t.w.s.touched.wrote(o.UserID)
+	t.w.s.touched.countWrite(o.UserID)
 	if _, err := t.exec(`
 		INSERT INTO users (id, created_at, seen_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at

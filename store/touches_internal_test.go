@@ -11,15 +11,15 @@ import (
 // own write), or the row would stay one-shot.
 func TestTouchesAskAgainAfterAWriteThatMayHaveMadeTheUser(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	asked := func(tt *touches) bool { due, _ := tt.due("u", "", now, true); return due }
+	asked := func(tt *touches) bool { due, _ := tt.needed("u", "", now, true); return due }
 
 	var plain touches
-	_, w := plain.due("u", "", now, true)
-	plain.done("u", "", now, true, false, w)
+	_, w := plain.needed("u", "", now, true)
+	plain.record("u", "", now, true, false, w)
 	if asked(&plain) {
 		t.Error("a reader without a row is asked again with its next request")
 	}
-	plain.wrote("u")
+	plain.countWrite("u")
 	if !asked(&plain) {
 		t.Error("after the user's first write the returning cookie is not told again")
 	}
@@ -29,13 +29,13 @@ func TestTouchesAskAgainAfterAWriteThatMayHaveMadeTheUser(t *testing.T) {
 		"the touch was recorded before the write made the row": {"done", "wrote"},
 	} {
 		var tt touches
-		_, w := tt.due("u", "", now, true) // the touch looks: no row yet
+		_, w := tt.needed("u", "", now, true) // the touch looks: no row yet
 		for _, step := range order {
 			switch step {
 			case "wrote":
-				tt.wrote("u")
+				tt.countWrite("u")
 			case "done":
-				tt.done("u", "", now, true, false, w)
+				tt.record("u", "", now, true, false, w)
 			}
 		}
 		if !asked(&tt) {

@@ -122,7 +122,7 @@ func (w *writer) run() {
 
 // batch runs first and every write waiting right now in one transaction,
 // commits, and only then answers each. A write function refuses (ErrNotFound,
-// ErrTooManyKeys, ErrTabExists) before it writes anything, so a refused
+// ErrTooManyKeys, ErrTabExists, a *ConflictError) before it writes anything, so a refused
 // write leaves nothing behind and the others commit; any other error fails
 // the whole batch, which then commits nothing.
 func (w *writer) batch(first *writeOp) {
