@@ -25,6 +25,7 @@ type snapCache struct {
 	mu        sync.Mutex
 	maxBytes  int
 	maxAge    time.Duration // 0: for ever; else a snapshot is read again after it
+	now       func() time.Time
 	bytes     int
 	m         map[Owner]*list.Element // of *cached
 	lru       *list.List              // front: most recently used
@@ -51,8 +52,8 @@ type recentChange struct {
 
 const recentMax = 4096
 
-func newSnapCache(maxBytes int, maxAge time.Duration) *snapCache {
-	return &snapCache{maxBytes: maxBytes, maxAge: maxAge, m: map[Owner]*list.Element{}, lru: list.New(),
+func newSnapCache(maxBytes int, maxAge time.Duration, now func() time.Time) *snapCache {
+	return &snapCache{maxBytes: maxBytes, maxAge: maxAge, now: now, m: map[Owner]*list.Element{}, lru: list.New(),
 		moved: make(chan struct{}), recent: make([]recentChange, 0, recentMax)}
 }
 
@@ -75,7 +76,7 @@ func (c *snapCache) lookup(o Owner) (*cached, bool) {
 		return nil, false
 	}
 	e := el.Value.(*cached)
-	if c.maxAge > 0 && time.Since(e.filled) > c.maxAge {
+	if c.maxAge > 0 && c.now().Sub(e.filled) > c.maxAge {
 		c.remove(o) // storage may have let it expire without a change
 		c.metrics.CacheLookup(false)
 		return nil, false
@@ -147,7 +148,7 @@ func (c *snapCache) fill(o Owner, snap Snapshot) {
 			return
 		}
 	}
-	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...), filled: time.Now(), version: snap.Version}
+	e := &cached{owner: o, entries: append([]Entry(nil), snap.Entries...), filled: c.now(), version: snap.Version}
 	for _, x := range e.entries {
 		e.bytes += entrySize(x)
 	}

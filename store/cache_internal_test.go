@@ -96,7 +96,7 @@ func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
 // and applying them again must not bring back an older value or delete a
 // key set again since.
 func TestACachedSnapshotIgnoresChangesItAlreadyHolds(t *testing.T) {
-	c := newSnapCache(1<<20, 0)
+	c := newSnapCache(1<<20, 0, time.Now)
 	c.reset()
 	c.apply(10, nil, nil) // subscribed: the sequence is 10, changes 8 and 9 still coming
 	o := UserOwner("u")

@@ -80,6 +80,7 @@ func (s *SQLite) Sweep(ctx context.Context) (Swept, error) {
 					return err
 				}
 				t.stale = append(t.stale, owners...)
+				t.stale = append(t.stale, UserOwner(id)) // its tabs' numbers go too
 				res, err := t.exec(`DELETE FROM entries WHERE scope IN ('user', 'tab') AND user_id = ?`, id)
 				if err != nil {
 					return err

@@ -60,7 +60,7 @@ type Redis struct {
 	// read after a write sees it.
 	cache       *snapCache
 	acked       atomic.Int64
-	tabNumbers  tabNumbers
+	tabNumbers  *tabNumbers
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
 	lastShare   atomicString  // the share last published
@@ -102,8 +102,8 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		metrics: opts.Metrics,
 		// Redis lets keys expire without a change: a snapshot is read
 		// again after a minute.
-		cache:      newSnapCache(32<<20, time.Minute),
-		tabNumbers: tabNumbers{m: map[string]tabNumber{}},
+		cache:      newSnapCache(32<<20, time.Minute, opts.Now),
+		tabNumbers: newTabNumbers(opts.Now),
 
 		presenceTTL: opts.PresenceTTL,
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -236,14 +235,17 @@ func (s *Redis) countTabWrite(origin Origin) {
 // TabNumber returns the number of a tab in its browser, numbering it only
 // the first time it is seen.
 func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
+	var gen uint64
 	if s.cache.waitFor(ctx, s.acked.Load(), streamWait) { // evictions of this instance's writes are known
-		if n, ok := s.tabNumbers.get(userID, tabID); ok {
+		var n int
+		var ok bool
+		if n, ok, gen = s.tabNumbers.get(userID, tabID); ok {
 			return n, nil
 		}
 	}
 	n, err := s.ap.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
 	if err == nil {
-		s.tabNumbers.put(userID, tabID, n)
+		s.tabNumbers.put(userID, tabID, n, gen)
 		return n, nil
 	}
 	if !errors.Is(err, redis.Nil) {
@@ -253,46 +255,6 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
 	s.touched.countWrite(userID)
-	s.tabNumbers.put(userID, tabID, n)
+	s.tabNumbers.put(userID, tabID, n, gen)
 	return n, nil
-}
-
-// tabNumbers remembers the tab numbers this instance learnt, for a minute
-// each (a number never changes while its user exists; after a user's
-// expiry the same ids would be numbered again).
-type tabNumbers struct {
-	mu sync.Mutex
-	m  map[string]tabNumber
-}
-
-type tabNumber struct {
-	n  int
-	at time.Time
-}
-
-const tabNumbersMax = 100_000
-
-func (t *tabNumbers) get(userID, tabID string) (int, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.m[userID+"/"+tabID]
-	if !ok || time.Since(e.at) > time.Minute {
-		return 0, false
-	}
-	return e.n, true
-}
-
-func (t *tabNumbers) forget(userID, tabID string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, userID+"/"+tabID)
-}
-
-func (t *tabNumbers) put(userID, tabID string, n int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.m) >= tabNumbersMax {
-		clear(t.m) // rare: they are read again as needed
-	}
-	t.m[userID+"/"+tabID] = tabNumber{n, time.Now()}
 }

@@ -149,7 +149,7 @@ func (s *Redis) listen(ctx context.Context) {
 			c := p.change()
 			switch {
 			case c.Op == opEvict:
-				s.tabNumbers.forget(c.Owner.UserID, c.Owner.TabID) // an evicted tab comes back as a new one
+				s.tabNumbers.forget(c.Owner) // an evicted tab comes back as a new one
 				s.cache.apply(c.Version, nil, []Owner{c.Owner})
 				continue
 			case c.Op == OpSet || c.Op == OpDelete || c.Op == OpClear:

@@ -103,6 +103,7 @@ type SQLite struct {
 	rstmts  *stmts  // prepared on rdb
 	wstmts  *stmts  // prepared on wdb
 	cache   *snapCache
+	tabs    *tabNumbers // the tabs' numbers, read once each
 	limits  Limits
 	expiry  Expiry
 	touched touches
@@ -167,7 +168,8 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		sync:    opts.Sync,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry,
-		cache:   newSnapCache(32<<20, 0),
+		cache:   newSnapCache(32<<20, 0, opts.Now),
+		tabs:    newTabNumbers(opts.Now),
 		now:     opts.Now,
 		log:     opts.Logger,
 		metrics: opts.Metrics,

@@ -48,20 +48,23 @@ func (s *SQLite) CopyTab(ctx context.Context, userID, fromTab, toTab string) err
 // TabNumber returns the number of a tab in its browser, numbering it (with
 // a write) only the first time it is seen.
 func (s *SQLite) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
-	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT number FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID).Scan(&n)
-	if err == nil && n > 0 {
+	n, ok, gen := s.tabs.get(userID, tabID)
+	if ok {
 		return n, nil
 	}
+	err := s.rdb.QueryRowContext(ctx, `SELECT number FROM tabs WHERE user_id = ? AND tab_id = ?`, userID, tabID).Scan(&n)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	if err := s.write(ctx, Origin{}, func(t *writeTx) (err error) {
-		n, err = t.tabNumber(userID, tabID)
-		return err
-	}); err != nil {
-		return 0, fmt.Errorf("tab number: %w", err)
+	if err != nil || n == 0 {
+		if err := s.write(ctx, Origin{}, func(t *writeTx) (err error) {
+			n, err = t.tabNumber(userID, tabID)
+			return err
+		}); err != nil {
+			return 0, fmt.Errorf("tab number: %w", err)
+		}
 	}
+	s.tabs.put(userID, tabID, n, gen)
 	return n, nil
 }
 

@@ -245,8 +245,12 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	// Before anyone hears of the commit, the cached snapshots include it.
+	// Before anyone hears of the commit, the cached snapshots include it,
+	// and the numbers of the tabs it deleted are forgotten.
 	w.s.cache.apply(w.seq, changes, stale)
+	if len(stale) > 0 {
+		w.s.tabs.forget(stale...)
+	}
 	return changes, nil
 }
 
