@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -25,51 +26,56 @@ func mustCookieCodec(t *testing.T, secrets ...string) *cookieCodec {
 }
 
 func TestRememberedCookiesAreBoundedAndExpire(t *testing.T) {
-	c := mustCookieCodec(t, "secret-one")
-	encoded, err := c.Encode(cookieName, map[any]any{sessUserID: "u1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// A remembered cookie decodes to what was encoded, and its copy is the
-	// caller's own: changing it does not change the next decode.
-	got := map[any]any{}
-	if err := c.Decode(cookieName, encoded, &got); err != nil || got[sessUserID] != "u1" {
-		t.Fatalf("decode = %v, %v; want uid u1", got, err)
-	}
-	got[sessUserID] = "changed"
-	again := map[any]any{}
-	if err := c.Decode(cookieName, encoded, &again); err != nil || again[sessUserID] != "u1" {
-		t.Fatalf("second decode = %v, %v; want uid u1", again, err)
-	}
-	// Under another name it is not the same cookie.
-	if err := c.Decode("other", encoded, &map[any]any{}); err == nil {
-		t.Error("a cookie decoded under another name")
-	}
-
-	// The memory never holds more than its bound.
-	for i := range maxDecodedCookies + 10 {
-		if _, err := c.Encode(cookieName, map[any]any{sessUserID: fmt.Sprint(i)}); err != nil {
+	// In a bubble the clock is fake: a minute passes at once, and exactly.
+	synctest.Test(t, func(t *testing.T) {
+		c := mustCookieCodec(t, "secret-one")
+		encoded, err := c.Encode(cookieName, map[any]any{sessUserID: "u1"})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if n := len(c.seen); n > maxDecodedCookies {
-		t.Errorf("remembered %d cookies, want at most %d", n, maxDecodedCookies)
-	}
 
-	// After a minute a cookie is verified again: under keys that no longer
-	// match, it no longer decodes.
-	c.remember(encoded, decodedCookie{name: cookieName, values: map[any]any{sessUserID: "u1"}})
-	c.codecs = mustCookieCodec(t, "secret-two").codecs
-	if err := c.Decode(cookieName, encoded, &map[any]any{}); err != nil {
-		t.Fatalf("a remembered cookie within the minute: %v", err)
-	}
-	d := c.seen[encoded]
-	d.at = time.Now().Add(-decodedCookieTTL)
-	c.seen[encoded] = d
-	if err := c.Decode(cookieName, encoded, &map[any]any{}); err == nil {
-		t.Error("a cookie remembered for over a minute was not verified again")
-	}
+		// A remembered cookie decodes to what was encoded, and its copy is the
+		// caller's own: changing it does not change the next decode.
+		got := map[any]any{}
+		if err := c.Decode(cookieName, encoded, &got); err != nil || got[sessUserID] != "u1" {
+			t.Fatalf("decode = %v, %v; want uid u1", got, err)
+		}
+		got[sessUserID] = "changed"
+		again := map[any]any{}
+		if err := c.Decode(cookieName, encoded, &again); err != nil || again[sessUserID] != "u1" {
+			t.Fatalf("second decode = %v, %v; want uid u1", again, err)
+		}
+		// Under another name it is not the same cookie.
+		if err := c.Decode("other", encoded, &map[any]any{}); err == nil {
+			t.Error("a cookie decoded under another name")
+		}
+
+		// The memory never holds more than its bound.
+		for i := range maxDecodedCookies + 10 {
+			if _, err := c.Encode(cookieName, map[any]any{sessUserID: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(c.seen); n > maxDecodedCookies {
+			t.Errorf("remembered %d cookies, want at most %d", n, maxDecodedCookies)
+		}
+
+		// After a minute a cookie is verified again: under keys that no longer
+		// match, it no longer decodes.
+		c.remember(encoded, decodedCookie{name: cookieName, values: map[any]any{sessUserID: "u1"}})
+		c.codecs = mustCookieCodec(t, "secret-two").codecs
+		if err := c.Decode(cookieName, encoded, &map[any]any{}); err != nil {
+			t.Fatalf("a remembered cookie within the minute: %v", err)
+		}
+		time.Sleep(decodedCookieTTL - time.Second)
+		if err := c.Decode(cookieName, encoded, &map[any]any{}); err != nil {
+			t.Fatalf("a remembered cookie a second before the minute: %v", err)
+		}
+		time.Sleep(time.Second)
+		if err := c.Decode(cookieName, encoded, &map[any]any{}); err == nil {
+			t.Error("a cookie remembered for over a minute was not verified again")
+		}
+	})
 }
 
 func BenchmarkCookieEncode(b *testing.B) {

@@ -19,9 +19,10 @@ import (
 	"time"
 )
 
-// Store is the persistent storage of the general, user and tab scopes. Both
-// backends keep these semantics, and one conformance suite runs against
-// both (conformance_test.go).
+// Store is the persistent storage of the general, user and tab scopes, one
+// interface per role (a consumer that needs less declares its own, as the
+// live hub does). Both backends keep these semantics, and one conformance
+// suite runs against both (conformance_test.go).
 //
 // Errors a caller can act on: ErrNotFound (no such key), ErrTooManyKeys (an
 // owner at Limits.KeysPerOwner), ErrTabExists (CopyTab onto a tab that has
@@ -30,6 +31,14 @@ import (
 // the one named). A write that returns one of them wrote nothing. Any other
 // error is the storage failing.
 type Store interface {
+	Entries
+	Tabs
+	Stream
+	Lifecycle
+}
+
+// Entries are the owners' keys: read, written, counted, deleted.
+type Entries interface {
 	// List returns every key of o, sorted by key, with the version of the
 	// moment they were read.
 	List(ctx context.Context, o Owner) (Snapshot, error)
@@ -51,6 +60,11 @@ type Store interface {
 	// Clear removes every key of o and returns how many there were and the
 	// clear's version (0 when there were none: nothing changed).
 	Clear(ctx context.Context, o Owner, origin Origin) (n int, version int64, err error)
+}
+
+// Tabs are the browsers' tabs: numbered, copied when duplicated, kept while
+// in use.
+type Tabs interface {
 	// CopyTab copies every key of one tab of userID to a new tab that holds
 	// none (a duplicated browser tab, which gets the next number unless it
 	// has one already); the two are independent from then on.
@@ -63,6 +77,10 @@ type Store interface {
 	// most once per hour each, or at once the first time the user's cookie
 	// comes back (returning), which keeps the user beyond the one-shot grace.
 	Touch(ctx context.Context, userID, tabID string, returning bool) error
+}
+
+// Stream tells every instance what changed and who has pages open.
+type Stream interface {
 	// SharePresence tells every instance which pages this one has open and
 	// returns the pages open on all of them. SQLite serves one instance:
 	// mine is everything. Redis keeps each instance's share for a while, so
@@ -76,6 +94,11 @@ type Store interface {
 	// Announce tells the subscribers of a change the store does not keep
 	// (the browser scope, which lives in the cookie).
 	Announce(ctx context.Context, c Change) error
+}
+
+// Lifecycle is the storage itself: its secret, this start, its health, its
+// end.
+type Lifecycle interface {
 	// Secret returns the server secret kept with the data, generating it
 	// the first time (generated says so).
 	Secret(ctx context.Context) (secret string, generated bool, err error)

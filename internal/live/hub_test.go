@@ -17,7 +17,7 @@ import (
 
 // mustHub is a hub on a store in a temp file, both closed when the test
 // ends.
-func mustHub(t *testing.T) (*store.SQLite, *Hub) {
+func mustHub(t testing.TB) (*store.SQLite, *Hub) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), store.Options{})
 	if err != nil {
