@@ -52,6 +52,7 @@ type Server struct {
 	URL  string
 	addr string
 	dir  string
+	args []string // more of redis-server's options (a cluster node's)
 	cmd  *exec.Cmd
 }
 
@@ -75,8 +76,9 @@ func (s *Server) Restart() error {
 		return fmt.Errorf("redis-server not found (apt-get install -y redis-server)")
 	}
 	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no"}, s.args...)
+	s.cmd = exec.Command(bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}

@@ -1,0 +1,196 @@
+package redistest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Cluster is a real Redis Cluster on loopback: three primaries and three
+// replicas, each a redis-server of its own with AOF on. Its nodes take over
+// from one another as a production cluster's do: a primary killed with
+// kill -9 is replaced by its replica within a couple of seconds.
+type Cluster struct {
+	// URL is go-redis's cluster form: redis://node1?addr=node2&addr=….
+	URL   string
+	Nodes []*Server
+}
+
+// Cluster timing: a node unreachable for clusterNodeTimeout is failed
+// over. cluster-replica-validity-factor 0 lets a replica take over however
+// long its primary was idle (else one of an idle primary refuses, and the
+// cluster stays down).
+const clusterNodeTimeout = 1000 // ms
+
+// StartCluster starts a six-node cluster of its own in temp folders, stops
+// it when the test ends, and returns it once every slot is served. Without
+// redis-server and redis-cli the test skips, unless REDIS_REQUIRED=1 (CI).
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			msg := bin + " not found: install it with `apt-get install -y redis-server` to run the Redis Cluster tests"
+			if os.Getenv("REDIS_REQUIRED") == "1" {
+				tb.Fatal(msg + " (REDIS_REQUIRED=1)")
+			}
+			tb.Skip(msg)
+		}
+	}
+	c, err := NewCluster(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Kill)
+	return c
+}
+
+// NewCluster is StartCluster outside a test: six nodes with their files in
+// folders under dir. Kill stops them.
+func NewCluster(dir string) (*Cluster, error) {
+	c := &Cluster{}
+	for i := range 6 {
+		addr, err := clusterAddr()
+		if err != nil {
+			c.Kill()
+			return nil, err
+		}
+		node := &Server{URL: "redis://" + addr, addr: addr, dir: filepath.Join(dir, "node"+strconv.Itoa(i)),
+			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", strconv.Itoa(clusterNodeTimeout), "--cluster-replica-validity-factor", "0"}}
+		if err := os.MkdirAll(node.dir, 0o755); err != nil {
+			c.Kill()
+			return nil, err
+		}
+		if err := node.Restart(); err != nil {
+			c.Kill()
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, node)
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range c.Nodes {
+		args = append(args, n.addr)
+	}
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		c.Kill()
+		return nil, fmt.Errorf("redis-cli --cluster create: %w: %s", err, out)
+	}
+	c.URL = "redis://" + c.Nodes[0].addr
+	for _, n := range c.Nodes[1:] {
+		c.URL += map[bool]string{true: "?", false: "&"}[n == c.Nodes[1]] + "addr=" + n.addr
+	}
+	if err := c.WaitHealthy(30 * time.Second); err != nil {
+		c.Kill()
+		return nil, err
+	}
+	return c, nil
+}
+
+// clusterAddr is a free loopback address whose port's cluster bus port
+// (port + 10000) is free too.
+func clusterAddr() (string, error) {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		ln.Close()
+		if addr.Port+10000 > 65535 {
+			continue
+		}
+		bus, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", addr.Port+10000))
+		if err != nil {
+			continue
+		}
+		bus.Close()
+		return addr.String(), nil
+	}
+	return "", fmt.Errorf("no free port with a free cluster bus port")
+}
+
+// cli runs redis-cli against node and returns what it printed.
+func (s *Server) cli(args ...string) (string, error) {
+	host, port, _ := net.SplitHostPort(s.addr)
+	out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).Output()
+	return string(bytes.TrimSpace(out)), err
+}
+
+// Addr is the node's host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Running says the node's process is up (it has not been killed).
+func (s *Server) Running() bool { return s.cmd != nil }
+
+// Primaries are the running nodes that serve slots now, as the first
+// running node sees the cluster.
+func (c *Cluster) Primaries() ([]*Server, error) {
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		out, err := n.cli("cluster", "nodes")
+		if err != nil {
+			continue
+		}
+		var primaries []*Server
+		for line := range strings.Lines(out) {
+			f := strings.Fields(line)
+			// id addr@bus flags master-id ping pong epoch state slots…
+			if len(f) < 8 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") || len(f) < 9 {
+				continue
+			}
+			addr, _, _ := strings.Cut(f[1], "@")
+			for _, m := range c.Nodes {
+				if m.addr == addr && m.Running() {
+					primaries = append(primaries, m)
+				}
+			}
+		}
+		return primaries, nil
+	}
+	return nil, fmt.Errorf("no node of the cluster answers")
+}
+
+// WaitHealthy waits until every running node says the cluster is ok (every
+// slot served) and three running primaries serve them.
+func (c *Cluster) WaitHealthy(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		ok := true
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			out, err := n.cli("cluster", "info")
+			if err != nil || !strings.Contains(out, "cluster_state:ok") {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			if p, err := c.Primaries(); err == nil && len(p) == 3 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Redis Cluster was not healthy within %s", wait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill stops every node at once.
+func (c *Cluster) Kill() {
+	for _, n := range c.Nodes {
+		n.Kill()
+	}
+}
