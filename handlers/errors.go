@@ -100,6 +100,9 @@ func asError(err error) *Error {
 	case errors.Is(err, store.ErrLocked):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
 			Message: "Not saved: " + viewmodel.FaultReason(err) + "; try again in a moment"}
+	case errors.Is(err, store.ErrNoReplica):
+		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
+			Message: "Not confirmed: " + viewmodel.FaultReason(err) + ", so it may not be kept; try again in a moment"}
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 5,
 			Message: "Storage is unavailable; nothing was changed"}

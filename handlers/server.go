@@ -135,6 +135,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 		body = "degraded: the disk is full; writes are refused until there is room, reads work"
 	case store.ErrLocked:
 		body = "degraded: another process holds the database's lock; writes wait for it, reads work"
+	case store.ErrNoReplica:
+		body = "degraded: too few replicas of the storage are connected; writes are not confirmed, reads work"
 	default:
 		status, body = http.StatusServiceUnavailable, "unavailable: "+viewmodel.FaultReason(err)
 	}

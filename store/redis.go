@@ -63,6 +63,7 @@ type Redis struct {
 	tabNumbers  *tabNumbers
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
+	wait        int           // replicas a write waits for (Options.RedisWait)
 	lastShare   atomicString  // the share last published
 	ps          *redis.PubSub
 	cancel      context.CancelFunc
@@ -106,6 +107,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		tabNumbers: newTabNumbers(opts.Now),
 
 		presenceTTL: opts.PresenceTTL,
+		wait:        opts.RedisWait,
 	}
 	s.cache.reset() // nothing is cached until the stream is read
 	s.cache.metrics = opts.Metrics
@@ -152,7 +154,72 @@ func (s *Redis) Close() error {
 func (s *Redis) Boot() Boot { return s.boot }
 
 // Health reports whether Redis answers.
-func (s *Redis) Health(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+func (s *Redis) Health(ctx context.Context) error {
+	if s.wait == 0 {
+		return s.rdb.Ping(ctx).Err()
+	}
+	info, err := s.rdb.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	if n := replicasIn(info); n < s.wait {
+		return fmt.Errorf("%w: %d of %d replicas connected", ErrNoReplica, n, s.wait)
+	}
+	return nil
+}
+
+// replicasIn reads connected_slaves from INFO replication.
+func replicasIn(info string) int {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// redisWaitTimeout is how long a write waits for its replicas (-redis-wait)
+// before it is answered with ErrNoReplica: within the connections' read
+// timeout.
+const redisWaitTimeout = 500 * time.Millisecond
+
+// run runs a writing script. With -redis-wait N it is acknowledged only
+// once N replicas have what it wrote: the script and WAIT go down one
+// connection (WAIT counts that connection's writes), so those writes are
+// not batched with other requests' as they are without it.
+func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if s.wait == 0 {
+		return sc.Run(ctx, s.ap, keys, args...)
+	}
+	var cmd *redis.Cmd
+	var acked *redis.IntCmd
+	pipe := func(eval bool) {
+		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if eval {
+				cmd = sc.Eval(ctx, p, keys, args...)
+			} else {
+				cmd = sc.EvalSha(ctx, p, keys, args...)
+			}
+			acked = redis.NewIntCmd(ctx, "wait", s.wait, redisWaitTimeout.Milliseconds())
+			return p.Process(ctx, acked)
+		})
+	}
+	pipe(false)
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // a new primary, or a restart: nothing ran
+		pipe(true)
+	}
+	switch {
+	case cmd.Err() != nil:
+		// The script's own answer (a refusal), or Redis did not answer.
+	case acked.Err() != nil:
+		cmd.SetErr(fmt.Errorf("wait for %d replicas: %w", s.wait, acked.Err()))
+	case acked.Val() < int64(s.wait):
+		s.metrics.RedisError()
+		cmd.SetErr(fmt.Errorf("%w: %d of %d replicas within %s", ErrNoReplica, acked.Val(), s.wait, redisWaitTimeout))
+	}
+	return cmd
+}
 
 // faultHook names ErrUnavailable in the error of every command that Redis
 // did not answer, or answered that it cannot serve now, so that every
@@ -327,7 +394,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if returning {
 		ret = "1"
 	}
-	found, err := touchScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID, ret)...).Int()
+	found, err := s.run(ctx, touchScript, nil, append(s.common(), userID, tabID, ret)...).Int()
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}

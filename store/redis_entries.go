@@ -123,7 +123,7 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value), ifArg(m.IfVersion))
 	}
 	start := time.Now()
-	res, err := applyScript.Run(ctx, s.ap, keys, args...).Slice()
+	res, err := s.run(ctx, applyScript, keys, args...).Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		if i := conflictIndex(err); i >= 0 && i < len(muts) {
@@ -182,7 +182,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
 	start := time.Now()
-	version, err := deleteScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64()
+	version, err := s.run(ctx, deleteScript, []string{s.ownerKey(o)}, args...).Int64()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		return 0, fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
@@ -200,7 +200,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, originArgs(origin)...)
 	start := time.Now()
-	res, err := clearScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, args...).Int64Slice()
+	res, err := s.run(ctx, clearScript, []string{s.ownerKey(o)}, args...).Int64Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil || len(res) != 2 {
 		return 0, 0, fmt.Errorf("clear %s: %w %v", o, err, res)
@@ -214,7 +214,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	args := append(s.common(), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
-	seq, err := copyScript.Run(ctx, s.ap, keys, args...).Int64()
+	seq, err := s.run(ctx, copyScript, keys, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
@@ -251,7 +251,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	if n, err = tabScript.Run(ctx, s.ap, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
+	if n, err = s.run(ctx, tabScript, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
 	s.touched.countWrite(userID)

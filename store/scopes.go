@@ -267,10 +267,16 @@ var (
 	ErrLocked      = errors.New("store: database locked by another process")
 )
 
-// FaultOf returns the fault err is (ErrUnavailable, ErrDiskFull or
-// ErrLocked), or nil.
+// ErrNoReplica is a write that fewer replicas confirmed than
+// Options.RedisWait asks for, in time. Unlike the other faults it may have
+// changed something: the primary has the write, and keeps it unless it
+// fails before a replica has it too. It passes once the replicas are back.
+var ErrNoReplica = errors.New("store: too few replicas confirmed the write")
+
+// FaultOf returns the fault err is (ErrUnavailable, ErrDiskFull, ErrLocked
+// or ErrNoReplica), or nil.
 func FaultOf(err error) error {
-	for _, f := range []error{ErrUnavailable, ErrDiskFull, ErrLocked} {
+	for _, f := range []error{ErrUnavailable, ErrDiskFull, ErrLocked, ErrNoReplica} {
 		if errors.Is(err, f) {
 			return f
 		}

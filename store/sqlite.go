@@ -34,6 +34,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the store's own messages.
 	Logger *slog.Logger
+	// RedisWait is how many replicas must have a write before it is
+	// acknowledged (Redis's WAIT; default 0: the primary alone). With 0 a
+	// failover can lose the writes acknowledged last; with 1 an acknowledged
+	// write survives the loss of its primary. Fewer replicas in time
+	// (RedisWaitTimeout): ErrNoReplica.
+	RedisWait int
 	// PresenceTTL is how long an instance's share of the presence counts
 	// unless it is shared again (Redis; default 30 s).
 	PresenceTTL time.Duration

@@ -98,6 +98,7 @@ type config struct {
 	pprof     string
 	metrics   string
 	redisURL  string
+	redisWait int
 	oneShot   time.Duration
 	limits    store.Limits
 	demo      string // auto, on or off
@@ -147,6 +148,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	intFlag(&c.limits.ValueBytes, "max-value", "MAX_VALUE_BYTES", d.ValueBytes, "bytes of one JSON value")
 	intFlag(&c.limits.BodyBytes, "max-body", "MAX_BODY_BYTES", d.BodyBytes, "bytes of a request body")
 	intFlag(&c.limits.TabsPerUser, "max-tabs", "MAX_TABS", d.TabsPerUser, "tabs with stored rows per user; a new one evicts the least recently used")
+	intFlag(&c.redisWait, "redis-wait", "REDIS_WAIT", 0, "with -redis: a write is acknowledged once this many replicas have it too (Redis WAIT); 1 survives the loss of the primary")
 	intFlag(&c.limits.ClientsPerUser, "max-clients", "MAX_CLIENTS", d.ClientsPerUser, "client (page-load) scopes per user; a new one evicts the least recently used")
 	var sync string
 	fs.StringVar(&sync, "sync", env("SQLITE_SYNC", "full"), "full: an acknowledged write survives a power cut; normal: only a crash of the process (SQLITE_SYNC)")
@@ -175,6 +177,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		if v < 1 {
 			return c, fmt.Errorf("%s: must be a positive number", name)
 		}
+	}
+	if c.redisWait < 0 {
+		return c, fmt.Errorf("-redis-wait: must be a number of replicas, 0 or more")
+	}
+	if c.redisWait > 0 && c.redisURL == "" {
+		return c, fmt.Errorf("-redis-wait: replicas are Redis's; set -redis too")
 	}
 	if c.writeRate, err = strconv.ParseFloat(writeRate, 64); err != nil || c.writeRate < 0 {
 		return c, fmt.Errorf("-write-rate: %q is not a number of writes per second (0 turns the limit off)", writeRate)
@@ -235,6 +243,8 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger, m *metrics.Met
 		Sync:    cfg.sync,
 		Limits:  cfg.limits,
 		Expiry:  store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
+
+		RedisWait: cfg.redisWait,
 	}
 	if cfg.redisURL != "" {
 		return store.OpenRedis(ctx, cfg.redisURL, opts)

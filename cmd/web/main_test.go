@@ -129,6 +129,8 @@ func TestFlags(t *testing.T) {
 		{"-user-ttl", "soon"},
 		{"-sync", "off"},
 		{"-live-deflate", "yes"},
+		{"-redis-wait", "1"}, // without -redis
+		{"-redis", "redis://127.0.0.1:6379", "-redis-wait", "-1"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, getenv, io.Discard); err == nil {

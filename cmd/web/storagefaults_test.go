@@ -213,3 +213,38 @@ func TestRedisLost(t *testing.T) {
 	t.Logf("write refused with 503 in %v; page in %v; the open page had its scopes again %v after Redis started",
 		lost.took.Round(time.Millisecond), page.took.Round(time.Millisecond), recovered.Round(time.Millisecond))
 }
+
+// With -redis-wait 1 and its replica gone, a write is not confirmed: 503
+// with Retry-After and words that say so (never 500), /healthz says
+// degraded and the open page shows it; once the replica is back, writes are
+// confirmed again with no restart.
+func TestRedisReplicaLost(t *testing.T) {
+	rs := redistest.StartServer(t)
+	replica := rs.StartReplica(t)
+	s := startChild(t, "-addr", "127.0.0.1:0", "-redis", rs.URL, "-redis-wait", "1", "-secret", testSecret, "-write-rate", "0")
+	c := newJarClient()
+	put(t, c, s.URL, "user/note", `"confirmed by the replica"`)
+
+	replica.Kill()
+	a := ask(t, c, "PUT", s.URL+"/api/storage/user/note", `"not confirmed"`, jsonBody)
+	if a.status != 503 || a.retryAfter == "" || !strings.Contains(a.body, "Not confirmed: no replica of the storage confirmed the write") {
+		t.Errorf("write without a replica: %d Retry-After=%q %s", a.status, a.retryAfter, a.body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		h := ask(t, c, "GET", s.URL+"/healthz", "", nil)
+		if h.status == 200 && strings.HasPrefix(h.body, "degraded: too few replicas") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz without a replica: %d %q", h.status, h.body)
+		}
+	}
+
+	if err := replica.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.WaitInSync(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, s.URL, "user/note", `"confirmed again"`)
+}

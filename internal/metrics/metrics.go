@@ -164,7 +164,8 @@ func (m *Metrics) CacheLookup(hit bool) {
 	}
 }
 
-// RedisError counts a command that Redis did not answer.
+// RedisError counts a command that Redis did not answer, or a write too few
+// replicas confirmed.
 func (m *Metrics) RedisError() {
 	if m != nil {
 		m.redisErrors.Inc()

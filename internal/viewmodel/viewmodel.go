@@ -65,6 +65,8 @@ func Health(fault error) views.Health {
 		return views.Health{State: "disk-full", Text: "Disk full: not saving"}
 	case store.ErrLocked:
 		return views.Health{State: "locked", Text: "Database locked: not saving"}
+	case store.ErrNoReplica:
+		return views.Health{State: "no-replica", Text: "No replica: not saving"}
 	}
 	return views.Health{State: "unavailable", Text: "Storage unavailable"}
 }
@@ -78,6 +80,8 @@ func FaultReason(err error) string {
 		return "another process holds the database's lock"
 	case store.ErrUnavailable:
 		return "the storage is unavailable"
+	case store.ErrNoReplica:
+		return "no replica of the storage confirmed the write"
 	}
 	return "something went wrong"
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,3 +116,57 @@ func (s *Server) Kill() {
 		s.cmd = nil
 	}
 }
+
+// StartReplica starts a redis-server of its own that replicates s, stops
+// it when the test ends, and returns it once it has caught up with s.
+func (s *Server) StartReplica(tb testing.TB) *Server {
+	tb.Helper()
+	host, port, _ := net.SplitHostPort(s.addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &Server{URL: "redis://" + addr + "/0", addr: addr, dir: tb.TempDir(), args: []string{"--replicaof", host, port}}
+	if err := r.Restart(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.Kill)
+	if err := r.WaitInSync(10 * time.Second); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// WaitInSync waits until a replica's link to its primary is up and its
+// first copy is loaded.
+func (s *Server) WaitInSync(wait time.Duration) error {
+	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
+		out, err := s.cli("info", "replication")
+		if err == nil && strings.Contains(out, "master_link_status:up") && strings.Contains(out, "master_sync_in_progress:0") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the replica on %s did not catch up within %s", s.addr, wait)
+		}
+	}
+}
+
+// Promote makes a replica a primary of its own (REPLICAOF NO ONE), as a
+// failover does, keeping what it has.
+func (s *Server) Promote() error {
+	s.args = nil // a restart keeps it a primary
+	out, err := s.cli("replicaof", "no", "one")
+	if err != nil || out != "OK" {
+		return fmt.Errorf("promote %s: %q, %v", s.addr, out, err)
+	}
+	return nil
+}
+
+// Pause freezes the server (SIGSTOP), as a machine that stops answering
+// does; Resume lets it go on.
+func (s *Server) Pause() { s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume is Pause's end (SIGCONT).
+func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }
