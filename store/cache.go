@@ -2,7 +2,6 @@ package store
 
 import (
 	"container/list"
-	"context"
 	"math"
 	"slices"
 	"strings"
@@ -13,28 +12,32 @@ import (
 )
 
 // snapCache keeps the snapshots of recently read owners in memory, kept
-// current by applying every change in version order: SQLite's writer after
-// each commit, the Redis store from the change stream every instance
-// publishes to. A List of a cached owner costs no read.
+// current by applying every change of theirs: SQLite's writer after each
+// commit, the Redis store from the change stream every instance publishes
+// to. A List of a cached owner costs no read.
 //
-// A snapshot read from storage is only cached if it is no newer than the
-// changes applied so far and no change to its owner came after it was read:
-// the cache remembers the owners of the last recentMax changes for that
-// check, and refuses a fill it cannot check.
+// One rule keeps it right whatever order the changes of different owners
+// arrive in (a Redis Cluster's shards publish each in its own order): a
+// snapshot read from storage is cached only if no change to its owner
+// arrived after the read began (readStart). The cache remembers the owners
+// of the last recentMax changes for that check, and refuses a fill it can
+// no longer check. A change already in a snapshot (one read later than the
+// change was made) is not applied again: an owner's versions only grow.
 type snapCache struct {
-	mu        sync.Mutex
-	maxBytes  int
-	maxAge    time.Duration // 0: for ever; else a snapshot is read again after it
-	now       func() time.Time
-	bytes     int
-	m         map[Owner]*list.Element // of *cached
-	lru       *list.List              // front: most recently used
-	seq       int64                   // the last change applied
-	moved     chan struct{}           // closed when seq moves on
-	recent    []recentChange          // ring of the last changes
-	next      int                     // where the ring writes next
-	fillsFrom int64                   // fills read at an older version are refused
-	metrics   *metrics.Metrics        // counts hits and misses
+	mu       sync.Mutex
+	maxBytes int
+	maxAge   time.Duration // 0: for ever; else a snapshot is read again after it
+	now      func() time.Time
+	bytes    int
+	m        map[Owner]*list.Element // of *cached
+	lru      *list.List              // front: most recently used
+	arrived  int64                   // changes applied so far, counted as they arrive
+	recent   []recentChange          // ring of the last changes
+	next     int                     // where the ring writes next
+	// fillsFrom is the arrival a read must have begun at to be checked:
+	// math.MaxInt64 while changes are being missed (down).
+	fillsFrom int64
+	metrics   *metrics.Metrics // counts hits and misses
 }
 
 type cached struct {
@@ -42,19 +45,21 @@ type cached struct {
 	entries []Entry // sorted by key
 	bytes   int
 	filled  time.Time
-	version int64 // the snapshot's: it holds every change up to it
+	version int64 // its owner's: every change up to it is in entries
 }
 
 type recentChange struct {
-	owner Owner
-	seq   int64
+	owner   Owner
+	arrival int64
 }
 
 const recentMax = 4096
 
+// newSnapCache makes a cache that takes fills at once (up): its owner must
+// call down while it may miss changes.
 func newSnapCache(maxBytes int, maxAge time.Duration, now func() time.Time) *snapCache {
 	return &snapCache{maxBytes: maxBytes, maxAge: maxAge, now: now, m: map[Owner]*list.Element{}, lru: list.New(),
-		moved: make(chan struct{}), recent: make([]recentChange, 0, recentMax)}
+		recent: make([]recentChange, 0, recentMax)}
 }
 
 // get returns a copy of o's snapshot, if cached.
@@ -65,7 +70,7 @@ func (c *snapCache) get(o Owner) (Snapshot, bool) {
 	if !ok {
 		return Snapshot{}, false
 	}
-	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: c.seq}, true
+	return Snapshot{Entries: append([]Entry(nil), e.entries...), Version: e.version}, true
 }
 
 // lookup finds o's snapshot and counts the hit or miss. c.mu is held.
@@ -94,57 +99,48 @@ func (c *snapCache) view(o Owner, w Window) (View, bool) {
 	if !ok {
 		return View{}, false
 	}
-	return Snapshot{Entries: e.entries, Version: c.seq}.View(w), true
+	return Snapshot{Entries: e.entries, Version: e.version}.View(w), true
 }
 
-// waitFor waits, at most wait, until the changes up to version v are
-// applied, and reports whether they are.
-func (c *snapCache) waitFor(ctx context.Context, v int64, wait time.Duration) bool {
-	var timeout <-chan time.Time
-	for {
-		c.mu.Lock()
-		seq, moved := c.seq, c.moved
-		c.mu.Unlock()
-		if seq >= v {
-			return true
-		}
-		if timeout == nil {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-moved:
-		case <-timeout:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
+// readStart is what a read takes before it asks storage, to hand fill.
+func (c *snapCache) readStart() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.arrived
 }
 
-// reset forgets every snapshot and refuses every fill until the next change
-// is applied: changes may have been missed.
-func (c *snapCache) reset() {
+// down forgets every snapshot and refuses every fill until up: changes
+// are being missed (the stream is lost).
+func (c *snapCache) down() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.lru.Len() > 0 {
 		c.remove(c.lru.Back().Value.(*cached).owner)
 	}
 	c.recent, c.next = c.recent[:0], 0
+	c.arrived++ // a read begun before is told from one begun after
 	c.fillsFrom = math.MaxInt64
 }
 
-// fill caches snap, read from storage, unless o changed after it was read
-// (or that cannot be told any more).
-func (c *snapCache) fill(o Owner, snap Snapshot) {
+// up says every change from now on will be applied: reads begun from now
+// can be cached.
+func (c *snapCache) up() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[o]; ok || snap.Version < c.fillsFrom || snap.Version > c.seq {
+	c.arrived++
+	c.fillsFrom = c.arrived
+}
+
+// fill caches snap, read from storage by a read begun at since (readStart),
+// unless a change to o arrived after that (or that cannot be told any more).
+func (c *snapCache) fill(o Owner, snap Snapshot, since int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[o]; ok || since < c.fillsFrom {
 		return
 	}
 	for _, r := range c.recent {
-		if r.owner == o && r.seq > snap.Version {
+		if r.owner == o && r.arrival > since {
 			return
 		}
 	}
@@ -169,37 +165,31 @@ func (c *snapCache) remove(o Owner) {
 	}
 }
 
-// remember records that o changed at seq. c.mu is held.
-func (c *snapCache) remember(o Owner, seq int64) {
+// arrive records that a change to o arrived. c.mu is held.
+func (c *snapCache) arrive(o Owner) {
+	c.arrived++
 	if len(c.recent) < recentMax {
-		c.recent = append(c.recent, recentChange{o, seq})
+		c.recent = append(c.recent, recentChange{o, c.arrived})
 		return
 	}
-	c.fillsFrom = max(c.fillsFrom, c.recent[c.next].seq) // an older change falls out
-	c.recent[c.next] = recentChange{o, seq}
+	// An older change falls out: a read begun before it cannot be checked.
+	c.fillsFrom = max(c.fillsFrom, c.recent[c.next].arrival)
+	c.recent[c.next] = recentChange{o, c.arrived}
 	c.next = (c.next + 1) % recentMax
 }
 
-// apply brings the cached owners up to commit seq: the writer calls it
-// after each commit with the commit's changes, and with the owners it
-// changed without a Change (a copied, evicted or expired tab; expired users).
-func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
+// apply brings the cached owners up to date: the writer calls it after each
+// commit with the commit's changes, and with the owners it changed without
+// a Change (a copied, evicted or expired tab; expired users).
+func (c *snapCache) apply(changes []Change, stale []Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fillsFrom == math.MaxInt64 {
-		c.fillsFrom = seq // after a reset, fills from here on can be checked
-	}
-	if seq > c.seq {
-		c.seq = seq
-		close(c.moved)
-		c.moved = make(chan struct{})
-	}
 	for _, o := range stale {
 		c.remove(o)
-		c.remember(o, seq)
+		c.arrive(o)
 	}
 	for _, ch := range changes {
-		c.remember(ch.Owner, ch.Version)
+		c.arrive(ch.Owner)
 		el, ok := c.m[ch.Owner]
 		if !ok {
 			continue
@@ -210,6 +200,7 @@ func (c *snapCache) apply(seq int64, changes []Change, stale []Owner) {
 			// after a snapshot that was read later than it was made.
 			continue
 		}
+		e.version = ch.Version
 		i, found := search(e.entries, ch.Key)
 		switch ch.Op {
 		case OpSet:

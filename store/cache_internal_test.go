@@ -8,7 +8,8 @@ import (
 )
 
 // A snapshot read just before a sweep deleted its tab must not be cached
-// after the sweep: the sweep takes a version, so the fill is refused.
+// after the sweep: the sweep arrived after the read began, so the fill is
+// refused.
 func TestASnapshotReadBeforeASweepIsNotCachedAfterIt(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "storage.db"), Options{
@@ -22,6 +23,7 @@ func TestASnapshotReadBeforeASweepIsNotCachedAfterIt(t *testing.T) {
 	if _, err := s.Apply(ctx, Origin{}, Mutation{Owner: tab, Key: "k", Value: []byte(`1`)}); err != nil {
 		t.Fatal(err)
 	}
+	since := s.cache.readStart()
 	before, err := s.list(ctx, tab) // a List that reads now and fills later
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +32,7 @@ func TestASnapshotReadBeforeASweepIsNotCachedAfterIt(t *testing.T) {
 	if _, err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.cache.fill(tab, before)
+	s.cache.fill(tab, before, since)
 	snap, err := s.List(ctx, tab)
 	if err != nil {
 		t.Fatal(err)
@@ -91,21 +93,18 @@ func TestASweepDropsOnlyTheExpiredUsersSnapshots(t *testing.T) {
 }
 
 // A snapshot can be read after changes that the stream delivers later (an
-// instance that just subscribed starts from the sequence of the moment,
-// with older changes still on their way): they are in the snapshot already,
-// and applying them again must not bring back an older value or delete a
-// key set again since.
+// instance that just subscribed, with older changes still on their way):
+// they are in the snapshot already, and applying them again must not bring
+// back an older value or delete a key set again since.
 func TestACachedSnapshotIgnoresChangesItAlreadyHolds(t *testing.T) {
 	c := newSnapCache(1<<20, 0, time.Now)
-	c.reset()
-	c.apply(10, nil, nil) // subscribed: the sequence is 10, changes 8 and 9 still coming
 	o := UserOwner("u")
 	c.fill(o, Snapshot{Version: 10, Entries: []Entry{
 		{Key: "gone-and-back", Version: 9, Value: []byte(`"set again"`)},
 		{Key: "k", Version: 9, Value: []byte(`"new"`)},
-	}})
-	c.apply(8, []Change{{Owner: o, Op: OpDelete, Key: "gone-and-back", Version: 8}}, nil)
-	c.apply(9, []Change{{Owner: o, Op: OpSet, Key: "k", Version: 7, Value: []byte(`"old"`)}}, nil)
+	}}, c.readStart())
+	c.apply([]Change{{Owner: o, Op: OpDelete, Key: "gone-and-back", Version: 8}}, nil)
+	c.apply([]Change{{Owner: o, Op: OpSet, Key: "k", Version: 7, Value: []byte(`"old"`)}}, nil)
 	snap, ok := c.get(o)
 	if !ok {
 		t.Fatal("the snapshot is no longer cached")
@@ -118,9 +117,46 @@ func TestACachedSnapshotIgnoresChangesItAlreadyHolds(t *testing.T) {
 	if len(got) != len(want) || got["k"] != want["k"] || got["gone-and-back"] != want["gone-and-back"] {
 		t.Errorf("after replaying changes the snapshot held: got %v, want %v", got, want)
 	}
-	// A change after the snapshot still applies.
-	c.apply(11, []Change{{Owner: o, Op: OpSet, Key: "k", Version: 11, Value: []byte(`"newer"`)}}, nil)
-	if snap, _ := c.get(o); len(snap.Entries) != 2 || string(snap.Entries[1].Value) != `"newer"` {
-		t.Errorf("a change after the snapshot: got %v, want k = \"newer\"", snap.Entries)
+	// A change after the snapshot still applies, and the snapshot's version
+	// follows its owner's changes.
+	c.apply([]Change{{Owner: o, Op: OpSet, Key: "k", Version: 11, Value: []byte(`"newer"`)}}, nil)
+	if snap, _ := c.get(o); len(snap.Entries) != 2 || string(snap.Entries[1].Value) != `"newer"` || snap.Version != 11 {
+		t.Errorf("a change after the snapshot: got %v at version %d, want k = \"newer\" at 11", snap.Entries, snap.Version)
+	}
+}
+
+// Changes of different owners may arrive in any order (a Redis Cluster's
+// shards each publish their own): a fill is refused only when its own
+// owner changed after the read began, whatever the versions, and while the
+// stream is down every fill is refused.
+func TestAFillIsCheckedByWhatArrivedAfterItsRead(t *testing.T) {
+	c := newSnapCache(1<<20, 0, time.Now)
+	a, b := UserOwner("a"), UserOwner("b")
+	since := c.readStart()
+	c.apply([]Change{{Owner: b, Op: OpSet, Key: "k", Version: 500}}, nil) // another shard, far ahead
+	c.fill(a, Snapshot{Version: 7}, since)
+	if _, ok := c.get(a); !ok {
+		t.Error("a snapshot was refused for another owner's change")
+	}
+	since = c.readStart()
+	c.apply([]Change{{Owner: b, Op: OpSet, Key: "k", Version: 3}}, nil) // b's own, with a small version
+	c.fill(b, Snapshot{Version: 2}, since)
+	if _, ok := c.get(b); ok {
+		t.Error("a snapshot was cached though its owner changed after the read began")
+	}
+	c.down()
+	since = c.readStart()
+	c.fill(b, Snapshot{Version: 9}, since)
+	if _, ok := c.get(b); ok {
+		t.Error("a snapshot was cached while changes are being missed")
+	}
+	c.up()
+	c.fill(b, Snapshot{Version: 9}, since) // begun while down
+	if _, ok := c.get(b); ok {
+		t.Error("a snapshot read while changes were missed was cached")
+	}
+	c.fill(b, Snapshot{Version: 9}, c.readStart())
+	if _, ok := c.get(b); !ok {
+		t.Error("a snapshot read once the stream was back was refused")
 	}
 }

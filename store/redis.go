@@ -55,11 +55,11 @@ type Redis struct {
 	touched  touches
 	onCommit atomic.Pointer[func([]Change)]
 	// cache holds recently read owners, kept current by the change stream
-	// (listen); acked is the last version this instance's writes were
-	// answered with, which a read waits for the stream to reach, so that a
-	// read after a write sees it.
+	// (listen); mine are this instance's writes the stream has not brought
+	// yet, which a read of their owner waits for, so that a read after a
+	// write sees it.
 	cache       *snapCache
-	acked       atomic.Int64
+	mine        pendingWrites
 	tabNumbers  *tabNumbers
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
@@ -109,7 +109,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		presenceTTL: opts.PresenceTTL,
 		wait:        opts.RedisWait,
 	}
-	s.cache.reset() // nothing is cached until the stream is read
+	s.cache.down() // nothing is cached until the stream is read
 	s.cache.metrics = opts.Metrics
 	s.rdb.AddHook(faultHook{opts.Metrics})
 	id := make([]byte, 8)
@@ -133,7 +133,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 		s.rdb.Close()
 		return nil, fmt.Errorf("redis subscribe: %w", err)
 	}
-	s.readSeq(ctx)
+	s.cache.up()
 	subCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.listen(subCtx)

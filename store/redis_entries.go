@@ -41,26 +41,28 @@ func (s *Redis) List(ctx context.Context, o Owner) (Snapshot, error) {
 	if snap, ok := s.cached(ctx, o); ok {
 		return snap, nil
 	}
+	since := s.cache.readStart()
 	snap, err := s.list(ctx, o)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s.cache.fill(o, snap)
+	s.cache.fill(o, snap, since)
 	return snap, nil
 }
 
 // View returns what w shows of owner, as List reads it.
 func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
-	if s.waitForMyWrites(ctx) {
+	if s.waitForMyWrites(ctx, o) {
 		if v, ok := s.cache.view(o, w); ok {
 			return v, nil
 		}
 	}
+	since := s.cache.readStart()
 	snap, err := s.list(ctx, o)
 	if err != nil {
 		return View{}, err
 	}
-	s.cache.fill(o, snap)
+	s.cache.fill(o, snap, since)
 	return snap.View(w), nil
 }
 
@@ -138,7 +140,9 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 	if err != nil {
 		return nil, fmt.Errorf("apply: sequence %v: %w", res[len(muts)+1], err)
 	}
-	s.answered(seq)
+	for _, m := range muts {
+		s.answered(m.Owner, seq)
+	}
 	s.countTabWrite(origin)
 	for _, m := range muts {
 		if m.Owner.Scope != General {
@@ -191,7 +195,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	if version == 0 {
 		return 0, fmt.Errorf("delete %s/%s: %w", o, key, ErrNotFound)
 	}
-	s.answered(version)
+	s.answered(o, version)
 	return version, nil
 }
 
@@ -205,7 +209,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 	if err != nil || len(res) != 2 {
 		return 0, 0, fmt.Errorf("clear %s: %w %v", o, err, res)
 	}
-	s.answered(res[1])
+	s.answered(o, res[1])
 	s.countTabWrite(origin)
 	return int(res[0]), res[1], nil
 }
@@ -218,7 +222,7 @@ func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) erro
 	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
-	s.answered(seq)
+	s.answered(TabOwner(userID, toTab), seq)
 	s.touched.countWrite(userID)
 	return nil
 }
@@ -236,7 +240,7 @@ func (s *Redis) countTabWrite(origin Origin) {
 // the first time it is seen.
 func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error) {
 	var gen uint64
-	if s.cache.waitFor(ctx, s.acked.Load(), streamWait) { // evictions of this instance's writes are known
+	if s.mine.wait(ctx, s.streamOf(UserOwner(userID)), streamWait) { // evictions by this instance's writes are known
 		var n int
 		var ok bool
 		if n, ok, gen = s.tabNumbers.get(userID, tabID); ok {

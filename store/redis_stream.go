@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -120,7 +121,7 @@ func (s *Redis) listen(ctx context.Context) {
 				s.ps.Ping(ctx) // an idle subscription is checked, and reconnected if dead
 				continue
 			}
-			s.cache.reset() // what is published now is missed
+			s.cache.down() // what is published now is missed
 			s.log.Warn("redis subscription lost; reconnecting", "error", err)
 			select {
 			case <-ctx.Done():
@@ -133,13 +134,15 @@ func (s *Redis) listen(ctx context.Context) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			s.metrics.Resubscribed()
-			s.cache.reset()
-			s.readSeq(ctx)
+			s.cache.down() // what was published while it was lost is missed
+			s.mine.forget()
+			s.cache.up()
 			changes = []Change{{Op: OpResync}} // back after a loss
 		case *redis.Message:
 			p, err := decodeMessage(m.Payload)
 			if err != nil {
-				s.cache.reset() // it may have changed a cached owner
+				s.cache.down() // it may have changed a cached owner
+				s.cache.up()
 				s.log.Error("redis: a change that does not decode", "error", err)
 				continue
 			}
@@ -150,11 +153,13 @@ func (s *Redis) listen(ctx context.Context) {
 			switch {
 			case c.Op == opEvict:
 				s.tabNumbers.forget(c.Owner) // an evicted tab comes back as a new one
-				s.cache.apply(c.Version, nil, []Owner{c.Owner})
+				s.cache.apply(nil, []Owner{c.Owner})
+				s.heard(c)
 				continue
 			case c.Op == OpSet || c.Op == OpDelete || c.Op == OpClear:
-				if c.Owner.Scope != Browser { // a stored change: in version order
-					s.cache.apply(c.Version, []Change{c}, nil)
+				if c.Owner.Scope != Browser { // a stored change
+					s.cache.apply([]Change{c}, nil)
+					s.heard(c)
 				}
 			}
 			changes = []Change{c}
@@ -165,22 +170,6 @@ func (s *Redis) listen(ctx context.Context) {
 			(*fn)(changes)
 		}
 	}
-}
-
-// readSeq tells the cache, once subscribed, the sequence of the moment:
-// every change after it will come on the stream, so snapshots read from now
-// on can be cached before anyone writes. Without it the cache waits for
-// the next change.
-func (s *Redis) readSeq(ctx context.Context) {
-	seq, err := s.rdb.Get(ctx, s.prefix+"seq").Int64()
-	if errors.Is(err, redis.Nil) {
-		seq, err = 0, nil
-	}
-	if err != nil {
-		s.log.Debug("redis: the cache waits for the next change", "error", err)
-		return
-	}
-	s.cache.apply(seq, nil, nil)
 }
 
 // Announce publishes a change this store does not keep (browser scope),
@@ -201,32 +190,93 @@ func (s *Redis) Announce(ctx context.Context, c Change) error {
 // cache up to this instance's last write before it reads Redis instead.
 const streamWait = 20 * time.Millisecond
 
-// cached returns o's cached snapshot once the stream has caught up with
-// this instance's writes.
+// cached returns o's cached snapshot once the stream has brought this
+// instance's writes to it.
 func (s *Redis) cached(ctx context.Context, o Owner) (Snapshot, bool) {
-	if !s.waitForMyWrites(ctx) {
+	if !s.waitForMyWrites(ctx, o) {
 		return Snapshot{}, false
 	}
 	return s.cache.get(o)
 }
 
 // waitForMyWrites waits, at most streamWait, until the change stream has
-// brought the cache this instance's last acknowledged write; if it has
-// not, the read is counted a miss and goes to Redis.
-func (s *Redis) waitForMyWrites(ctx context.Context) bool {
-	if s.cache.waitFor(ctx, s.acked.Load(), streamWait) {
+// brought the cache this instance's last acknowledged write of o's stream;
+// if it has not, the read is counted a miss and goes to Redis.
+func (s *Redis) waitForMyWrites(ctx context.Context, o Owner) bool {
+	if s.mine.wait(ctx, s.streamOf(o), streamWait) {
 		return true
 	}
 	s.metrics.CacheLookup(false)
 	return false
 }
 
-// answered records the version a write of this instance was answered with.
-func (s *Redis) answered(v int64) {
+// streamOf names the stream o's changes come in, in order: the one stream
+// of a Redis server.
+func (s *Redis) streamOf(Owner) string { return "" }
+
+// pendingWrites are, per stream, the version of the last write this
+// instance was answered for that the stream has not brought back yet.
+type pendingWrites struct {
+	mu    sync.Mutex
+	of    map[string]int64
+	moved chan struct{} // closed when one is heard
+}
+
+// answered records that a write of o's stream was answered with version v.
+func (s *Redis) answered(o Owner, v int64) {
+	p := &s.mine
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.of == nil {
+		p.of, p.moved = map[string]int64{}, make(chan struct{})
+	}
+	stream := s.streamOf(o)
+	p.of[stream] = max(p.of[stream], v)
+}
+
+// heard takes in a change the stream brought of a stored owner: a write
+// of this instance's up to it is no longer waited for.
+func (s *Redis) heard(c Change) {
+	p, stream := &s.mine, s.streamOf(c.Owner)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.of[stream]; ok && c.Version >= v {
+		delete(p.of, stream)
+		close(p.moved)
+		p.moved = make(chan struct{})
+	}
+}
+
+// forget drops every pending write: the stream was lost, and the cache
+// holds nothing read before it came back.
+func (p *pendingWrites) forget() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.of)
+}
+
+// wait waits, at most d, until no write of stream is pending.
+func (p *pendingWrites) wait(ctx context.Context, stream string, d time.Duration) bool {
+	var timeout <-chan time.Time
 	for {
-		old := s.acked.Load()
-		if v <= old || s.acked.CompareAndSwap(old, v) {
-			return
+		p.mu.Lock()
+		_, pending := p.of[stream]
+		moved := p.moved
+		p.mu.Unlock()
+		if !pending {
+			return true
+		}
+		if timeout == nil {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-moved:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

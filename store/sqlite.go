@@ -283,9 +283,6 @@ func (s *SQLite) start(ctx context.Context) error {
 		return fmt.Errorf("open checkpointer: %w", err)
 	}
 	cp.SetMaxOpenConns(1)
-	// Until the first commit, snapshots served from memory carry the
-	// version the database was left at, not 0.
-	s.cache.seq = parseInt(seq)
 	go newWriter(s, parseInt(seq)).run()
 	go s.sweepLoop()
 	go s.checkpointLoop(cp)

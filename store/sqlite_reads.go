@@ -56,11 +56,12 @@ func (s *SQLite) List(ctx context.Context, o Owner) (Snapshot, error) {
 	if snap, ok := s.cache.get(o); ok {
 		return snap, nil
 	}
+	since := s.cache.readStart()
 	snap, err := s.list(ctx, o)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}
-	s.cache.fill(o, snap)
+	s.cache.fill(o, snap, since)
 	return snap, nil
 }
 
@@ -70,11 +71,12 @@ func (s *SQLite) View(ctx context.Context, o Owner, w Window) (View, error) {
 	if v, ok := s.cache.view(o, w); ok {
 		return v, nil
 	}
+	since := s.cache.readStart()
 	snap, err := s.list(ctx, o)
 	if err != nil {
 		return View{}, fmt.Errorf("view %s: %w", o, err)
 	}
-	s.cache.fill(o, snap)
+	s.cache.fill(o, snap, since)
 	return snap.View(w), nil
 }
 

@@ -229,8 +229,8 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	}
 	if len(stale) > 0 && w.seq == seq0 {
 		// Owners changed without a Change (swept, evicted): the commit
-		// still takes a version, so that a snapshot read before it is told
-		// from one read after (see snapCache.fill).
+		// still takes a version, so that what a page was shown before it is
+		// told from what it is shown after.
 		w.seq++
 	}
 	if w.seq != seq0 {
@@ -247,7 +247,7 @@ func (w *writer) commit(ops []*writeOp) (changes []Change, err error) {
 	}
 	// Before anyone hears of the commit, the cached snapshots include it,
 	// and the numbers of the tabs it deleted are forgotten.
-	w.s.cache.apply(w.seq, changes, stale)
+	w.s.cache.apply(changes, stale)
 	if len(stale) > 0 {
 		w.s.tabs.forget(stale...)
 	}
