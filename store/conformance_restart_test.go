@@ -14,9 +14,9 @@ func TestValuesSurviveReopen(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := be.open(store.Options{})
 		boot1 := s.Boot().Number
-		var last store.Entry
+		last := map[store.Owner]store.Entry{}
 		for _, o := range owners {
-			last = MustSet(t, s, o, "k", `[1,2,3]`)
+			last[o] = MustSet(t, s, o, "k", `[1,2,3]`)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -31,8 +31,10 @@ func TestValuesSurviveReopen(t *testing.T) {
 			t.Errorf("boot number = %d, want %d", got, boot1+1)
 		}
 		// Versions keep growing across restarts.
-		if e := MustSet(t, s, store.GeneralOwner, "k", `0`); e.Version <= last.Version {
-			t.Errorf("version after reopen = %d, want more than %d", e.Version, last.Version)
+		for _, o := range owners {
+			if e := MustSet(t, s, o, "k", `0`); e.Version <= last[o].Version {
+				t.Errorf("%s's version after reopen = %d, want more than %d", o, e.Version, last[o].Version)
+			}
 		}
 	})
 }

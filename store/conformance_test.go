@@ -1,7 +1,8 @@
 package store_test
 
-// The conformance suite: every test here runs against SQLite and against a
-// real redis-server, so that both backends keep the same semantics.
+// The conformance suite: every test here runs against SQLite, against a
+// real redis-server and against a real six-node Redis Cluster, so that every
+// backend keeps the same semantics.
 
 import (
 	"context"
@@ -27,9 +28,13 @@ import (
 type backend struct {
 	open   func(opts store.Options) store.Store
 	stored func(o store.Owner) []string
+	// perOwner says versions are ordered per owner only, not across
+	// owners: a cluster counts them per slot.
+	perOwner bool
 }
 
-// forEachBackend runs test against SQLite and against Redis.
+// forEachBackend runs test against SQLite, against Redis and against a
+// Redis Cluster.
 func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "storage.db")
@@ -70,34 +75,8 @@ func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 			},
 		})
 	})
-	t.Run("redis", func(t *testing.T) {
-		url := MustRedis(t)
-		test(t, backend{
-			open: func(opts store.Options) store.Store {
-				t.Helper()
-				return MustOpenRedis(t, url, opts)
-			},
-			stored: func(o store.Owner) []string {
-				t.Helper()
-				fields, err := mustRedisClient(t, url).HGetAll(context.Background(), redisOwnerKey(o)).Result()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out []string
-				for key, raw := range fields {
-					// "version ms @kind:tab:user json"
-					f := strings.SplitN(raw, " ", 4)
-					version, _ := strconv.ParseInt(f[0], 10, 64)
-					kind, rest, _ := strings.Cut(strings.TrimPrefix(f[2], "@"), ":")
-					tab, user, _ := strings.Cut(rest, ":")
-					n, _ := strconv.Atoi(tab)
-					out = append(out, entryString(key, f[3], version, store.Origin{UserID: user, Tab: n, API: kind == "a"}))
-				}
-				slices.Sort(out)
-				return out
-			},
-		})
-	})
+	t.Run("redis", func(t *testing.T) { test(t, redisBackend(t, MustRedis(t), false)) })
+	t.Run("cluster", func(t *testing.T) { test(t, redisBackend(t, mustCluster(t), true)) })
 }
 
 func TestIncrementIsExactUnderConcurrency(t *testing.T) {
@@ -272,8 +251,10 @@ func TestApplyMixesSetsAndIncrementsInOrder(t *testing.T) {
 			if v, _ := get(t, s, st.m.Owner, st.m.Key); v != st.want {
 				t.Errorf("%s stored %s, want %s", e.Key, v, st.want)
 			}
-			if i > 0 && e.Version <= got[i-1].Version {
-				t.Errorf("versions do not grow in order: %d after %d", e.Version, got[i-1].Version)
+			for j := range i {
+				if (!be.perOwner || steps[j].m.Owner == st.m.Owner) && e.Version <= got[j].Version {
+					t.Errorf("versions do not grow in order: %d after %d", e.Version, got[j].Version)
+				}
 			}
 		}
 	})
@@ -314,4 +295,34 @@ func TestApplyRefusesAKeyNamedTwice(t *testing.T) {
 			t.Errorf("visits = %s after a refused Apply, want 1", v)
 		}
 	})
+}
+
+// redisBackend is the Redis store on url, a cluster's when cluster is set.
+func redisBackend(t *testing.T, url string, cluster bool) backend {
+	return backend{
+		perOwner: cluster,
+		open: func(opts store.Options) store.Store {
+			t.Helper()
+			return MustOpenRedis(t, url, opts)
+		},
+		stored: func(o store.Owner) []string {
+			t.Helper()
+			fields, err := mustUniversalClient(t, url, cluster).HGetAll(context.Background(), redisKeyOf(o, cluster)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for key, raw := range fields {
+				// "version ms @kind:tab:user json"
+				f := strings.SplitN(raw, " ", 4)
+				version, _ := strconv.ParseInt(f[0], 10, 64)
+				kind, rest, _ := strings.Cut(strings.TrimPrefix(f[2], "@"), ":")
+				tab, user, _ := strings.Cut(rest, ":")
+				n, _ := strconv.Atoi(tab)
+				out = append(out, entryString(key, f[3], version, store.Origin{UserID: user, Tab: n, API: kind == "a"}))
+			}
+			slices.Sort(out)
+			return out
+		},
+	}
 }

@@ -27,14 +27,22 @@ import (
 // TTLs, refreshed on use), and a report of every committed change, from
 // any instance.
 //
-// Layout (prefix "scopes:" by default): a hash per owner, o:general,
-// o:user:{id} and o:tab:{id}:{tab}, whose fields hold "version ms json";
-// the counter seq; per user a hash m:{id} (created, returned, last kept) and a sorted
-// set tabs:{id} of its tabs by last use; boots and secret. Every write is
-// one Lua script, so it is atomic, and publishes its change on the channel
-// changes. A standalone Redis (or a primary) is assumed, not a cluster.
+// Layout (prefix "scopes:"): a hash per owner, o:general, o:user:{id} and
+// o:tab:{id}:{tab}, whose fields hold "version ms json"; the counter seq;
+// per user a hash m:{id} (created, returned, last kept) and a sorted set
+// tabs:{id} of its tabs by last use; boots and secret. Every write is one
+// Lua script, so it is atomic, and publishes its change on the channel
+// changes.
+//
+// On a Redis Cluster a script may touch the keys of one slot only, so each
+// owner's keys (and its counter seq) take its owner's hash tag after the
+// prefix (prefixOf): a user's and its tabs' "scopes:{u:id}:", the general
+// scope's "scopes:{g}:", presence "scopes:{presence}:". Versions then count
+// per slot: ordered per owner, not across owners. The channel is still one:
+// a cluster's PUBLISH reaches every node.
 type Redis struct {
-	rdb *redis.Client
+	rdb     redisClient
+	cluster bool // rdb is a Redis Cluster
 	// ap batches the commands of concurrent requests into pipelines (one
 	// write and one read for many, as SQLite's writer groups commits);
 	// every request's command goes through it. Start-up, Health and the
@@ -71,34 +79,34 @@ type Redis struct {
 	once        sync.Once
 }
 
-// OpenRedis connects to the Redis at url (redis://host:port/db), counts
-// this boot and subscribes to the changes of every instance.
+// redisClient is what the store asks of go-redis: a *redis.Client or a
+// *redis.ClusterClient.
+type redisClient interface {
+	redis.UniversalClient
+	AutoPipeline() (*redis.AutoPipeliner, error)
+	AsyncAutoPipeline() (*redis.AutoPipeliner, error)
+}
+
+// OpenRedis connects to the Redis at url (redis://host:port/db), or to a
+// Redis Cluster (redis://host1:port1?addr=host2:port2&addr=…, or the URL of
+// any one of its nodes), counts this boot and subscribes to the changes of
+// every instance.
 func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	opts = opts.withDefaults()
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	// A Redis that is gone is answered within half a second, not after
-	// go-redis's retries and backoff; the URL may set each of these.
-	o.DialTimeout = cmp.Or(o.DialTimeout, 200*time.Millisecond)
-	o.DialerRetries = cmp.Or(o.DialerRetries, 1) // one dial per attempt
-	o.ReadTimeout = cmp.Or(o.ReadTimeout, time.Second)
-	o.WriteTimeout = cmp.Or(o.WriteTimeout, time.Second)
-	o.PoolTimeout = cmp.Or(o.PoolTimeout, 500*time.Millisecond)
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1 // a pooled connection that died with a restart
-	}
-	o.MaxRetryBackoff = cmp.Or(o.MaxRetryBackoff, 20*time.Millisecond)
 	redis.SetLogger(redisLogger{opts.Logger})
+	rdb, cluster, err := dialRedis(ctx, url)
+	if err != nil {
+		return nil, err
+	}
 	s := &Redis{
-		rdb:    redis.NewClient(o),
-		prefix: "scopes:",
-		limits: opts.Limits,
-		expiry: opts.Expiry,
-		now:    opts.Now,
-		log:    opts.Logger,
-		done:   make(chan struct{}),
+		rdb:     rdb,
+		cluster: cluster,
+		prefix:  "scopes:",
+		limits:  opts.Limits,
+		expiry:  opts.Expiry,
+		now:     opts.Now,
+		log:     opts.Logger,
+		done:    make(chan struct{}),
 
 		metrics: opts.Metrics,
 		// Redis lets keys expire without a change: a snapshot is read
@@ -118,7 +126,7 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	n, err := s.rdb.Incr(ctx, s.prefix+"boots").Result()
 	if err != nil {
 		s.rdb.Close()
-		return nil, fmt.Errorf("redis %s: %w", o.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", url, err)
 	}
 	s.boot = Boot{Number: n, Time: s.now()}
 	if s.ap, err = s.rdb.AutoPipeline(); err == nil {
@@ -192,10 +200,22 @@ func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args .
 	if s.wait == 0 {
 		return sc.Run(ctx, s.ap, keys, args...)
 	}
+	// WAIT names no key: on a cluster it goes down the connection of the
+	// primary that runs the script.
+	var conn redis.Cmdable = s.rdb
+	if c, ok := s.rdb.(*redis.ClusterClient); ok && len(keys) > 0 {
+		primary, err := c.MasterForKey(ctx, keys[0])
+		if err != nil {
+			cmd := redis.NewCmd(ctx)
+			cmd.SetErr(redisFault(err))
+			return cmd
+		}
+		conn = primary
+	}
 	var cmd *redis.Cmd
 	var acked *redis.IntCmd
 	pipe := func(eval bool) {
-		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if eval {
 				cmd = sc.Eval(ctx, p, keys, args...)
 			} else {
@@ -295,13 +315,35 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 }
 
 func (s *Redis) ownerKey(o Owner) string {
+	p := s.prefixOf(o)
 	switch o.Scope {
 	case User:
-		return s.prefix + "o:user:" + o.UserID
+		return p + "o:user:" + o.UserID
 	case Tab:
-		return s.prefix + "o:tab:" + o.UserID + ":" + o.TabID
+		return p + "o:tab:" + o.UserID + ":" + o.TabID
 	}
-	return s.prefix + "o:general"
+	return p + "o:general"
+}
+
+// prefixOf is the prefix of o's keys: on a cluster it carries o's hash tag,
+// so that every key of a user and its tabs is in one slot.
+func (s *Redis) prefixOf(o Owner) string {
+	switch {
+	case !s.cluster:
+		return s.prefix
+	case o.Scope == General:
+		return s.prefix + "{g}:"
+	}
+	return s.prefix + "{u:" + o.UserID + "}:"
+}
+
+// presencePrefix is the prefix of the presence keys (one slot on a
+// cluster).
+func (s *Redis) presencePrefix() string {
+	if s.cluster {
+		return s.prefix + "{presence}:"
+	}
+	return s.prefix
 }
 
 // The scripts, one file per operation after the shared prelude (lua/). Each
@@ -332,9 +374,10 @@ func script(name string) *redis.Script {
 	return redis.NewScript(string(prelude) + string(body))
 }
 
-// common returns the six ARGV every writing script starts with.
-func (s *Redis) common() []any {
-	return []any{s.prefix, s.now().UnixMilli(), s.expiry.UserTTL.Milliseconds(), s.expiry.OneShot.Milliseconds(),
+// common returns the six ARGV every writing script starts with; prefix is
+// that of the keys it touches (prefixOf).
+func (s *Redis) common(prefix string) []any {
+	return []any{prefix, s.now().UnixMilli(), s.expiry.UserTTL.Milliseconds(), s.expiry.OneShot.Milliseconds(),
 		s.expiry.TabTTL.Milliseconds(), s.limits.TabsPerUser}
 }
 
@@ -351,13 +394,26 @@ func redisErr(err error) error {
 	return err
 }
 
-// originArgs are the ARGV that name an origin to a script.
-func originArgs(o Origin) []any {
-	api := "0"
+// originArgs are the ARGV that name an origin to a script that touches the
+// keys of owner's slot. A script numbers a new tab itself, with the user's
+// keys; on a cluster, in another slot than the user's, it cannot: the tab
+// is numbered first and the script is handed "#" and its number.
+func (s *Redis) originArgs(ctx context.Context, o Origin, owner Owner) ([]any, error) {
+	api, tab := "0", o.TabID
 	if o.API {
 		api = "1"
 	}
-	return []any{o.UserID, o.TabID, api, o.ClientID}
+	if s.cluster && !o.API && tab != "" && s.prefixOf(owner) != s.prefixOf(UserOwner(o.UserID)) {
+		n := o.Tab
+		if n == 0 {
+			var err error
+			if n, err = s.TabNumber(ctx, o.UserID, o.TabID); err != nil {
+				return nil, err
+			}
+		}
+		tab = "#" + strconv.Itoa(n)
+	}
+	return []any{o.UserID, tab, api, o.ClientID}, nil
 }
 
 // ifArg is a version condition as a script reads it.
@@ -394,7 +450,8 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	if returning {
 		ret = "1"
 	}
-	found, err := s.run(ctx, touchScript, nil, append(s.common(), userID, tabID, ret)...).Int()
+	user := UserOwner(userID)
+	found, err := s.run(ctx, touchScript, []string{s.ownerKey(user)}, append(s.common(s.prefixOf(user)), userID, tabID, ret)...).Int()
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}
@@ -417,4 +474,48 @@ func (s *Redis) Secret(ctx context.Context) (string, bool, error) {
 	}
 	v, err := s.rdb.Get(ctx, s.prefix+"secret").Result()
 	return v, false, err
+}
+
+// dialRedis connects to url: a Redis Cluster when the URL names several
+// nodes (addr=) or its one node says it is part of a cluster, else one
+// Redis. A Redis that is gone is answered within half a second, not after
+// go-redis's retries and backoff; the URL may set each of these.
+func dialRedis(ctx context.Context, url string) (rdb redisClient, cluster bool, err error) {
+	o, err := redis.ParseURL(url)
+	if err != nil && !strings.Contains(url, "addr=") {
+		return nil, false, fmt.Errorf("redis url: %w", err)
+	}
+	if err == nil {
+		o.DialTimeout = cmp.Or(o.DialTimeout, 200*time.Millisecond)
+		o.DialerRetries = cmp.Or(o.DialerRetries, 1) // one dial per attempt
+		o.ReadTimeout = cmp.Or(o.ReadTimeout, time.Second)
+		o.WriteTimeout = cmp.Or(o.WriteTimeout, time.Second)
+		o.PoolTimeout = cmp.Or(o.PoolTimeout, 500*time.Millisecond)
+		if o.MaxRetries == 0 {
+			o.MaxRetries = 1 // a pooled connection that died with a restart
+		}
+		o.MaxRetryBackoff = cmp.Or(o.MaxRetryBackoff, 20*time.Millisecond)
+		if !strings.Contains(url, "addr=") {
+			one := redis.NewClient(o)
+			info, err := one.Info(ctx, "cluster").Result()
+			if err != nil || !strings.Contains(info, "cluster_enabled:1") {
+				return one, false, nil // a Redis that does not answer is told by the first command
+			}
+			one.Close()
+		}
+	}
+	co, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, false, fmt.Errorf("redis cluster url: %w", err)
+	}
+	co.DialTimeout = cmp.Or(co.DialTimeout, 200*time.Millisecond)
+	co.DialerRetries = cmp.Or(co.DialerRetries, 1)
+	co.ReadTimeout = cmp.Or(co.ReadTimeout, time.Second)
+	co.WriteTimeout = cmp.Or(co.WriteTimeout, time.Second)
+	co.PoolTimeout = cmp.Or(co.PoolTimeout, 500*time.Millisecond)
+	if co.MaxRetries == 0 {
+		co.MaxRetries = 1
+	}
+	co.MaxRetryBackoff = cmp.Or(co.MaxRetryBackoff, 20*time.Millisecond)
+	return redis.NewClusterClient(co), true, nil
 }

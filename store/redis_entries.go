@@ -67,7 +67,7 @@ func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
 }
 
 func (s *Redis) list(ctx context.Context, o Owner) (Snapshot, error) {
-	res, err := listScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, s.prefix).Slice()
+	res, err := listScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, s.prefixOf(o)).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}
@@ -108,14 +108,52 @@ func (s *Redis) get(ctx context.Context, o Owner, key string) (Entry, error) {
 	return parseField(key, raw)
 }
 
-// Apply runs several sets and increments as one atomic script.
+// Apply runs several sets and increments as one atomic script. On a
+// cluster the mutations of different slots (the general scope and a user's)
+// run as one script per slot, in the order they first appear: each is
+// atomic, the whole no longer is.
 func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]Entry, error) {
 	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
+	var slots []string
+	bySlot := map[string][]int{}
+	for i, m := range muts {
+		p := s.prefixOf(m.Owner)
+		if _, ok := bySlot[p]; !ok {
+			slots = append(slots, p)
+		}
+		bySlot[p] = append(bySlot[p], i)
+	}
+	if len(slots) == 1 {
+		return s.applySlot(ctx, origin, muts)
+	}
+	entries := make([]Entry, len(muts))
+	for _, p := range slots {
+		part := make([]Mutation, len(bySlot[p]))
+		for j, i := range bySlot[p] {
+			part[j] = muts[i]
+		}
+		done, err := s.applySlot(ctx, origin, part)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range bySlot[p] {
+			entries[i] = done[j]
+		}
+	}
+	return entries, nil
+}
+
+// applySlot runs mutations of one slot's owners as one script.
+func (s *Redis) applySlot(ctx context.Context, origin Origin, muts []Mutation) ([]Entry, error) {
+	who, err := s.originArgs(ctx, origin, muts[0].Owner)
+	if err != nil {
+		return nil, err
+	}
 	keys := make([]string, len(muts))
-	args := append(s.common(), s.limits.KeysPerOwner)
-	args = append(append(args, originArgs(origin)...), len(muts))
+	args := append(s.common(s.prefixOf(muts[0].Owner)), s.limits.KeysPerOwner)
+	args = append(append(args, who...), len(muts))
 	for i, m := range muts {
 		keys[i] = s.ownerKey(m.Owner)
 		kind := "s"
@@ -183,8 +221,12 @@ func conflictIndex(err error) int {
 // Delete removes key from owner, or returns ErrNotFound; with ifVersion,
 // only at that version.
 func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, ifVersion int64) (int64, error) {
-	args := append(s.common(), string(o.Scope), o.UserID, o.TabID, key)
-	args = append(append(args, originArgs(origin)...), ifArg(ifVersion))
+	who, err := s.originArgs(ctx, origin, o)
+	if err != nil {
+		return 0, fmt.Errorf("delete %s/%s: %w", o, key, err)
+	}
+	args := append(s.common(s.prefixOf(o)), string(o.Scope), o.UserID, o.TabID, key)
+	args = append(append(args, who...), ifArg(ifVersion))
 	start := time.Now()
 	version, err := s.run(ctx, deleteScript, []string{s.ownerKey(o)}, args...).Int64()
 	s.metrics.Commit(1, time.Since(start))
@@ -201,8 +243,12 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 
 // Clear removes every key of owner and returns how many there were.
 func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, error) {
-	args := append(s.common(), string(o.Scope), o.UserID, o.TabID)
-	args = append(args, originArgs(origin)...)
+	who, err := s.originArgs(ctx, origin, o)
+	if err != nil {
+		return 0, 0, fmt.Errorf("clear %s: %w", o, err)
+	}
+	args := append(s.common(s.prefixOf(o)), string(o.Scope), o.UserID, o.TabID)
+	args = append(args, who...)
 	start := time.Now()
 	res, err := s.run(ctx, clearScript, []string{s.ownerKey(o)}, args...).Int64Slice()
 	s.metrics.Commit(1, time.Since(start))
@@ -216,7 +262,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 
 // CopyTab copies one tab's keys to a new, empty tab of the same user.
 func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
-	args := append(s.common(), userID, toTab)
+	args := append(s.common(s.prefixOf(UserOwner(userID))), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
 	seq, err := s.run(ctx, copyScript, keys, args...).Int64()
 	if err != nil {
@@ -247,7 +293,8 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 			return n, nil
 		}
 	}
-	n, err := s.ap.HGet(ctx, s.prefix+"tn:"+userID, tabID).Int()
+	user := UserOwner(userID)
+	n, err := s.ap.HGet(ctx, s.prefixOf(user)+"tn:"+userID, tabID).Int()
 	if err == nil {
 		s.tabNumbers.put(userID, tabID, n, gen)
 		return n, nil
@@ -255,7 +302,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	if n, err = s.run(ctx, tabScript, nil, append(s.common(), userID, tabID)...).Int(); err != nil {
+	if n, err = s.run(ctx, tabScript, []string{s.ownerKey(user)}, append(s.common(s.prefixOf(user)), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
 	s.touched.countWrite(userID)

@@ -211,8 +211,13 @@ func (s *Redis) waitForMyWrites(ctx context.Context, o Owner) bool {
 }
 
 // streamOf names the stream o's changes come in, in order: the one stream
-// of a Redis server.
-func (s *Redis) streamOf(Owner) string { return "" }
+// of a Redis server; on a cluster, its slot's (its hash tag).
+func (s *Redis) streamOf(o Owner) string {
+	if !s.cluster {
+		return ""
+	}
+	return s.prefixOf(o)
+}
 
 // pendingWrites are, per stream, the version of the last write this
 // instance was answered for that the stream has not brought back yet.
@@ -294,8 +299,9 @@ func (s *Redis) SharePresence(ctx context.Context, mine Presence) (Presence, err
 	if s.lastShare.Swap(string(share)) != string(share) {
 		changed = "1"
 	}
-	res, err := presenceScript.Run(ctx, s.rdb, nil,
-		append(s.common(), s.instance, s.presenceTTL.Milliseconds(), string(share), changed)...).StringSlice()
+	pp := s.presencePrefix()
+	res, err := presenceScript.Run(ctx, s.rdb, []string{pp + "instances"},
+		append(s.common(pp), s.instance, s.presenceTTL.Milliseconds(), string(share), changed)...).StringSlice()
 	if err != nil {
 		s.lastShare.Store("") // tell them again next time
 		return nil, fmt.Errorf("share presence: %w", err)

@@ -2,6 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,15 +42,90 @@ func mustRedisClient(tb testing.TB, url string) *redis.Client {
 	return c
 }
 
-// redisOwnerKey is where the Redis store keeps an owner's keys.
-func redisOwnerKey(o store.Owner) string {
+// redisOwnerKey is where the Redis store keeps an owner's keys on one
+// Redis.
+func redisOwnerKey(o store.Owner) string { return redisKeyOf(o, false) }
+
+// redisKeyOf is where the Redis store keeps an owner's keys, on a cluster
+// under the owner's hash tag.
+func redisKeyOf(o store.Owner, cluster bool) string {
+	p := "scopes:"
+	if cluster && o.Scope == store.General {
+		p += "{g}:"
+	} else if cluster {
+		p += "{u:" + o.UserID + "}:"
+	}
+	return p + redisOwnerKeyIn(o)
+}
+
+// redisOwnerKeyIn is an owner's key after the prefix.
+func redisOwnerKeyIn(o store.Owner) string {
 	switch o.Scope {
 	case store.User:
-		return "scopes:o:user:" + o.UserID
+		return "o:user:" + o.UserID
 	case store.Tab:
-		return "scopes:o:tab:" + o.UserID + ":" + o.TabID
+		return "o:tab:" + o.UserID + ":" + o.TabID
 	}
-	return "scopes:o:general"
+	return "o:general"
+}
+
+// mustUniversalClient is a plain client of the Redis, or the Redis
+// Cluster, at url.
+func mustUniversalClient(tb testing.TB, url string, cluster bool) redis.UniversalClient {
+	tb.Helper()
+	if !cluster {
+		return mustRedisClient(tb, url)
+	}
+	opt, err := redis.ParseClusterURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClusterClient(opt)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// The tests share one Redis Cluster (six processes take seconds to
+// start): each test that uses it starts on an empty one.
+var (
+	clusterOnce sync.Once
+	cluster     *redistest.Cluster
+	clusterErr  error
+)
+
+// mustCluster is the shared Redis Cluster's URL, emptied for this test.
+func mustCluster(tb testing.TB) string {
+	tb.Helper()
+	clusterOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "redis-cluster-")
+		if err != nil {
+			clusterErr = err
+			return
+		}
+		cluster, clusterErr = redistest.NewCluster(dir)
+	})
+	if clusterErr != nil {
+		if os.Getenv("REDIS_REQUIRED") != "1" && errors.Is(clusterErr, exec.ErrNotFound) {
+			tb.Skip(clusterErr)
+		}
+		tb.Fatal(clusterErr)
+	}
+	c := mustUniversalClient(tb, cluster.URL, true).(*redis.ClusterClient)
+	if err := c.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		return m.FlushAll(ctx).Err()
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return cluster.URL
+}
+
+// TestMain stops the shared Redis Cluster once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster != nil {
+		cluster.Kill()
+	}
+	os.Exit(code)
 }
 
 // A change published by a script decodes, whole, into what the write

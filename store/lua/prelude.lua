@@ -2,6 +2,10 @@
 -- are always: the key prefix, now (unix ms), the user TTL, the one-shot TTL
 -- and the tab TTL (ms), and how many tabs a user may have.
 local p, now = ARGV[1], ARGV[2]
+-- On a Redis Cluster p carries the hash tag of the keys the script touches
+-- ("scopes:{u:id}:"); the channel is the one of every instance, without it.
+local channel = string.gsub(p, '{[^}]*}:$', '') .. 'changes'
+
 local userTTL, oneShot, tabTTL, maxTabs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 
 -- A stored field is "version ms @origin json", the origin "@" kind ("p" a
@@ -74,14 +78,14 @@ end
 -- tab number, api, page load}; value, a set's new JSON, which keeps every
 -- instance's cached snapshots current.
 local function publish(scope, uid, tid, key, op, version, o, value)
-  redis.call('PUBLISH', p .. 'changes', message(scope, uid, tid, key, op, version, o[1], o[2], o[3], o[4], value or ''))
+  redis.call('PUBLISH', channel, message(scope, uid, tid, key, op, version, o[1], o[2], o[3], o[4], value or ''))
 end
 
 -- evict tells every instance that a tab's keys went without a change of
 -- their own (a tab evicted over the cap, a tab copied into): a cached
 -- snapshot of it is dropped.
 local function evict(uid, tid)
-  redis.call('PUBLISH', p .. 'changes', message('tab', uid, tid, '', 'evict', next_version(), '', '', '0', '', ''))
+  redis.call('PUBLISH', channel, message('tab', uid, tid, '', 'evict', next_version(), '', '', '0', '', ''))
 end
 
 local function ttl_of(uid)
@@ -150,10 +154,13 @@ end
 
 -- origin_of is the stored origin of a change by user uid: through the API,
 -- or from its tab tid (numbered here), or unknown. It returns the token and
--- the tab number.
+-- the tab number. A tid of "#" and a number is a tab numbered already (on a
+-- cluster, a script outside the user's slot cannot number it).
 local function origin_of(uid, tid, api)
   if api == '1' then return '@a:0:' .. uid, 0 end
   if uid == '' or tid == '' then return '@p:0:' .. uid, 0 end
+  local known = string.match(tid, '^#(%d+)$')
+  if known then return '@p:' .. known .. ':' .. uid, tonumber(known) end
   local n = tab_number(uid, tid)
   return '@p:' .. n .. ':' .. uid, n
 end

@@ -8,7 +8,7 @@ redis.call('SET', p .. 'presence:' .. inst, share, 'PX', ttl)
 redis.call('ZADD', live, tonumber(now) + ttl, inst)
 redis.call('ZREMRANGEBYSCORE', live, '-inf', now)
 if changed == '1' then
-  redis.call('PUBLISH', p .. 'changes', message('', '', '', '', 'presence', '0', '', '', '0', inst, ''))
+  redis.call('PUBLISH', channel, message('', '', '', '', 'presence', '0', '', '', '0', inst, ''))
 end
 local out = {}
 for _, other in ipairs(redis.call('ZRANGE', live, 0, -1)) do
