@@ -163,6 +163,15 @@ func (s *Redis) Boot() Boot { return s.boot }
 
 // Health reports whether Redis answers.
 func (s *Redis) Health(ctx context.Context) error {
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		// Every primary must answer; one that does not may have been
+		// replaced: the slots are read again, so that its replica, once
+		// promoted, is used without a restart.
+		if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
+			c.ReloadState(ctx)
+			return redisFault(err)
+		}
+	}
 	if s.wait == 0 {
 		return s.rdb.Ping(ctx).Err()
 	}
@@ -192,13 +201,36 @@ func replicasIn(info string) int {
 // timeout.
 const redisWaitTimeout = 500 * time.Millisecond
 
-// run runs a writing script. With -redis-wait N it is acknowledged only
+// run runs a writing script. On a cluster, a script sent to a slot's old
+// primary is refused with MOVED (or ASK, during a resharding) and did not
+// run: the slots are read again and it is sent once more. A fault there
+// may mean a primary was replaced: the slots are read again for the next.
+func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := s.runOnce(ctx, sc, keys, args...)
+	c, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return cmd
+	}
+	if redis.HasErrorPrefix(cmd.Err(), "MOVED") || redis.HasErrorPrefix(cmd.Err(), "ASK") {
+		s.metrics.Redirected()
+		c.ReloadState(ctx)
+		cmd = s.runOnce(ctx, sc, keys, args...)
+	}
+	if FaultOf(cmd.Err()) != nil {
+		c.ReloadState(ctx)
+	}
+	return cmd
+}
+
+// runOnce runs a writing script. With -redis-wait N it is acknowledged only
 // once N replicas have what it wrote: the script and WAIT go down one
 // connection (WAIT counts that connection's writes), so those writes are
 // not batched with other requests' as they are without it.
-func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if s.wait == 0 {
-		return sc.Run(ctx, s.ap, keys, args...)
+		cmd := sc.Run(ctx, s.ap, keys, args...)
+		cmd.SetErr(redisFault(cmd.Err()))
+		return cmd
 	}
 	// WAIT names no key: on a cluster it goes down the connection of the
 	// primary that runs the script.
@@ -232,8 +264,9 @@ func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args .
 	switch {
 	case cmd.Err() != nil:
 		// The script's own answer (a refusal), or Redis did not answer.
+		cmd.SetErr(redisFault(cmd.Err()))
 	case acked.Err() != nil:
-		cmd.SetErr(fmt.Errorf("wait for %d replicas: %w", s.wait, acked.Err()))
+		cmd.SetErr(fmt.Errorf("wait for %d replicas: %w", s.wait, redisFault(acked.Err())))
 	case acked.Val() < int64(s.wait):
 		s.metrics.RedisError()
 		cmd.SetErr(fmt.Errorf("%w: %d of %d replicas within %s", ErrNoReplica, acked.Val(), s.wait, redisWaitTimeout))
@@ -295,7 +328,7 @@ func redisFault(err error) error {
 	var reply redis.Error
 	if errors.As(err, &reply) {
 		msg := reply.Error()
-		for _, busy := range []string{"LOADING ", "MISCONF ", "READONLY ", "MASTERDOWN ", "TRYAGAIN "} {
+		for _, busy := range []string{"LOADING ", "MISCONF ", "READONLY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN "} {
 			if strings.HasPrefix(msg, busy) {
 				return fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}

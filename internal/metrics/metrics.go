@@ -31,6 +31,7 @@ type Metrics struct {
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
 	redisErrors  prometheus.Counter
+	redirected   prometheus.Counter
 	resubscribed prometheus.Counter
 	boot         prometheus.Gauge
 }
@@ -75,6 +76,9 @@ func New() *Metrics {
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scopes_cache_misses_total", Help: "Scope reads that went to storage.",
 		}),
+		redirected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scopes_redis_redirections_total", Help: "Scripts a Redis Cluster node refused as another's (MOVED or ASK: a failover or a resharding), sent again.",
+		}),
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scopes_redis_errors_total", Help: "Redis commands that failed for want of Redis (refused, timed out, loading, cannot persist).",
 		}),
@@ -86,7 +90,7 @@ func New() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.batchSize, m.commit, m.liveConns, m.pushes, m.pushDelay, m.liveBytes,
-		m.cacheHits, m.cacheMisses, m.redisErrors, m.resubscribed, m.boot,
+		m.cacheHits, m.cacheMisses, m.redisErrors, m.redirected, m.resubscribed, m.boot,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -169,6 +173,13 @@ func (m *Metrics) CacheLookup(hit bool) {
 func (m *Metrics) RedisError() {
 	if m != nil {
 		m.redisErrors.Inc()
+	}
+}
+
+// Redirected counts a script a cluster node refused as another's.
+func (m *Metrics) Redirected() {
+	if m != nil {
+		m.redirected.Inc()
 	}
 }
 

@@ -160,6 +160,34 @@ func (c *Cluster) Primaries() ([]*Server, error) {
 	return nil, fmt.Errorf("no node of the cluster answers")
 }
 
+// ReplicaOf is the running node that replicates primary, or nil.
+func (c *Cluster) ReplicaOf(primary *Server) (*Server, error) {
+	out, err := primary.cli("cluster", "nodes")
+	if err != nil {
+		return nil, err
+	}
+	var id string
+	lines := strings.Split(out, "\n")
+	for _, line := range lines {
+		if f := strings.Fields(line); len(f) > 2 && strings.Contains(f[2], "myself") {
+			id = f[0]
+		}
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.Contains(f[2], "slave") || f[3] != id {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		for _, n := range c.Nodes {
+			if n.addr == addr && n.Running() {
+				return n, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no running replica of %s", primary.addr)
+}
+
 // WaitHealthy waits until every running node says the cluster is ok (every
 // slot served) and three running primaries serve them.
 func (c *Cluster) WaitHealthy(wait time.Duration) error {
