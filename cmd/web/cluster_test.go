@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/storagescopes/app/store/redistest"
+)
+
+// Two instances on a real Redis Cluster (one given the cluster's URL, the
+// other only one node's, which it finds is part of a cluster): a browser's
+// data written through one reads back through the other, page views count
+// exactly, a write on one reaches a live page on the other, and the keys
+// spread over every primary.
+func TestInstancesOnACluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	args := []string{"-addr", "127.0.0.1:0", "-secret", testSecret, "-write-rate", "0"}
+	a := startChild(t, append(args, "-redis", c.URL)...)
+	b := startChild(t, append(args, "-redis", c.Nodes[3].URL)...)
+
+	t.Run("data crosses", func(t *testing.T) {
+		cl := newJarClient()
+		put(t, cl, a.URL, "user/note", `"written on A"`)
+		if _, body := fetch(t, cl, b.URL+"/api/storage/user/note"); !strings.Contains(body, "written on A") {
+			t.Errorf("B does not see A's user write: %s", body)
+		}
+	})
+
+	t.Run("page views count exactly", func(t *testing.T) {
+		const perInstance, clients = 30, 8
+		var wg sync.WaitGroup
+		for i := range clients {
+			base := []string{a.URL, b.URL}[i%2]
+			wg.Go(func() {
+				cl := newJarClient()
+				tab := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+				for range perInstance {
+					if status, body := do(t, cl, "POST", base+"/scopes/tab/visit", "", map[string]string{"X-Tab-ID": tab}); status != 200 {
+						t.Errorf("tab visit: %d %s", status, body)
+						return
+					}
+				}
+				_, body := fetch(t, cl, base+"/api/storage/user/visits")
+				if want := fmt.Sprintf(`"value":%d`, perInstance); !strings.Contains(body, want) {
+					t.Errorf("a browser's visits = %s, want %s", body, want)
+				}
+			})
+		}
+		wg.Wait()
+		_, body := fetch(t, newJarClient(), a.URL+"/api/storage/general/visits")
+		if want := fmt.Sprintf(`"value":%d`, clients*perInstance); !strings.Contains(body, want) {
+			t.Errorf("visits = %s, want %s", body, want)
+		}
+	})
+
+	t.Run("pushes cross", func(t *testing.T) {
+		cl := newJarClient()
+		fetch(t, cl, b.URL+"/")
+		conn := mustLive(t, cl, b.URL, 1)
+		mustJoin(t, conn)
+		writer := newJarClient()
+		for i := range 20 {
+			marker := fmt.Sprintf("across-the-cluster-%d", i)
+			put(t, writer, a.URL, "general/global_text", `"`+marker+`"`)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			for {
+				_, data, err := conn.Read(ctx)
+				if err != nil {
+					cancel()
+					t.Fatalf("write %d on A never reached the page on B: %v", i, err)
+				}
+				if strings.Contains(string(data), marker) {
+					break
+				}
+			}
+			cancel()
+		}
+	})
+
+	t.Run("keys spread over every primary", func(t *testing.T) {
+		opts, err := redis.ParseClusterURL(c.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClusterClient(opts)
+		defer rdb.Close()
+		var mu sync.Mutex
+		held := map[string]int64{}
+		if err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+			n, err := m.DBSize(ctx).Result()
+			mu.Lock()
+			held[m.Options().Addr] = n
+			mu.Unlock()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for addr, n := range held {
+			if n == 0 {
+				t.Errorf("primary %s holds no key: %v", addr, held)
+			}
+		}
+	})
+}
+
+// A primary killed with kill -9 three times (a different one each time,
+// each back as a replica) while browsers write through two instances with
+// -redis-wait 1: every answer is 200 or 503 with Retry-After (never a 500),
+// writes resume by themselves, and every acknowledged write is there at the
+// end. The answers seen and the time without writes are logged.
+func TestClusterFailoverAnswersAndLosesNothing(t *testing.T) {
+	c := redistest.StartCluster(t)
+	args := []string{"-addr", "127.0.0.1:0", "-secret", testSecret, "-write-rate", "0", "-redis", c.URL, "-redis-wait", "1"}
+	a, b := startChild(t, args...), startChild(t, args...)
+
+	var mu sync.Mutex
+	acked := map[int]int{}    // the last value acknowledged, per browser
+	statuses := map[int]int{} // every answer's status, counted
+	clients := map[int]*http.Client{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		base := []string{a.URL, b.URL}[i%2]
+		cl := newJarClient()
+		clients[i] = cl
+		wg.Go(func() {
+			for n := 1; ; {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a := ask(t, cl, "PUT", base+"/api/storage/user/n", fmt.Sprint(n), jsonBody)
+				mu.Lock()
+				statuses[a.status]++
+				if a.status == 200 {
+					acked[i] = n
+					n++
+				} else if a.status != 503 || a.retryAfter == "" {
+					t.Errorf("a write during a failover: %d Retry-After=%q %s", a.status, a.retryAfter, a.body)
+				}
+				mu.Unlock()
+				if a.status != 200 {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, v := range acked {
+			n += v
+		}
+		return n
+	}
+	// allMoved says every browser had a write acknowledged since before.
+	allMoved := func(before map[int]int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range clients {
+			if acked[i] <= before[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for round := range 3 {
+		time.Sleep(500 * time.Millisecond)
+		primaries, err := c.Primaries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim := primaries[round%len(primaries)]
+		victim.Kill()
+		killed := time.Now()
+		mu.Lock()
+		before := maps.Clone(acked)
+		mu.Unlock()
+		if err := c.WaitHealthy(30 * time.Second); err != nil { // its replica took over
+			t.Fatal(err)
+		}
+		// With -redis-wait 1 the promoted replica's slots take writes once
+		// it has a replica again: the killed node, back.
+		if err := victim.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(30 * time.Second); !allMoved(before); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: writes did not resume within 30 s", round+1)
+			}
+		}
+		t.Logf("round %d: every browser's writes went through again %s after the kill", round+1, time.Since(killed).Round(10*time.Millisecond))
+	}
+	close(stop)
+	wg.Wait()
+	var lost int
+	for i, want := range acked {
+		_, body := fetch(t, clients[i], a.URL+"/api/storage/user/n")
+		if !strings.Contains(body, fmt.Sprintf(`"value":%d,`, want)) {
+			lost++
+			t.Errorf("browser %d: %s, want its last acknowledged value %d", i, body, want)
+		}
+	}
+	t.Logf("writes acknowledged: %d; answers: %v; browsers that lost their last acknowledged write: %d", total(), statuses, lost)
+}
