@@ -119,7 +119,14 @@ func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	}
 	s.cache.down() // nothing is cached until the stream is read
 	s.cache.metrics = opts.Metrics
-	s.rdb.AddHook(faultHook{opts.Metrics})
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		// Each node's errors are its own; a command the cluster could not
+		// route is counted once more, under "cluster".
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(faultHook{opts.Metrics, n.Options().Addr}) })
+		c.AddHook(faultHook{opts.Metrics, "cluster"})
+	} else {
+		s.rdb.AddHook(faultHook{opts.Metrics, s.rdb.(*redis.Client).Options().Addr})
+	}
 	id := make([]byte, 8)
 	rand.Read(id)
 	s.instance = hex.EncodeToString(id)
@@ -235,6 +242,10 @@ func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, ar
 	// WAIT names no key: on a cluster it goes down the connection of the
 	// primary that runs the script.
 	var conn redis.Cmdable = s.rdb
+	node := "cluster"
+	if c, ok := s.rdb.(*redis.Client); ok {
+		node = c.Options().Addr
+	}
 	if c, ok := s.rdb.(*redis.ClusterClient); ok && len(keys) > 0 {
 		primary, err := c.MasterForKey(ctx, keys[0])
 		if err != nil {
@@ -242,7 +253,7 @@ func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, ar
 			cmd.SetErr(redisFault(err))
 			return cmd
 		}
-		conn = primary
+		conn, node = primary, primary.Options().Addr
 	}
 	var cmd *redis.Cmd
 	var acked *redis.IntCmd
@@ -268,7 +279,7 @@ func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, ar
 	case acked.Err() != nil:
 		cmd.SetErr(fmt.Errorf("wait for %d replicas: %w", s.wait, redisFault(acked.Err())))
 	case acked.Val() < int64(s.wait):
-		s.metrics.RedisError()
+		s.metrics.RedisError(node)
 		cmd.SetErr(fmt.Errorf("%w: %d of %d replicas within %s", ErrNoReplica, acked.Val(), s.wait, redisWaitTimeout))
 	}
 	return cmd
@@ -278,7 +289,10 @@ func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, ar
 // did not answer, or answered that it cannot serve now, so that every
 // caller can tell a lost Redis from a refusal of a script's.
 // It counts each such error.
-type faultHook struct{ metrics *metrics.Metrics }
+type faultHook struct {
+	metrics *metrics.Metrics
+	node    string // host:port, for the metrics
+}
 
 func (faultHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -313,7 +327,7 @@ func (h faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 func (h faultHook) fault(err error) error {
 	f := redisFault(err)
 	if f != err {
-		h.metrics.RedisError()
+		h.metrics.RedisError(h.node)
 	}
 	return f
 }

@@ -67,7 +67,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.subscribers, "subscribers", 5000, "live connections for the fanout scenario")
 	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
 	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
-	fs.StringVar(&backends, "backend", "sqlite", "the server's store: sqlite, redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance), or sqlite,redis: both, side by side, each scenario on one then the other")
+	fs.StringVar(&backends, "backend", "sqlite", "the server's store: sqlite, redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance), cluster (a six-node Redis Cluster of its own), or several, e.g. sqlite,redis,cluster: side by side, each scenario on one then the others")
 	fs.StringVar(&o.sync, "sync", "full", "the SQLite server's -sync: full or normal")
 	fs.IntVar(&o.rows, "rows", 0, "fill the database with this many rows before measuring (e.g. 1000000)")
 	fs.IntVar(&o.fillKeys, "fill-keys", 1000, "full-scope: keys to fill the general scope with (it refuses beyond -max-keys)")
@@ -80,8 +80,8 @@ func parse(args []string) (options, error) {
 	}
 	o.backends = strings.Split(backends, ",")
 	for _, b := range o.backends {
-		if b != "sqlite" && b != "redis" {
-			return o, fmt.Errorf("-backend %q: use sqlite, redis or sqlite,redis", backends)
+		if b != "sqlite" && b != "redis" && b != "cluster" {
+			return o, fmt.Errorf("-backend %q: use sqlite, redis, cluster, or several of them", backends)
 		}
 	}
 	if len(o.backends) > 1 && (o.chart != "" || o.rows > 0 || o.url != "") {
@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			rs, rc := r.cpuPerRequest()
 			bs, bc := b.cpuPerRequest()
 			redis := ""
-			if t.redis != nil {
+			if len(t.process.redisPids) > 0 {
 				redis = " [" + us(r.perRequest(r.redisCPU)) + "]"
 			}
 			ratio := r.rps() / b.rps()

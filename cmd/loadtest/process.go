@@ -28,9 +28,9 @@ type process struct {
 	prog  proctest.Program
 	args  []string
 	dir   string // its database's folder, removed by stop
-	// redisPid is the redis-server it uses, whose CPU time is counted
-	// beside its own; 0 for none.
-	redisPid int
+	// redisPids are the redis-servers it uses (a cluster's six), whose CPU
+	// time is counted beside its own; none for SQLite.
+	redisPids []int
 }
 
 // buildApp builds the app once, into dir.
@@ -68,40 +68,50 @@ func (p *process) another(ctx context.Context) (*process, error) {
 	return startProcess(ctx, p.prog, p.args...)
 }
 
-// target is one backend under test: the app on SQLite, or on a
-// redis-server of the tool's own (with, for the fan-out across instances, a
-// second instance on it).
+// target is one backend under test: the app on SQLite, on a redis-server
+// of the tool's own, or on a six-node Redis Cluster of its own (with, for
+// the fan-out across instances, a second instance on it).
 type target struct {
 	*process
 	name    string
 	redis   *redistest.Server
+	cluster *redistest.Cluster
 	writeTo *process
-	dir     string // the redis-server's folder
+	dir     string // the redis-server's (or cluster's) folder
 }
 
 // startTarget starts the app on backend.
 func startTarget(ctx context.Context, app proctest.Program, backend string, o options) (*target, error) {
 	t := &target{name: backend}
 	redisURL := ""
-	if backend == "redis" {
-		dir, err := os.MkdirTemp("", "loadtest-redis-")
+	if backend != "sqlite" {
+		dir, err := os.MkdirTemp("", "loadtest-"+backend+"-")
 		if err != nil {
 			return nil, err
 		}
 		t.dir = dir
-		if t.redis, err = redistest.NewServer(dir); err != nil {
-			t.stop()
-			return nil, fmt.Errorf("-backend redis: %w", err)
+		if backend == "cluster" {
+			t.cluster, err = redistest.NewCluster(dir)
+		} else {
+			t.redis, err = redistest.NewServer(dir)
 		}
-		redisURL = t.redis.URL
+		if err != nil {
+			t.stop()
+			return nil, fmt.Errorf("-backend %s: %w", backend, err)
+		}
+		if t.cluster != nil {
+			redisURL = t.cluster.URL
+		} else {
+			redisURL = t.redis.URL
+		}
 	}
 	var err error
 	if t.process, err = startServer(ctx, app, redisURL, o); err != nil {
 		t.stop()
 		return nil, err
 	}
-	t.process.redisPid = t.redisPid()
-	if t.redis != nil && slices.Contains(o.scenarios, "fanout") {
+	t.process.redisPids = t.redisPids()
+	if redisURL != "" && slices.Contains(o.scenarios, "fanout") {
 		if t.writeTo, err = t.another(ctx); err != nil {
 			t.stop()
 			return nil, err
@@ -110,11 +120,18 @@ func startTarget(ctx context.Context, app proctest.Program, backend string, o op
 	return t, nil
 }
 
-func (t *target) redisPid() int {
-	if t.redis == nil {
-		return 0
+func (t *target) redisPids() []int {
+	if t.cluster != nil {
+		var pids []int
+		for _, n := range t.cluster.Nodes {
+			pids = append(pids, n.Pid())
+		}
+		return pids
 	}
-	return t.redis.Pid()
+	if t.redis == nil {
+		return nil
+	}
+	return []int{t.redis.Pid()}
 }
 
 func (t *target) stop() {
@@ -126,6 +143,9 @@ func (t *target) stop() {
 	}
 	if t.redis != nil {
 		t.redis.Kill()
+	}
+	if t.cluster != nil {
+		t.cluster.Kill()
 	}
 	if t.dir != "" {
 		os.RemoveAll(t.dir)
@@ -191,12 +211,13 @@ func (p *process) cpu() time.Duration {
 	return pidCPU(p.proc.Pid())
 }
 
-// redisCPU is the CPU time of the redis-server it uses so far, or zero.
+// redisCPU is the CPU time of the redis-servers it uses so far, or zero.
 func (p *process) redisCPU() time.Duration {
-	if p.redisPid == 0 {
-		return 0
+	var cpu time.Duration
+	for _, pid := range p.redisPids {
+		cpu += pidCPU(pid)
 	}
-	return pidCPU(p.redisPid)
+	return cpu
 }
 
 // pidCPU is a process's CPU time so far (user and system).

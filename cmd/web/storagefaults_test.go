@@ -199,7 +199,8 @@ func TestRedisLost(t *testing.T) {
 	}
 	// The operator's metrics tell the story too.
 	m := scrape(t, metricsURL(t, s.Log()))
-	for _, series := range []string{"scopes_redis_errors_total", "scopes_redis_resubscriptions_total",
+	node := strings.TrimSuffix(strings.TrimPrefix(rs.URL, "redis://"), "/0")
+	for _, series := range []string{`scopes_redis_errors_total{node="` + node + `"}`, "scopes_redis_resubscriptions_total",
 		`scopes_http_requests_total{code="503",method="PUT",route="/api/storage/{scope}/{key}"}`} {
 		if m[series] < 1 {
 			t.Errorf("%s = %v after Redis stopped and came back, want at least 1", series, m[series])

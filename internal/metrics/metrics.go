@@ -30,7 +30,7 @@ type Metrics struct {
 	liveBytes    prometheus.Counter
 	cacheHits    prometheus.Counter
 	cacheMisses  prometheus.Counter
-	redisErrors  prometheus.Counter
+	redisErrors  *prometheus.CounterVec
 	redirected   prometheus.Counter
 	resubscribed prometheus.Counter
 	boot         prometheus.Gauge
@@ -79,9 +79,9 @@ func New() *Metrics {
 		redirected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scopes_redis_redirections_total", Help: "Scripts a Redis Cluster node refused as another's (MOVED or ASK: a failover or a resharding), sent again.",
 		}),
-		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scopes_redis_errors_total", Help: "Redis commands that failed for want of Redis (refused, timed out, loading, cannot persist).",
-		}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopes_redis_errors_total", Help: "Redis commands that failed for want of Redis (refused, timed out, loading, cannot persist), by node (host:port).",
+		}, []string{"node"}),
 		resubscribed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scopes_redis_resubscriptions_total", Help: "Times the subscription to the change stream was lost and made again.",
 		}),
@@ -170,9 +170,9 @@ func (m *Metrics) CacheLookup(hit bool) {
 
 // RedisError counts a command that Redis did not answer, or a write too few
 // replicas confirmed.
-func (m *Metrics) RedisError() {
+func (m *Metrics) RedisError(node string) {
 	if m != nil {
-		m.redisErrors.Inc()
+		m.redisErrors.WithLabelValues(node).Inc()
 	}
 }
 
