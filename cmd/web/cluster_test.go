@@ -109,6 +109,82 @@ func TestInstancesOnACluster(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("pushes cross after the channel's node fails", func(t *testing.T) {
+		// The instances' subscriptions are on the primary of the channel's
+		// slot: killed, both subscribe again on its replacement by
+		// themselves, and a page joined before the failover still hears
+		// every change after it.
+		opts, err := redis.ParseClusterURL(c.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClusterClient(opts)
+		defer rdb.Close()
+		m, err := rdb.MasterForKey(context.Background(), "scopes:changes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var victim *redistest.Server
+		for _, n := range c.Nodes {
+			if n.Addr() == m.Options().Addr {
+				victim = n
+			}
+		}
+		cl := newJarClient()
+		fetch(t, cl, b.URL+"/")
+		conn := mustLive(t, cl, b.URL, 2)
+		mustJoin(t, conn)
+		victim.Kill()
+		if err := c.WaitHealthy(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { // back, as a replica
+			if err := victim.Restart(); err != nil {
+				t.Error(err)
+			}
+		}()
+		writer := newJarClient()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		got := make(chan string, 100)
+		go func() {
+			for {
+				_, data, err := conn.Read(ctx)
+				if err != nil {
+					close(got)
+					return
+				}
+				got <- string(data)
+			}
+		}()
+		start := time.Now()
+		for i := 0; ; i++ {
+			marker := fmt.Sprintf("after-the-failover-%d", i)
+			if a := ask(t, writer, "PUT", a.URL+"/api/storage/general/global_text", `"`+marker+`"`, jsonBody); a.status != 200 {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			select {
+			case msg, ok := <-got:
+				for ok && !strings.Contains(msg, marker) {
+					select {
+					case msg, ok = <-got:
+					case <-time.After(300 * time.Millisecond):
+						ok = false
+					}
+				}
+				if ok {
+					t.Logf("pushes cross again %s after the failover", time.Since(start).Round(10*time.Millisecond))
+					return
+				}
+			case <-time.After(300 * time.Millisecond):
+			}
+			if ctx.Err() != nil {
+				t.Fatal("no write on A reached the page on B within 20 s of the failover")
+			}
+		}
+	})
 }
 
 // A primary killed with kill -9 three times (a different one each time,
