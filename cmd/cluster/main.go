@@ -1,7 +1,9 @@
 // Command cluster runs the app as many instances would run in production,
-// on loopback: a redis-server with AOF on, three instances sharing it, and
-// nginx in front with the app's configuration (internal/nginx/scopes.conf).
-// It prints the URL to open and stops everything on Ctrl-C. Run it with `go tool task cluster`.
+// on loopback: a redis-server with AOF on (or, with -redis-cluster, a Redis
+// Cluster of three primaries and three replicas), three instances sharing
+// it, and nginx in front with the app's configuration
+// (internal/nginx/scopes.conf). It prints the URL to open and stops
+// everything on Ctrl-C. Run it with `go tool task cluster`.
 //
 // Each instance's log lines come out prefixed with its name; each serves
 // its metrics (-metrics) on an address of its own, printed at start.
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "where nginx listens: the URL to open (loopback)")
 	n := fs.Int("n", 3, "how many instances")
 	data := fs.String("data", "data/cluster", "the folder for Redis's files (kept across runs) and nginx's")
+	redisCluster := fs.Bool("redis-cluster", false, "a Redis Cluster (three primaries, three replicas, AOF; new each run) in place of the one Redis")
+	redisWait := fs.Int("redis-wait", 0, "the instances' -redis-wait: replicas that must have a write before it is acknowledged (1 with -redis-cluster survives a primary's loss)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,12 +77,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	redis, err := redistest.NewServer(redisDir)
-	if err != nil {
-		return err
+	var redisURL string
+	if *redisCluster {
+		dir, err := os.MkdirTemp(redisDir, "cluster-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		rc, err := redistest.NewCluster(dir)
+		if err != nil {
+			return err
+		}
+		defer rc.Kill()
+		redisURL = rc.URL
+		fmt.Fprintf(out, "cluster: a Redis Cluster of six nodes at %s (AOF in %s, removed at the end)\n", redisURL, dir)
+	} else {
+		redis, err := redistest.NewServer(redisDir)
+		if err != nil {
+			return err
+		}
+		defer redis.Stop() // SIGTERM: it writes its AOF and exits
+		redisURL = redis.URL
+		fmt.Fprintf(out, "cluster: redis-server at %s (AOF in %s)\n", redis.URL, redisDir)
 	}
-	defer redis.Stop() // SIGTERM: it writes its AOF and exits
-	fmt.Fprintf(out, "cluster: redis-server at %s (AOF in %s)\n", redis.URL, redisDir)
 
 	var instances []*proctest.Process
 	defer func() {
@@ -92,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		name := fmt.Sprintf("web%d", i+1)
 		prog := app
 		prog.Echo = echo.prefixed(name)
-		p, err := proctest.Start(ctx, prog, "-addr", "127.0.0.1:0", "-redis", redis.URL, "-metrics", "127.0.0.1:0")
+		p, err := proctest.Start(ctx, prog, "-addr", "127.0.0.1:0", "-redis", redisURL, "-redis-wait", fmt.Sprint(*redisWait), "-metrics", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -105,7 +126,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer lb.Stop()
-	fmt.Fprintf(out, "\ncluster: open %s  (%d instances behind nginx, one Redis; Ctrl-C stops all)\n\n", lb.URL, *n)
+	store := "one Redis"
+	if *redisCluster {
+		store = "a Redis Cluster"
+	}
+	fmt.Fprintf(out, "\ncluster: open %s  (%d instances behind nginx, %s; Ctrl-C stops all)\n\n", lb.URL, *n, store)
 
 	exited := make(chan string, len(instances))
 	for i, p := range instances {

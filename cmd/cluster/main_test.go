@@ -17,8 +17,14 @@ import (
 
 // One command brings up Redis, three instances and nginx: requests through
 // the printed URL reach all three (each start has its own boot number), and
-// stopping it (Ctrl-C) stops every one of them.
+// stopping it (Ctrl-C) stops every one of them. The same with a Redis
+// Cluster in place of the one Redis.
 func TestCluster(t *testing.T) {
+	t.Run("one redis", func(t *testing.T) { testCluster(t) })
+	t.Run("redis cluster", func(t *testing.T) { testCluster(t, "-redis-cluster", "-redis-wait", "1") })
+}
+
+func testCluster(t *testing.T, extra ...string) {
 	for _, bin := range []string{"nginx", "redis-server"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("NGINX_REQUIRED") == "1" || os.Getenv("REDIS_REQUIRED") == "1" {
@@ -37,7 +43,7 @@ func TestCluster(t *testing.T) {
 	defer cancel()
 	out := &proctest.Log{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", addr, "-data", t.TempDir()}, out) }()
+	go func() { done <- run(ctx, append([]string{"-addr", addr, "-data", t.TempDir()}, extra...), out) }()
 	for deadline := time.Now().Add(3 * time.Minute); !strings.Contains(out.String(), "cluster: open http://"+addr); time.Sleep(50 * time.Millisecond) {
 		select {
 		case err := <-done:
@@ -68,7 +74,7 @@ func TestCluster(t *testing.T) {
 		t.Errorf("requests through nginx reached %d instances (boot numbers %v), want 3", len(boots), boots)
 	}
 	instances := regexp.MustCompile(`web\d+ at http://(\S+),`).FindAllStringSubmatch(out.String(), -1)
-	redis := regexp.MustCompile(`redis-server at redis://(\S+)/0`).FindStringSubmatch(out.String())
+	redis := regexp.MustCompile(`(?:redis-server|six nodes) at redis://([0-9.:]+)`).FindStringSubmatch(out.String())
 	if len(instances) != 3 || redis == nil {
 		t.Fatalf("the output names %d instances and redis %v:\n%s", len(instances), redis, out)
 	}
