@@ -52,6 +52,7 @@ type options struct {
 	fillBytes   int
 	fullTabs    int    // full-scope: live tabs for the fan-out
 	liveDeflate bool   // the fan-out's clients offer permessage-deflate, and the app is started with -live-deflate on
+	redisWait   int    // the app's -redis-wait on Redis or a cluster
 	baseline    string // internal: serve the baseline on this address
 }
 
@@ -73,6 +74,7 @@ func parse(args []string) (options, error) {
 	fs.IntVar(&o.fillKeys, "fill-keys", 1000, "full-scope: keys to fill the general scope with (it refuses beyond -max-keys)")
 	fs.IntVar(&o.fillBytes, "fill-bytes", 16384, "full-scope: bytes of each value's JSON")
 	fs.IntVar(&o.fullTabs, "full-tabs", 100, "full-scope: live tabs that the change fans out to")
+	fs.IntVar(&o.redisWait, "redis-wait", 0, "the app's -redis-wait on -backend redis or cluster: replicas a write waits for (a cluster has one per primary; one Redis has none, so 0)")
 	fs.BoolVar(&o.liveDeflate, "live-deflate", false, "fanout: offer WebSocket permessage-deflate (and start the app with -live-deflate on)")
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {

@@ -51,7 +51,7 @@ func startServer(ctx context.Context, app proctest.Program, redisURL string, o o
 		args = append(args, "-live-deflate", "on")
 	}
 	if redisURL != "" {
-		args = append(args, "-redis", redisURL)
+		args = append(args, "-redis", redisURL, "-redis-wait", strconv.Itoa(o.redisWait))
 	}
 	p, err := startProcess(ctx, app, args...)
 	if err != nil {
