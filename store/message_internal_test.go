@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A message comes out of the wire as it went in, whatever its key and value
@@ -86,4 +88,28 @@ func BenchmarkDecodeMessage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A write's message may come back on the stream before the write's answer
+// does: the write is not then waited for, by this read or any later one
+// (else, with no further change, every read of its stream would wait and
+// go to Redis).
+func TestAWriteHeardBeforeItsAnswerIsNotWaitedFor(t *testing.T) {
+	for _, cluster := range []bool{false, true} {
+		s := &Redis{cluster: cluster, prefix: "scopes:"}
+		o := UserOwner("u")
+		s.heard(Change{Owner: o, Op: OpSet, Key: "k", Version: 5})
+		s.answered(o, 5)
+		if !s.mine.wait(context.Background(), s.streamOf(o), time.Millisecond) {
+			t.Errorf("cluster %v: a write whose message came first is waited for", cluster)
+		}
+		s.answered(o, 6) // a later one, whose message is still to come
+		if s.mine.wait(context.Background(), s.streamOf(o), time.Millisecond) {
+			t.Errorf("cluster %v: a write whose message has not come is not waited for", cluster)
+		}
+		s.heard(Change{Owner: o, Op: OpSet, Key: "k", Version: 6})
+		if !s.mine.wait(context.Background(), s.streamOf(o), time.Millisecond) {
+			t.Errorf("cluster %v: a write is waited for after its message came", cluster)
+		}
+	}
 }

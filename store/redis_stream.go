@@ -220,22 +220,31 @@ func (s *Redis) streamOf(o Owner) string {
 }
 
 // pendingWrites are, per stream, the version of the last write this
-// instance was answered for that the stream has not brought back yet.
+// instance was answered for that the stream has not brought back yet, and
+// the newest version the stream has brought (a write's message may arrive
+// before its answer).
 type pendingWrites struct {
 	mu    sync.Mutex
 	of    map[string]int64
-	moved chan struct{} // closed when one is heard
+	heard map[string]int64 // at most pendingStreams; forgotten, a read waits for the next change or reads Redis
+	moved chan struct{}    // closed when one is heard
 }
+
+// pendingStreams bounds the streams whose newest version is remembered (a
+// cluster has one per browser).
+const pendingStreams = 10_000
 
 // answered records that a write of o's stream was answered with version v.
 func (s *Redis) answered(o Owner, v int64) {
-	p := &s.mine
+	p, stream := &s.mine, s.streamOf(o)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.of == nil {
-		p.of, p.moved = map[string]int64{}, make(chan struct{})
+		p.of, p.heard, p.moved = map[string]int64{}, map[string]int64{}, make(chan struct{})
 	}
-	stream := s.streamOf(o)
+	if p.heard[stream] >= v {
+		return // its message came first
+	}
 	p.of[stream] = max(p.of[stream], v)
 }
 
@@ -245,6 +254,13 @@ func (s *Redis) heard(c Change) {
 	p, stream := &s.mine, s.streamOf(c.Owner)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.of == nil {
+		p.of, p.heard, p.moved = map[string]int64{}, map[string]int64{}, make(chan struct{})
+	}
+	if _, ok := p.heard[stream]; !ok && len(p.heard) >= pendingStreams {
+		clear(p.heard)
+	}
+	p.heard[stream] = max(p.heard[stream], c.Version)
 	if v, ok := p.of[stream]; ok && c.Version >= v {
 		delete(p.of, stream)
 		close(p.moved)

@@ -90,6 +90,7 @@ func mustUniversalClient(tb testing.TB, url string, cluster bool) redis.Universa
 var (
 	clusterOnce sync.Once
 	cluster     *redistest.Cluster
+	clusterDir  string
 	clusterErr  error
 )
 
@@ -97,12 +98,10 @@ var (
 func mustCluster(tb testing.TB) string {
 	tb.Helper()
 	clusterOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "redis-cluster-")
-		if err != nil {
-			clusterErr = err
+		if clusterDir, clusterErr = os.MkdirTemp("", "redis-cluster-"); clusterErr != nil {
 			return
 		}
-		cluster, clusterErr = redistest.NewCluster(dir)
+		cluster, clusterErr = redistest.NewCluster(clusterDir)
 	})
 	if clusterErr != nil {
 		if os.Getenv("REDIS_REQUIRED") != "1" && errors.Is(clusterErr, exec.ErrNotFound) {
@@ -124,6 +123,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if cluster != nil {
 		cluster.Kill()
+	}
+	if clusterDir != "" {
+		os.RemoveAll(clusterDir)
 	}
 	os.Exit(code)
 }
