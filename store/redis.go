@@ -94,7 +94,7 @@ type redisClient interface {
 func OpenRedis(ctx context.Context, url string, opts Options) (*Redis, error) {
 	opts = opts.withDefaults()
 	redis.SetLogger(redisLogger{opts.Logger})
-	rdb, cluster, err := dialRedis(ctx, url)
+	rdb, cluster, err := dialRedis(ctx, url, opts.RedisWait > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func replicasIn(info string) int {
 // redisWaitTimeout is how long a write waits for its replicas (-redis-wait)
 // before it is answered with ErrNoReplica: within the connections' read
 // timeout.
-const redisWaitTimeout = 500 * time.Millisecond
+const redisWaitTimeout = time.Second
 
 // run runs a writing script. On a cluster, a script sent to a slot's old
 // primary is refused with MOVED (or ASK, during a resharding) and did not
@@ -526,8 +526,13 @@ func (s *Redis) Secret(ctx context.Context) (string, bool, error) {
 // dialRedis connects to url: a Redis Cluster when the URL names several
 // nodes (addr=) or its one node says it is part of a cluster, else one
 // Redis. A Redis that is gone is answered within half a second, not after
-// go-redis's retries and backoff; the URL may set each of these.
-func dialRedis(ctx context.Context, url string) (rdb redisClient, cluster bool, err error) {
+// go-redis's retries and backoff; the URL may set each of these. A client
+// that waits for replicas (wait) reads for longer than WAIT waits.
+func dialRedis(ctx context.Context, url string, wait bool) (rdb redisClient, cluster bool, err error) {
+	read := time.Second
+	if wait {
+		read = redisWaitTimeout + time.Second
+	}
 	o, err := redis.ParseURL(url)
 	if err != nil && !strings.Contains(url, "addr=") {
 		return nil, false, fmt.Errorf("redis url: %w", err)
@@ -535,7 +540,7 @@ func dialRedis(ctx context.Context, url string) (rdb redisClient, cluster bool, 
 	if err == nil {
 		o.DialTimeout = cmp.Or(o.DialTimeout, 200*time.Millisecond)
 		o.DialerRetries = cmp.Or(o.DialerRetries, 1) // one dial per attempt
-		o.ReadTimeout = cmp.Or(o.ReadTimeout, time.Second)
+		o.ReadTimeout = cmp.Or(o.ReadTimeout, read)
 		o.WriteTimeout = cmp.Or(o.WriteTimeout, time.Second)
 		o.PoolTimeout = cmp.Or(o.PoolTimeout, 500*time.Millisecond)
 		if o.MaxRetries == 0 {
@@ -557,7 +562,7 @@ func dialRedis(ctx context.Context, url string) (rdb redisClient, cluster bool, 
 	}
 	co.DialTimeout = cmp.Or(co.DialTimeout, 200*time.Millisecond)
 	co.DialerRetries = cmp.Or(co.DialerRetries, 1)
-	co.ReadTimeout = cmp.Or(co.ReadTimeout, time.Second)
+	co.ReadTimeout = cmp.Or(co.ReadTimeout, read)
 	co.WriteTimeout = cmp.Or(co.WriteTimeout, time.Second)
 	co.PoolTimeout = cmp.Or(co.PoolTimeout, 500*time.Millisecond)
 	if co.MaxRetries == 0 {
