@@ -252,22 +252,15 @@ func TestClusterFailoverAnswersAndLosesNothing(t *testing.T) {
 	}
 	for round := range 3 {
 		time.Sleep(500 * time.Millisecond)
-		primaries, err := c.Primaries()
-		if err != nil {
-			t.Fatal(err)
-		}
-		victim := primaries[round%len(primaries)]
-		victim.Kill()
-		killed := time.Now()
-		mu.Lock()
-		before := maps.Clone(acked)
-		mu.Unlock()
-		if err := c.WaitHealthy(30 * time.Second); err != nil { // its replica took over
-			t.Fatal(err)
-		}
 		// With -redis-wait 1 the promoted replica's slots take writes once
-		// it has a replica again: the killed node, back.
-		if err := victim.Restart(); err != nil {
+		// it has a replica again: the killed node, back (FailOver starts it).
+		var before map[int]int
+		killed, err := c.FailOver(round, 0, func() {
+			mu.Lock()
+			before = maps.Clone(acked)
+			mu.Unlock()
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		for deadline := time.Now().Add(30 * time.Second); !allMoved(before); time.Sleep(20 * time.Millisecond) {

@@ -216,6 +216,65 @@ func (c *Cluster) WaitHealthy(wait time.Duration) error {
 	}
 }
 
+// WaitReplicated waits until every primary has a running replica that has
+// caught up with it.
+func (c *Cluster) WaitReplicated(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		primaries, err := c.Primaries()
+		ok := err == nil && len(primaries) == 3
+		for _, p := range primaries {
+			r, err := c.ReplicaOf(p)
+			if err != nil || r.WaitInSync(0) != nil {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not every primary of the Redis Cluster had a replica within %s", wait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// FailOver kills a primary with kill -9 (the round-th, counting round
+// robin), once every primary has its replica, and calls atKill (if set) at
+// that moment. With lag, its replica is frozen for that long first, so that
+// it falls behind. It returns when the replica has taken over, with the
+// killed node started again (it rejoins as a replica), and the moment of
+// the kill.
+func (c *Cluster) FailOver(round int, lag time.Duration, atKill func()) (time.Time, error) {
+	if err := c.WaitReplicated(30 * time.Second); err != nil {
+		return time.Time{}, err
+	}
+	primaries, err := c.Primaries()
+	if err != nil {
+		return time.Time{}, err
+	}
+	victim := primaries[round%len(primaries)]
+	replica, err := c.ReplicaOf(victim)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if lag > 0 {
+		replica.Pause() // the copies wait in the primary
+		time.Sleep(lag)
+	}
+	victim.Kill()
+	killed := time.Now()
+	if atKill != nil {
+		atKill()
+	}
+	replica.Resume()
+	if err := c.WaitHealthy(30 * time.Second); err != nil {
+		return killed, err
+	}
+	return killed, victim.Restart()
+}
+
 // Kill stops every node at once.
 func (c *Cluster) Kill() {
 	for _, n := range c.Nodes {

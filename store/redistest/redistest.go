@@ -143,6 +143,9 @@ func (s *Server) StartReplica(tb testing.TB) *Server {
 // first copy is loaded.
 func (s *Server) WaitInSync(wait time.Duration) error {
 	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
+		if s.cmd == nil {
+			return fmt.Errorf("the replica on %s is not running", s.addr)
+		}
 		out, err := s.cli("info", "replication")
 		if err == nil && strings.Contains(out, "master_link_status:up") && strings.Contains(out, "master_sync_in_progress:0") {
 			return nil
@@ -169,4 +172,8 @@ func (s *Server) Promote() error {
 func (s *Server) Pause() { s.cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume is Pause's end (SIGCONT).
-func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }
+func (s *Server) Resume() {
+	if s.cmd != nil {
+		s.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
