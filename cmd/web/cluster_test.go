@@ -86,6 +86,11 @@ func TestInstancesOnACluster(t *testing.T) {
 	})
 
 	t.Run("keys spread over every primary", func(t *testing.T) {
+		// Sixty browsers of their own: the chance that one primary has none
+		// of their slots is (2/3)^60 each.
+		for range 60 {
+			put(t, newJarClient(), a.URL, "user/spread", `1`)
+		}
 		opts, err := redis.ParseClusterURL(c.URL)
 		if err != nil {
 			t.Fatal(err)
