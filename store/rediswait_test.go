@@ -105,8 +105,8 @@ func TestAcknowledgedWritesSurviveTheLossOfThePrimary(t *testing.T) {
 				})
 			}
 			time.Sleep(300 * time.Millisecond)
-			replica.Pause() // it falls behind: the copies wait in the primary
-			time.Sleep(300 * time.Millisecond)
+			replica.Pause()         // it falls behind: the copies wait in the primary
+			time.Sleep(time.Second) // long enough to outgrow the sockets' buffers on a slower machine too
 			primary.Kill()
 			close(stop)
 			wg.Wait()
