@@ -116,6 +116,9 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
+	if !s.cluster {
+		return s.applySlot(ctx, origin, muts) // one Redis: one slot
+	}
 	var slots []string
 	bySlot := map[string][]int{}
 	for i, m := range muts {
