@@ -217,14 +217,33 @@ func TestRedisLost(t *testing.T) {
 
 // With -redis-wait 1 and its replica gone, a write is not confirmed: 503
 // with Retry-After and words that say so (never 500), /healthz says
-// degraded and the open page shows it; once the replica is back, writes are
-// confirmed again with no restart.
+// degraded and an open page says "No replica: not saving"; once the
+// replica is back, the page says so and writes are confirmed again, with
+// no restart.
 func TestRedisReplicaLost(t *testing.T) {
 	rs := redistest.StartServer(t)
 	replica := rs.StartReplica(t)
 	s := startChild(t, "-addr", "127.0.0.1:0", "-redis", rs.URL, "-redis-wait", "1", "-secret", testSecret, "-write-rate", "0")
 	c := newJarClient()
 	put(t, c, s.URL, "user/note", `"confirmed by the replica"`)
+	// An open page shows the storage's state.
+	fetch(t, c, s.URL+"/")
+	conn := mustLive(t, c, s.URL, 1)
+	mustJoin(t, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitFor := func(what string) {
+		t.Helper()
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("live connection: no message with %s: %v", what, err)
+			}
+			if strings.Contains(string(data), what) {
+				return
+			}
+		}
+	}
 
 	replica.Kill()
 	a := ask(t, c, "PUT", s.URL+"/api/storage/user/note", `"not confirmed"`, jsonBody)
@@ -241,11 +260,14 @@ func TestRedisReplicaLost(t *testing.T) {
 		}
 	}
 
+	waitFor(`data-health="no-replica" hidden>No replica: not saving<`)
+
 	if err := replica.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	if err := replica.WaitInSync(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(`data-health="ok"`)
 	put(t, c, s.URL, "user/note", `"confirmed again"`)
 }
