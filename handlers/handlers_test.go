@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/store"
 )
 
 func TestPageShowsLabelsAndGreetsByName(t *testing.T) {
@@ -259,5 +262,28 @@ func TestTypedTextIsStoredAsTyped(t *testing.T) {
 	b.Type("user", "user_note", `a<b & c>d`)
 	if res := b.API("GET", "user/user_note", ""); !strings.Contains(res.Body, `"value":"a<b & c>d"`) {
 		t.Errorf("stored %s, want the text as typed", res.Body)
+	}
+}
+
+// A browser at its tab cap that duplicates its least recently used tab
+// still starts the copy with that tab's rows: the new tab is numbered (and
+// the oldest evicted) only after the copy.
+func TestDuplicatingTheOldestTabAtTheCapKeepsItsRows(t *testing.T) {
+	a := MustStartWith(t, store.Options{Limits: store.Limits{TabsPerUser: 2}},
+		func(c *handlers.Config) { c.Limits.TabsPerUser = 2 })
+	oldest := a.NewBrowser(t)
+	oldest.Page("/")
+	oldest.TabPanel()
+	oldest.Type("tab", "tab_data", "the oldest tab's")
+	other := *oldest
+	other.tab = newUUID()
+	other.TabPanel()
+	other.Type("tab", "tab_data", "another tab's")
+
+	dup := *oldest
+	dup.tab = newUUID()
+	res := dup.Do("POST", "/scopes/tab/visit", nil, map[string]string{"X-Tab-Copy-From": oldest.tab})
+	if got := inputValue(t, mustParse(t, res.Body), "Tab-Specific Data"); got != "the oldest tab's" {
+		t.Errorf("the copy of the oldest tab at the cap starts with %q, want %q", got, "the oldest tab's")
 	}
 }
