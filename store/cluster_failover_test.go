@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -113,5 +114,46 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 				t.Errorf("%d acknowledged writes were lost", lost)
 			}
 		})
+	}
+}
+
+// With RedisWait 1 on a cluster, health asks every primary: one that lost
+// its replica makes the storage "no replica" every time it is asked (its
+// slots' writes are refused), and it is healthy again once the replica is
+// back.
+func TestClusterHealthNamesAPrimaryWithoutItsReplica(t *testing.T) {
+	c := redistest.StartCluster(t)
+	s := MustOpenRedis(t, c.URL, store.Options{RedisWait: 1})
+	ctx := context.Background()
+	if err := s.Health(ctx); err != nil {
+		t.Fatalf("health of a whole cluster: %v", err)
+	}
+	primaries, err := c.Primaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := c.ReplicaOf(primaries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica.Kill()
+	for deadline := time.Now().Add(10 * time.Second); !errors.Is(s.Health(ctx), store.ErrNoReplica); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("health did not name the primary without its replica")
+		}
+	}
+	for range 10 { // whichever node a command would pick
+		if err := s.Health(ctx); !errors.Is(err, store.ErrNoReplica) {
+			t.Fatalf("health with a primary without its replica: %v, want ErrNoReplica", err)
+		}
+	}
+	if err := replica.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReplicated(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Health(ctx); err != nil {
+		t.Errorf("health once the replica is back: %v", err)
 	}
 }

@@ -170,19 +170,28 @@ func (s *Redis) Boot() Boot { return s.boot }
 
 // Health reports whether Redis answers.
 func (s *Redis) Health(ctx context.Context) error {
-	if c, ok := s.rdb.(*redis.ClusterClient); ok {
-		// Every primary must answer; one that does not may have been
-		// replaced: the slots are read again, so that its replica, once
-		// promoted, is used without a restart.
-		if err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
-			c.ReloadState(ctx)
-			return redisFault(err)
-		}
+	c, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.healthOf(ctx, s.rdb)
 	}
+	// Every primary must answer (and have its replicas); one that does not
+	// may have been replaced: the slots are read again, so that its
+	// replica, once promoted, is used without a restart.
+	err := c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return s.healthOf(ctx, m) })
+	if err != nil && !errors.Is(err, ErrNoReplica) {
+		c.ReloadState(ctx)
+		return redisFault(err)
+	}
+	return err
+}
+
+// healthOf is one Redis's (or one primary's) health: it answers, and with
+// -redis-wait N it has N replicas connected.
+func (s *Redis) healthOf(ctx context.Context, r redis.Cmdable) error {
 	if s.wait == 0 {
-		return s.rdb.Ping(ctx).Err()
+		return r.Ping(ctx).Err()
 	}
-	info, err := s.rdb.Info(ctx, "replication").Result()
+	info, err := r.Info(ctx, "replication").Result()
 	if err != nil {
 		return err
 	}
