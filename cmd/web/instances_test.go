@@ -178,6 +178,7 @@ func TestInstancesPushOneKeyAcross(t *testing.T) {
 	c := newJarClient()
 	fetch(t, c, b.URL+"/")
 	conn := mustLive(t, c, b.URL, 1)
+	mustJoin(t, conn) // else a join that comes after the write carries it too, whole
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	put(t, writer, a.URL, "general/global_text", `"one key across"`)
