@@ -68,6 +68,21 @@ func TestAFullScopeCostsWhatIsShown(t *testing.T) {
 			t.Errorf("the push lacks %s: %s", want, push)
 		}
 	}
+
+	// A delete removes one row, and a clear of the whole scope is one small
+	// message too.
+	if res := writer.API("DELETE", "general/filler-0000", ""); res.Status != 204 && res.Status != 200 {
+		t.Fatalf("DELETE: %d %s", res.Status, res.Body)
+	}
+	if del := p.Expect(`data-key="filler-0000"`); len(del) > 2048 || !strings.Contains(del, "data-deleted") || !strings.Contains(del, "(999 keys)") {
+		t.Errorf("a delete reached the other page in %d bytes (want at most 2 KiB, a deleted row and 999 keys): %s", len(del), del)
+	}
+	if res := writer.API("DELETE", "general", ""); res.Status != 204 && res.Status != 200 {
+		t.Fatalf("clear: %d %s", res.Status, res.Body)
+	}
+	if clear := p.Expect("data-cleared"); len(clear) > 2048 || !strings.Contains(clear, "(0 keys)") {
+		t.Errorf("a clear reached the other page in %d bytes (want at most 2 KiB, and 0 keys): %s", len(clear), clear)
+	}
 }
 
 // A page that reconnects names what its inspectors show, and its join draws
