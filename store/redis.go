@@ -217,25 +217,84 @@ func replicasIn(info string) int {
 // timeout.
 const redisWaitTimeout = time.Second
 
-// run runs a writing script. On a cluster, a script sent to a slot's old
-// primary is refused with MOVED (or ASK, during a resharding) and did not
-// run: the slots are read again and it is sent once more. A fault there
-// may mean a primary was replaced: the slots are read again for the next.
+// slotMoveWait is how long a script waits for a slot that a resharding is
+// moving (TRYAGAIN, ASK) or has just moved (MOVED) before the write is
+// refused as a fault: a slot of a few thousand keys moves within it.
+const slotMoveWait = time.Second
+
+// run runs a writing script. On a cluster, a script is refused whole while
+// its slot moves (see declared): it is sent again, with a growing pause,
+// for up to slotMoveWait, the slots read again after a MOVED. A refusal
+// left after that, or a fault, is ErrUnavailable (a 503, never a 500), and
+// the slots are read again for the next.
 func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	cmd := s.runOnce(ctx, sc, keys, args...)
 	c, ok := s.rdb.(*redis.ClusterClient)
 	if !ok {
 		return cmd
 	}
-	if redis.HasErrorPrefix(cmd.Err(), "MOVED") || redis.HasErrorPrefix(cmd.Err(), "ASK") {
+	pause, deadline := 5*time.Millisecond, time.Now().Add(slotMoveWait)
+	for slotMoving(cmd.Err()) && time.Now().Before(deadline) && ctx.Err() == nil {
 		s.metrics.Redirected()
-		c.ReloadState(ctx)
+		if redis.HasErrorPrefix(cmd.Err(), "MOVED") {
+			c.ReloadState(ctx)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
 		cmd = s.runOnce(ctx, sc, keys, args...)
+	}
+	if slotMoving(cmd.Err()) {
+		cmd.SetErr(fmt.Errorf("%w: %w", ErrUnavailable, cmd.Err()))
 	}
 	if FaultOf(cmd.Err()) != nil {
 		c.ReloadState(ctx)
 	}
 	return cmd
+}
+
+// slotMoving says a cluster node refused a script, without running it,
+// because its slot is moving or has moved.
+func slotMoving(err error) bool {
+	for _, refusal := range []string{"MOVED ", "ASK ", "TRYAGAIN "} {
+		if redis.HasErrorPrefix(err, refusal) {
+			return true
+		}
+	}
+	return false
+}
+
+// declared are a script's keys together with the keys of its slot that the
+// scripts name themselves (lua/prelude.lua): the sequence, and for a
+// user's slot its bookkeeping and the tabs named. A cluster checks that a
+// script's declared keys are all on the node before it runs it, so that
+// while a resharding moves the slot key by key the script is refused whole
+// (TRYAGAIN, ASK), not stopped halfway on a key that has moved.
+func (s *Redis) declared(keys []string, o Owner, tabs ...string) []string {
+	if !s.cluster {
+		return keys
+	}
+	p := s.prefixOf(o)
+	keys = append(keys, p+"seq")
+	if o.Scope == General {
+		return keys
+	}
+	u := o.UserID
+	keys = append(keys, p+"m:"+u, p+"o:user:"+u, p+"tabs:"+u, p+"tn:"+u)
+	for _, t := range tabs {
+		if t != "" {
+			keys = append(keys, p+"o:tab:"+u+":"+t)
+		}
+	}
+	return keys
+}
+
+// originTab is the tab of origin's that a script in o's slot numbers and
+// keeps (origin_of in lua/prelude.lua), if any.
+func originTab(origin Origin, o Owner) string {
+	if origin.API || o.Scope == General || origin.UserID != o.UserID {
+		return ""
+	}
+	return origin.TabID
 }
 
 // runOnce runs a writing script. With -redis-wait N it is acknowledged only
@@ -507,7 +566,7 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 		ret = "1"
 	}
 	user := UserOwner(userID)
-	found, err := s.run(ctx, touchScript, []string{s.ownerKey(user)}, append(s.common(s.prefixOf(user)), userID, tabID, ret)...).Int()
+	found, err := s.run(ctx, touchScript, s.declared([]string{s.ownerKey(user)}, user, tabID), append(s.common(s.prefixOf(user)), userID, tabID, ret)...).Int()
 	if err != nil {
 		return fmt.Errorf("touch %s: %w", userID, err)
 	}

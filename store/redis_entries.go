@@ -67,7 +67,11 @@ func (s *Redis) View(ctx context.Context, o Owner, w Window) (View, error) {
 }
 
 func (s *Redis) list(ctx context.Context, o Owner) (Snapshot, error) {
-	res, err := listScript.Run(ctx, s.ap, []string{s.ownerKey(o)}, s.prefixOf(o)).Slice()
+	keys := []string{s.ownerKey(o)}
+	if s.cluster {
+		keys = append(keys, s.prefixOf(o)+"seq") // see declared
+	}
+	res, err := listScript.Run(ctx, s.ap, keys, s.prefixOf(o)).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}
@@ -166,7 +170,7 @@ func (s *Redis) applySlot(ctx context.Context, origin Origin, muts []Mutation) (
 		args = append(args, string(m.Owner.Scope), m.Owner.UserID, m.Owner.TabID, m.Key, kind, string(m.Value), ifArg(m.IfVersion))
 	}
 	start := time.Now()
-	res, err := s.run(ctx, applyScript, keys, args...).Slice()
+	res, err := s.run(ctx, applyScript, s.declared(keys, muts[0].Owner, originTab(origin, muts[0].Owner)), args...).Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		if i := conflictIndex(err); i >= 0 && i < len(muts) {
@@ -231,7 +235,7 @@ func (s *Redis) Delete(ctx context.Context, o Owner, key string, origin Origin, 
 	args := append(s.common(s.prefixOf(o)), string(o.Scope), o.UserID, o.TabID, key)
 	args = append(append(args, who...), ifArg(ifVersion))
 	start := time.Now()
-	version, err := s.run(ctx, deleteScript, []string{s.ownerKey(o)}, args...).Int64()
+	version, err := s.run(ctx, deleteScript, s.declared([]string{s.ownerKey(o)}, o, originTab(origin, o)), args...).Int64()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil {
 		return 0, fmt.Errorf("delete %s/%s: %w", o, key, s.conflict(ctx, err, o, key))
@@ -253,7 +257,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 	args := append(s.common(s.prefixOf(o)), string(o.Scope), o.UserID, o.TabID)
 	args = append(args, who...)
 	start := time.Now()
-	res, err := s.run(ctx, clearScript, []string{s.ownerKey(o)}, args...).Int64Slice()
+	res, err := s.run(ctx, clearScript, s.declared([]string{s.ownerKey(o)}, o, originTab(origin, o)), args...).Int64Slice()
 	s.metrics.Commit(1, time.Since(start))
 	if err != nil || len(res) != 2 {
 		return 0, 0, fmt.Errorf("clear %s: %w %v", o, err, res)
@@ -267,7 +271,7 @@ func (s *Redis) Clear(ctx context.Context, o Owner, origin Origin) (int, int64, 
 func (s *Redis) CopyTab(ctx context.Context, userID, fromTab, toTab string) error {
 	args := append(s.common(s.prefixOf(UserOwner(userID))), userID, toTab)
 	keys := []string{s.ownerKey(TabOwner(userID, fromTab)), s.ownerKey(TabOwner(userID, toTab))}
-	seq, err := s.run(ctx, copyScript, keys, args...).Int64()
+	seq, err := s.run(ctx, copyScript, s.declared(keys, UserOwner(userID)), args...).Int64()
 	if err != nil {
 		return fmt.Errorf("copy tab %s to %s: %w", fromTab, toTab, redisErr(err))
 	}
@@ -305,7 +309,7 @@ func (s *Redis) TabNumber(ctx context.Context, userID, tabID string) (int, error
 	if !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
-	if n, err = s.run(ctx, tabScript, []string{s.ownerKey(user)}, append(s.common(s.prefixOf(user)), userID, tabID)...).Int(); err != nil {
+	if n, err = s.run(ctx, tabScript, s.declared([]string{s.ownerKey(user)}, user, tabID), append(s.common(s.prefixOf(user)), userID, tabID)...).Int(); err != nil {
 		return 0, fmt.Errorf("tab number: %w", err)
 	}
 	s.touched.countWrite(userID)

@@ -316,7 +316,7 @@ func (s *Redis) SharePresence(ctx context.Context, mine Presence) (Presence, err
 		changed = "1"
 	}
 	pp := s.presencePrefix()
-	res, err := presenceScript.Run(ctx, s.rdb, []string{pp + "instances"},
+	res, err := presenceScript.Run(ctx, s.rdb, []string{pp + "instances", pp + "presence:" + s.instance}, // see declared
 		append(s.common(pp), s.instance, s.presenceTTL.Milliseconds(), string(share), changed)...).StringSlice()
 	if err != nil {
 		s.lastShare.Store("") // tell them again next time

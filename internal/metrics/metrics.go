@@ -77,7 +77,7 @@ func New() *Metrics {
 			Name: "scopes_cache_misses_total", Help: "Scope reads that went to storage.",
 		}),
 		redirected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scopes_redis_redirections_total", Help: "Scripts a Redis Cluster node refused as another's (MOVED or ASK: a failover or a resharding), sent again.",
+			Name: "scopes_redis_redirections_total", Help: "Scripts a Redis Cluster node refused because their slot moved or is moving (MOVED, ASK, TRYAGAIN: a failover or a resharding), sent again.",
 		}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopes_redis_errors_total", Help: "Redis commands that failed for want of Redis (refused, timed out, loading, cannot persist), by node (host:port).",
@@ -176,7 +176,8 @@ func (m *Metrics) RedisError(node string) {
 	}
 }
 
-// Redirected counts a script a cluster node refused as another's.
+// Redirected counts a script a cluster node refused because its slot moved
+// or is moving, sent again.
 func (m *Metrics) Redirected() {
 	if m != nil {
 		m.redirected.Inc()

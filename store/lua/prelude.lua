@@ -134,7 +134,10 @@ local function keep(scope, uid, tid)
     if over > 0 then
       for _, old in ipairs(redis.call('ZRANGE', z, 0, over)) do
         if over > 0 and old ~= tid then
-          redis.call('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
+          -- pcall: no script can declare this key (redis.go's declared), and
+          -- on a slot being moved it may be on the other node already; it
+          -- then expires with its TTL.
+          redis.pcall('DEL', p .. 'o:tab:' .. uid .. ':' .. old)
           evict(uid, old)
           redis.call('ZREM', z, old)
           redis.call('HDEL', names, old)

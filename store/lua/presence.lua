@@ -13,8 +13,10 @@ end
 local out = {}
 for _, other in ipairs(redis.call('ZRANGE', live, 0, -1)) do
   if other ~= inst then
-    local v = redis.call('GET', p .. 'presence:' .. other)
-    if v then table.insert(out, v) end
+    -- pcall: another instance's key, which no script can declare, may be on
+    -- another node while a resharding moves this slot (redis.go's declared).
+    local v = redis.pcall('GET', p .. 'presence:' .. other)
+    if type(v) == 'string' then table.insert(out, v) end
   end
 end
 return out

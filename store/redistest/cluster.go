@@ -21,6 +21,9 @@ type Cluster struct {
 	// URL is go-redis's cluster form: redis://node1?addr=node2&addr=….
 	URL   string
 	Nodes []*Server
+
+	primaries int // how many primaries serve the slots: 3, more once grown
+	dir       string
 }
 
 // Cluster timing: a node unreachable for clusterNodeTimeout is failed
@@ -54,25 +57,12 @@ func StartCluster(tb testing.TB) *Cluster {
 // NewCluster is StartCluster outside a test: six nodes with their files in
 // folders under dir. Kill stops them.
 func NewCluster(dir string) (*Cluster, error) {
-	c := &Cluster{}
-	for i := range 6 {
-		addr, err := clusterAddr()
-		if err != nil {
+	c := &Cluster{primaries: 3, dir: dir}
+	for range 6 {
+		if _, err := c.startNode(); err != nil {
 			c.Kill()
 			return nil, err
 		}
-		node := &Server{URL: "redis://" + addr, addr: addr, dir: filepath.Join(dir, "node"+strconv.Itoa(i)),
-			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", strconv.Itoa(clusterNodeTimeout), "--cluster-replica-validity-factor", "0"}}
-		if err := os.MkdirAll(node.dir, 0o755); err != nil {
-			c.Kill()
-			return nil, err
-		}
-		if err := node.Restart(); err != nil {
-			c.Kill()
-			return nil, err
-		}
-		c.Nodes = append(c.Nodes, node)
 	}
 	args := []string{"--cluster", "create"}
 	for _, n := range c.Nodes {
@@ -92,6 +82,98 @@ func NewCluster(dir string) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// startNode starts one more node, in cluster mode, that serves nothing yet.
+func (c *Cluster) startNode() (*Server, error) {
+	addr, err := clusterAddr()
+	if err != nil {
+		return nil, err
+	}
+	node := &Server{URL: "redis://" + addr, addr: addr, dir: filepath.Join(c.dir, "node"+strconv.Itoa(len(c.Nodes))),
+		args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(clusterNodeTimeout), "--cluster-replica-validity-factor", "0"}}
+	if err := os.MkdirAll(node.dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := node.Restart(); err != nil {
+		return nil, err
+	}
+	c.Nodes = append(c.Nodes, node)
+	return node, nil
+}
+
+// Grow adds a primary and its replica to the cluster, as an operator does
+// to outgrow it (redis-cli --cluster add-node, then reshard): it moves slots of the
+// other primaries to the new one, one key per MIGRATE (so that a slot is
+// often split between the two nodes, as a slot of many keys is), while the
+// cluster serves, and returns once every node agrees that the new primary serves
+// them.
+func (c *Cluster) Grow(slots int) (*Server, error) {
+	node, err := c.startNode()
+	if err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("redis-cli", "--cluster", "add-node", node.addr, c.Nodes[0].addr).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster add-node: %w: %s", err, out)
+	}
+	id, err := node.cli("cluster", "myid")
+	if err != nil {
+		return nil, err
+	}
+	// Every node must know the new one before a reshard begins.
+	for deadline := time.Now().Add(30 * time.Second); !c.allKnow(id); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("not every node knew the new node %s within 30 s", node.addr)
+		}
+	}
+	replica, err := c.startNode()
+	if err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("redis-cli", "--cluster", "add-node", replica.addr, c.Nodes[0].addr,
+		"--cluster-slave", "--cluster-master-id", id).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster add-node --cluster-slave: %w: %s", err, out)
+	}
+	if err := replica.WaitInSync(30 * time.Second); err != nil {
+		return nil, err
+	}
+	rid, err := replica.cli("cluster", "myid")
+	if err != nil {
+		return nil, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); !c.allKnow(rid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("not every node knew the new replica %s within 30 s", replica.addr)
+		}
+	}
+	c.primaries++
+	if out, err := exec.Command("redis-cli", "--cluster", "reshard", c.Nodes[0].addr, "--cluster-from", "all",
+		"--cluster-to", id, "--cluster-slots", strconv.Itoa(slots), "--cluster-pipeline", "1", "--cluster-yes").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster reshard: %w: %s", err, tail(out))
+	}
+	return node, c.WaitHealthy(30 * time.Second)
+}
+
+// allKnow says every running node lists the node id in its CLUSTER NODES.
+func (c *Cluster) allKnow(id string) bool {
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		if out, err := n.cli("cluster", "nodes"); err != nil || !strings.Contains(out, id) {
+			return false
+		}
+	}
+	return true
+}
+
+// tail is the end of a command's long output, for an error.
+func tail(out []byte) []byte {
+	if len(out) > 2000 {
+		return out[len(out)-2000:]
+	}
+	return out
 }
 
 // clusterAddr is a free loopback address whose port's cluster bus port
@@ -189,7 +271,7 @@ func (c *Cluster) ReplicaOf(primary *Server) (*Server, error) {
 }
 
 // WaitHealthy waits until every running node says the cluster is ok (every
-// slot served) and three running primaries serve them.
+// slot served) and all its running primaries serve them.
 func (c *Cluster) WaitHealthy(wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
@@ -205,7 +287,7 @@ func (c *Cluster) WaitHealthy(wait time.Duration) error {
 			}
 		}
 		if ok {
-			if p, err := c.Primaries(); err == nil && len(p) == 3 {
+			if p, err := c.Primaries(); err == nil && len(p) == c.primaries {
 				return nil
 			}
 		}
@@ -222,7 +304,7 @@ func (c *Cluster) WaitReplicated(wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
 		primaries, err := c.Primaries()
-		ok := err == nil && len(primaries) == 3
+		ok := err == nil && len(primaries) == c.primaries
 		for _, p := range primaries {
 			r, err := c.ReplicaOf(p)
 			if err != nil || r.WaitInSync(0) != nil {
@@ -280,4 +362,17 @@ func (c *Cluster) Kill() {
 	for _, n := range c.Nodes {
 		n.Kill()
 	}
+}
+
+// Keys is how many keys the node holds (DBSIZE), or -1 if it does not answer.
+func (s *Server) Keys() int {
+	out, err := s.cli("dbsize")
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(out)
+	if err != nil {
+		return -1
+	}
+	return n
 }
