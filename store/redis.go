@@ -72,6 +72,7 @@ type Redis struct {
 	instance    string        // this instance's id among those sharing Redis
 	presenceTTL time.Duration // how long its share of the presence counts
 	wait        int           // replicas a write waits for (Options.RedisWait)
+	rounds      sync.Map      // a primary's host:port → its *replicated (redis_wait.go)
 	lastShare   atomicString  // the share last published
 	ps          *redis.PubSub
 	cancel      context.CancelFunc
@@ -298,57 +299,31 @@ func originTab(origin Origin, o Owner) string {
 }
 
 // runOnce runs a writing script. With -redis-wait N it is acknowledged only
-// once N replicas have what it wrote: the script and WAIT go down one
-// connection (WAIT counts that connection's writes), so those writes are
-// not batched with other requests' as they are without it.
+// once N replicas have what it wrote (redis_wait.go).
 func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if s.wait == 0 {
 		cmd := sc.Run(ctx, s.ap, keys, args...)
 		cmd.SetErr(redisFault(cmd.Err()))
 		return cmd
 	}
-	// WAIT names no key: on a cluster it goes down the connection of the
-	// primary that runs the script.
-	var conn redis.Cmdable = s.rdb
-	node := "cluster"
-	if c, ok := s.rdb.(*redis.Client); ok {
-		node = c.Options().Addr
-	}
-	if c, ok := s.rdb.(*redis.ClusterClient); ok && len(keys) > 0 {
-		primary, err := c.MasterForKey(ctx, keys[0])
-		if err != nil {
+	// WAIT names no key: on a cluster it goes to the primary that runs the
+	// script.
+	primary, _ := s.rdb.(*redis.Client)
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		var err error
+		if primary, err = c.MasterForKey(ctx, keys[0]); err != nil {
 			cmd := redis.NewCmd(ctx)
 			cmd.SetErr(redisFault(err))
 			return cmd
 		}
-		conn, node = primary, primary.Options().Addr
 	}
-	var cmd *redis.Cmd
-	var acked *redis.IntCmd
-	pipe := func(eval bool) {
-		conn.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if eval {
-				cmd = sc.Eval(ctx, p, keys, args...)
-			} else {
-				cmd = sc.EvalSha(ctx, p, keys, args...)
-			}
-			acked = redis.NewIntCmd(ctx, "wait", s.wait, redisWaitTimeout.Milliseconds())
-			return p.Process(ctx, acked)
-		})
-	}
-	pipe(false)
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // a new primary, or a restart: nothing ran
-		pipe(true)
-	}
-	switch {
-	case cmd.Err() != nil:
+	node := primary.Options().Addr
+	cmd, wait := s.replicatedRun(ctx, primary, node, sc, keys, args)
+	if cmd.Err() != nil {
 		// The script's own answer (a refusal), or Redis did not answer.
 		cmd.SetErr(redisFault(cmd.Err()))
-	case acked.Err() != nil:
-		cmd.SetErr(fmt.Errorf("wait for %d replicas: %w", s.wait, redisFault(acked.Err())))
-	case acked.Val() < int64(s.wait):
-		s.metrics.RedisError(node)
-		cmd.SetErr(fmt.Errorf("%w: %d of %d replicas within %s", ErrNoReplica, acked.Val(), s.wait, redisWaitTimeout))
+	} else if err := s.waitErr(wait, node); err != nil {
+		cmd.SetErr(err)
 	}
 	return cmd
 }

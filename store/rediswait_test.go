@@ -64,6 +64,67 @@ func TestRedisWaitConfirmsWritesOnAReplica(t *testing.T) {
 	}
 }
 
+// Writes from many browsers at once share rounds (their scripts, then one
+// WAIT, down one connection): none is acknowledged while the replica is
+// frozen, each is on the replica the moment it is acknowledged, also when
+// the primary forgets its scripts (as a restarted or new primary has) in
+// the middle of them.
+func TestRedisWaitConfirmsConcurrentWrites(t *testing.T) {
+	primary := redistest.StartServer(t)
+	replica := primary.StartReplica(t)
+	s := MustOpenRedis(t, primary.URL, store.Options{RedisWait: 1})
+	onReplica := mustRedisClient(t, replica.URL)
+	onPrimary := mustRedisClient(t, primary.URL)
+	ctx := context.Background()
+
+	var frozen atomic.Bool // the replica is frozen, and has been for a moment
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 32 {
+		o := store.UserOwner(fmt.Sprint("u", w))
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				want := fmt.Sprintf(`"%d %s"`, i, strings.Repeat("x", 1000))
+				_, err := s.Apply(ctx, store.Origin{}, store.Mutation{Owner: o, Key: "k", Value: json.RawMessage(want)})
+				if frozen.Load() && err == nil {
+					t.Errorf("%s's write %d was acknowledged while the replica was frozen", o, i)
+					return
+				}
+				if err != nil {
+					if !errors.Is(err, store.ErrNoReplica) {
+						t.Errorf("%s, write %d: %v", o, i, err)
+						return
+					}
+					continue
+				}
+				raw, err := onReplica.HGet(ctx, redisOwnerKey(o), "k").Result()
+				if err != nil || !strings.HasSuffix(raw, want) {
+					t.Errorf("the replica holds %.40q (%v) right after %s's write %d was acknowledged", raw, err, o, i)
+					return
+				}
+			}
+		})
+	}
+	for range 3 {
+		time.Sleep(100 * time.Millisecond)
+		onPrimary.ScriptFlush(ctx)
+	}
+	replica.Pause()
+	time.Sleep(50 * time.Millisecond) // the acknowledgements already on their way arrive
+	frozen.Store(true)
+	time.Sleep(400 * time.Millisecond)
+	frozen.Store(false)
+	replica.Resume()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+}
+
 // A primary killed with kill -9 during a stream of writes from several
 // browsers, while its replica had fallen behind (frozen, as a machine that
 // stops answering), the replica then promoted: with RedisWait 1 every
