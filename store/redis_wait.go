@@ -39,7 +39,10 @@ type waitingScript struct {
 // WAIT. A round is sent by the first write in it, which then passes the
 // turn to the first write of the next: nobody sends more than one round.
 func (s *Redis) replicatedRun(ctx context.Context, primary *redis.Client, node string, sc *redis.Script, keys []string, args []any) (*redis.Cmd, *redis.IntCmd) {
-	r, _ := s.rounds.LoadOrStore(node, &replicated{})
+	r, ok := s.rounds.Load(node)
+	if !ok {
+		r, _ = s.rounds.LoadOrStore(node, &replicated{})
+	}
 	rounds := r.(*replicated)
 	w := &waitingScript{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan struct{}), turn: make(chan struct{}, 1)}
 	rounds.mu.Lock()
