@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,66 +30,31 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 			c := redistest.StartCluster(t)
 			a := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
 			b := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
-			ctx := context.Background()
 
 			// Each write carries 8 KiB, so that a frozen replica's socket
 			// fills and the copies wait in the primary, where a kill loses them.
 			pad := json.RawMessage(`"` + strings.Repeat("x", 8<<10) + `"`)
-			var mu sync.Mutex
-			acked := map[store.Owner]int{}
-			var faults, others int
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
+			var users []string
 			for i := range 12 {
-				s := []*store.Redis{a, b}[i%2]
-				o := store.UserOwner(fmt.Sprint("browser", i))
-				wg.Go(func() {
-					for n := 1; ; {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						_, err := s.Apply(ctx, store.Origin{},
-							store.Mutation{Owner: o, Key: "n", Value: json.RawMessage(fmt.Sprint(n))},
-							store.Mutation{Owner: o, Key: "pad", Value: pad})
-						mu.Lock()
-						switch {
-						case err == nil:
-							acked[o] = n
-							n++
-						case store.FaultOf(err) != nil:
-							faults++
-						default:
-							others++
-							t.Errorf("a write during a failover: %v", err)
-						}
-						mu.Unlock()
-						if err != nil {
-							time.Sleep(20 * time.Millisecond)
-						}
-					}
-				})
+				users = append(users, fmt.Sprint("browser", i))
 			}
+			w := startWriting(t, []*store.Redis{a, b}, users, false, func(user, _ string, n int) []store.Mutation {
+				return counter(user, n, store.Mutation{Owner: store.UserOwner(user), Key: "pad", Value: pad})
+			})
 			// allMoved says every browser had a write acknowledged since before.
 			allMoved := func(before map[store.Owner]int) bool {
-				mu.Lock()
-				defer mu.Unlock()
+				acked := w.Acked()
 				for o := range acked {
 					if acked[o] <= before[o] {
 						return false
 					}
 				}
-				return len(acked) == 12
+				return len(acked) == len(users)
 			}
 			for round := range 3 {
 				time.Sleep(300 * time.Millisecond)
 				var before map[store.Owner]int
-				start, err := c.FailOver(round, 300*time.Millisecond, func() {
-					mu.Lock()
-					before = maps.Clone(acked)
-					mu.Unlock()
-				})
+				start, err := c.FailOver(round, 300*time.Millisecond, func() { before = w.Acked() })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,14 +65,13 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 				}
 				t.Logf("round %d: every browser's writes went through again %s after the kill", round+1, time.Since(start).Round(10*time.Millisecond))
 			}
-			close(stop)
-			wg.Wait()
+			w.Stop()
 			if err := c.WaitHealthy(30 * time.Second); err != nil {
 				t.Fatal(err)
 			}
 			after := MustOpenRedis(t, c.URL, store.Options{})
-			writes, lost := lostWrites(t, after, acked)
-			t.Logf("-redis-wait %d: %d writes acknowledged, %d lost, %d refused as faults", wait, writes, lost, faults)
+			writes, lost := lostWrites(t, after, w.Acked())
+			t.Logf("-redis-wait %d: %d writes acknowledged, %d lost, %d refused as faults", wait, writes, lost, w.faults)
 			if wait > 0 && lost > 0 {
 				t.Errorf("%d acknowledged writes were lost", lost)
 			}

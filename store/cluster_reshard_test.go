@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,77 +35,26 @@ func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 
 			const browsers = 24
 			users := usersToMove(t, c, browsers)
-			var mu sync.Mutex
-			acked := map[store.Owner]int{}
-			versions := map[store.Owner]int64{}
-			var writes, faults int
-			var fault error
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range browsers {
-				s := []*store.Redis{a, b}[i%2]
-				user := users[i]
-				o := store.UserOwner(user)
-				tab := store.TabOwner(user, fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
-				wg.Go(func() {
-					for n := 1; ; {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						// A user key and a tab key in one Apply: the browser's
-						// keys, its tabs and their numbers all move together.
-						got, err := s.Apply(ctx, store.Origin{UserID: user, TabID: tab.TabID},
-							store.Mutation{Owner: o, Key: "n", Value: json.RawMessage(fmt.Sprint(n))},
-							store.Mutation{Owner: tab, Key: "n", Value: json.RawMessage(fmt.Sprint(n))})
-						mu.Lock()
-						switch {
-						case err == nil:
-							writes++
-							if v := got[0].Version; v <= versions[o] {
-								t.Errorf("%s: write %d got version %d after %d", o, n, v, versions[o])
-							} else {
-								versions[o] = v
-							}
-							acked[o] = n
-							n++
-						case store.FaultOf(err) != nil:
-							faults++
-							fault = err
-						default:
-							t.Errorf("a write while the cluster grows: %v", err)
-						}
-						mu.Unlock()
-						if err != nil {
-							time.Sleep(20 * time.Millisecond)
-						}
-					}
-				})
-			}
+			// A user key and a tab key in one Apply: the browser's keys, its
+			// tabs and their numbers all move together.
+			w := startWriting(t, []*store.Redis{a, b}, users, true, func(user, tab string, n int) []store.Mutation {
+				return counter(user, n, store.Mutation{Owner: store.TabOwner(user, tab), Key: "n", Value: json.RawMessage(fmt.Sprint(n))})
+			})
 			time.Sleep(500 * time.Millisecond)
-			start := time.Now()
-			mu.Lock()
-			before := writes
-			mu.Unlock()
+			start, before := time.Now(), w.Writes()
 			node, err := c.Grow(1024)
 			if err != nil {
-				close(stop)
-				wg.Wait()
+				w.Stop()
 				t.Fatal(err)
 			}
-			took := time.Since(start)
-			mu.Lock()
-			during := writes - before
-			mu.Unlock()
+			took, during := time.Since(start), w.Writes()-before
 			time.Sleep(500 * time.Millisecond) // writes go on against the new map
-			close(stop)
-			wg.Wait()
+			w.Stop()
 
 			after := MustOpenRedis(t, c.URL, store.Options{})
-			n, lost := lostWrites(t, after, acked)
+			n, lost := lostWrites(t, after, w.Acked())
 			t.Logf("-redis-wait %d: 1,024 slots moved in %s, %d writes acknowledged during it, %d refused as faults (the last: %v); %d acknowledged in all, %d lost",
-				wait, took.Round(10*time.Millisecond), during, faults, fault, n, lost)
+				wait, took.Round(10*time.Millisecond), during, w.faults, w.fault, n, lost)
 			if lost > 0 {
 				t.Errorf("%d acknowledged writes were lost", lost)
 			}
@@ -114,7 +62,7 @@ func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 			for i := range browsers {
 				user := users[i]
 				u, uerr := after.Get(ctx, store.UserOwner(user), "n")
-				tb, terr := after.Get(ctx, store.TabOwner(user, fmt.Sprintf("00000000-0000-4000-8000-%012d", i)), "n")
+				tb, terr := after.Get(ctx, store.TabOwner(user, tabOf(i)), "n")
 				if uerr != nil || terr != nil || string(u.Value) != string(tb.Value) {
 					t.Errorf("%s's user scope holds %s (%v) and its tab %s (%v): one Apply wrote both", user, u.Value, uerr, tb.Value, terr)
 				}
