@@ -75,6 +75,7 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 			if wait > 0 && lost > 0 {
 				t.Errorf("%d acknowledged writes were lost", lost)
 			}
+			w.CheckCounts(t, after, wait > 0)
 		})
 	}
 }

@@ -58,6 +58,7 @@ func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 			if lost > 0 {
 				t.Errorf("%d acknowledged writes were lost", lost)
 			}
+			w.CheckCounts(t, after, true)
 			// Each Apply wrote the same n to a browser's user and tab scopes.
 			for i := range browsers {
 				user := users[i]
@@ -113,7 +114,7 @@ func usersToMove(t *testing.T, c *redistest.Cluster, n int) []string {
 // node, the others not yet) is refused whole by the cluster and sent again
 // until the slot has moved: it goes through once the move ends, and while
 // the move does not end it is answered as a fault within a second, having
-// changed nothing.
+// changed nothing. A read waits for the move the same way.
 func TestAWriteWaitsForItsSlotToMove(t *testing.T) {
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
@@ -149,17 +150,27 @@ func TestAWriteWaitsForItsSlotToMove(t *testing.T) {
 				t.Errorf("after the refused write, n is %s (%v), want 1", e.Value, err)
 			}
 
-			done := make(chan error, 1)
+			// A write, and a read of an instance that has not cached alice
+			// (her tab holds nothing: its key is on neither node).
+			done, read := make(chan error, 1), make(chan error, 1)
 			var got []store.Entry
 			go func() {
 				var err error
 				got, err = write(3)
 				done <- err
 			}()
-			time.Sleep(200 * time.Millisecond)
+			other := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
+			go func() {
+				_, err := other.View(ctx, store.TabOwner("alice", tab), store.Window{})
+				read <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
 			move.finish(t)
 			if err := <-done; err != nil {
 				t.Fatalf("a write while its slot moved: %v", err)
+			}
+			if err := <-read; err != nil {
+				t.Errorf("a read while its slot moved: %v", err)
 			}
 			if got[0].Version <= first[0].Version {
 				t.Errorf("version %d after %d", got[0].Version, first[0].Version)

@@ -223,13 +223,18 @@ const redisWaitTimeout = time.Second
 // refused as a fault: a slot of a few thousand keys moves within it.
 const slotMoveWait = time.Second
 
-// run runs a writing script. On a cluster, a script is refused whole while
-// its slot moves (see declared): it is sent again, with a growing pause,
-// for up to slotMoveWait, the slots read again after a MOVED. A refusal
-// left after that, or a fault, is ErrUnavailable (a 503, never a 500), and
-// the slots are read again for the next.
-func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
-	cmd := s.runOnce(ctx, sc, keys, args...)
+// run runs a writing script (whileSlotMoves).
+func (s *Redis) run(ctx context.Context, sc *luaScript, keys []string, args ...any) *redis.Cmd {
+	return s.whileSlotMoves(ctx, func() *redis.Cmd { return s.runOnce(ctx, sc, keys, args...) })
+}
+
+// whileSlotMoves runs a script. On a cluster, a script is refused whole
+// while its slot moves (see declared): it is sent again, with a growing
+// pause, for up to slotMoveWait, the slots read again after a MOVED. A
+// refusal left after that, or a fault, is ErrUnavailable (a 503), and the
+// slots are read again for the next.
+func (s *Redis) whileSlotMoves(ctx context.Context, script func() *redis.Cmd) *redis.Cmd {
+	cmd := script()
 	c, ok := s.rdb.(*redis.ClusterClient)
 	if !ok {
 		return cmd
@@ -242,7 +247,7 @@ func (s *Redis) run(ctx context.Context, sc *redis.Script, keys []string, args .
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 100*time.Millisecond)
-		cmd = s.runOnce(ctx, sc, keys, args...)
+		cmd = script()
 	}
 	if slotMoving(cmd.Err()) {
 		cmd.SetErr(fmt.Errorf("%w: %w", ErrUnavailable, cmd.Err()))
@@ -300,11 +305,16 @@ func originTab(origin Origin, o Owner) string {
 
 // runOnce runs a writing script. With -redis-wait N it is acknowledged only
 // once N replicas have what it wrote (redis_wait.go).
-func (s *Redis) runOnce(ctx context.Context, sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (s *Redis) runOnce(ctx context.Context, sc *luaScript, keys []string, args ...any) *redis.Cmd {
 	if s.wait == 0 {
-		cmd := sc.Run(ctx, s.ap, keys, args...)
+		cmd := sc.writing(ctx, false, keys, args)
+		s.ap.Process(ctx, cmd)
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") { // a new primary, or a restart: nothing ran
+			cmd = sc.writing(ctx, true, keys, args)
+			s.ap.Process(ctx, cmd)
+		}
 		cmd.SetErr(redisFault(cmd.Err()))
-		return cmd
+		return cmd.Cmd
 	}
 	// WAIT names no key: on a cluster it goes to the primary that runs the
 	// script.
@@ -452,7 +462,7 @@ var (
 //go:embed lua/*.lua
 var luaFiles embed.FS
 
-func script(name string) *redis.Script {
+func script(name string) *luaScript {
 	prelude, err := luaFiles.ReadFile("lua/prelude.lua")
 	if err != nil {
 		panic(err)
@@ -461,7 +471,44 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(prelude) + string(body))
+	src := string(prelude) + string(body)
+	return &luaScript{redis.NewScript(src), src}
+}
+
+// luaScript is one of the scripts, with its source for a node that does not
+// have it yet.
+type luaScript struct {
+	*redis.Script
+	src string
+}
+
+// once is a writing script's command, which go-redis must never send again
+// by itself: it sends a whole pipeline again when the first command of it
+// is refused as "try again" (TRYAGAIN, while a slot moves) or its
+// connection breaks, and the other scripts of it, which ran, would run
+// twice. run sends again only a script that was refused without running.
+type once struct{ *redis.Cmd }
+
+// NoRetry tells go-redis not to send the command, or a pipeline holding it,
+// again.
+func (once) NoRetry() bool { return true }
+
+// writing is sc's command to run once, by its hash or (bySource) by its
+// source, as redis.Script's EvalSha and Eval make it.
+func (sc *luaScript) writing(ctx context.Context, bySource bool, keys []string, args []any) once {
+	cmdArgs := make([]any, 3, 3+len(keys)+len(args))
+	cmdArgs[0], cmdArgs[1], cmdArgs[2] = "evalsha", sc.Hash(), len(keys)
+	if bySource {
+		cmdArgs[0], cmdArgs[1] = "eval", sc.src
+	}
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmd := redis.NewCmd(ctx, append(cmdArgs, args...)...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	return once{cmd}
 }
 
 // common returns the six ARGV every writing script starts with; prefix is

@@ -71,7 +71,7 @@ func (s *Redis) list(ctx context.Context, o Owner) (Snapshot, error) {
 	if s.cluster {
 		keys = append(keys, s.prefixOf(o)+"seq") // see declared
 	}
-	res, err := listScript.Run(ctx, s.ap, keys, s.prefixOf(o)).Slice()
+	res, err := s.whileSlotMoves(ctx, func() *redis.Cmd { return listScript.Run(ctx, s.ap, keys, s.prefixOf(o)) }).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("list %s: %w", o, err)
 	}

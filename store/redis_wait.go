@@ -25,7 +25,7 @@ type replicated struct {
 // waitingScript is one write waiting for its round.
 type waitingScript struct {
 	ctx  context.Context
-	sc   *redis.Script
+	sc   *luaScript
 	keys []string
 	args []any
 	cmd  *redis.Cmd    // its answer, once done is closed
@@ -38,7 +38,7 @@ type waitingScript struct {
 // next round of that primary's writes, and returns it with its round's
 // WAIT. A round is sent by the first write in it, which then passes the
 // turn to the first write of the next: nobody sends more than one round.
-func (s *Redis) replicatedRun(ctx context.Context, primary *redis.Client, node string, sc *redis.Script, keys []string, args []any) (*redis.Cmd, *redis.IntCmd) {
+func (s *Redis) replicatedRun(ctx context.Context, primary *redis.Client, node string, sc *luaScript, keys []string, args []any) (*redis.Cmd, *redis.IntCmd) {
 	r, ok := s.rounds.Load(node)
 	if !ok {
 		r, _ = s.rounds.LoadOrStore(node, &replicated{})
@@ -82,11 +82,9 @@ func (s *Redis) sendRound(primary *redis.Client, round []*waitingScript) {
 		ctx := context.Background() // the round is shared: one request's end must not cut the others'
 		primary.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, w := range round {
-				if eval {
-					w.cmd = w.sc.Eval(w.ctx, p, w.keys, w.args...)
-				} else {
-					w.cmd = w.sc.EvalSha(w.ctx, p, w.keys, w.args...)
-				}
+				cmd := w.sc.writing(w.ctx, eval, w.keys, w.args)
+				w.cmd = cmd.Cmd
+				p.Process(ctx, cmd)
 			}
 			wait = redis.NewIntCmd(ctx, "wait", s.wait, redisWaitTimeout.Milliseconds())
 			return p.Process(ctx, wait)

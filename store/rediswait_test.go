@@ -77,7 +77,7 @@ func TestRedisWaitConfirmsConcurrentWrites(t *testing.T) {
 	onPrimary := mustRedisClient(t, primary.URL)
 	ctx := context.Background()
 
-	var frozen atomic.Bool // the replica is frozen, and has been for a moment
+	var frozen atomic.Int64 // when the replica was frozen, in unix ns; 0 while it is not
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 32 {
@@ -90,8 +90,11 @@ func TestRedisWaitConfirmsConcurrentWrites(t *testing.T) {
 				default:
 				}
 				want := fmt.Sprintf(`"%d %s"`, i, strings.Repeat("x", 1000))
+				began := time.Now().UnixNano()
 				_, err := s.Apply(ctx, store.Origin{}, store.Mutation{Owner: o, Key: "k", Value: json.RawMessage(want)})
-				if frozen.Load() && err == nil {
+				// A write begun once the replica was frozen cannot have
+				// reached it before it thaws.
+				if at := frozen.Load(); at != 0 && began > at && err == nil {
 					t.Errorf("%s's write %d was acknowledged while the replica was frozen", o, i)
 					return
 				}
@@ -115,10 +118,10 @@ func TestRedisWaitConfirmsConcurrentWrites(t *testing.T) {
 		onPrimary.ScriptFlush(ctx)
 	}
 	replica.Pause()
-	time.Sleep(50 * time.Millisecond) // the acknowledgements already on their way arrive
-	frozen.Store(true)
+	time.Sleep(20 * time.Millisecond) // SIGSTOP has taken hold
+	frozen.Store(time.Now().UnixNano())
 	time.Sleep(400 * time.Millisecond)
-	frozen.Store(false)
+	frozen.Store(0)
 	replica.Resume()
 	time.Sleep(300 * time.Millisecond)
 	close(stop)

@@ -22,16 +22,18 @@ type browsersWriting struct {
 	acked  map[store.Owner]int // each user owner's last n acknowledged
 	writes int                 // acknowledged in all
 	faults int
-	fault  error // the last one
+	fault  error               // the last one
+	tried  map[store.Owner]int // writes refused as faults, by user owner (they may have run)
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
 // startWriting starts a browser per user. muts are what a browser's write
-// of n changes (its user owner's "n" first); with ordered, the versions
-// that write gets must grow.
+// of n changes (its user owner's "n" first); each write also increments its
+// user owner's "count", which tells a write that ran twice. With ordered,
+// the versions that write gets must grow.
 func startWriting(t *testing.T, stores []*store.Redis, users []string, ordered bool, muts func(user, tab string, n int) []store.Mutation) *browsersWriting {
-	w := &browsersWriting{acked: map[store.Owner]int{}, stop: make(chan struct{})}
+	w := &browsersWriting{acked: map[store.Owner]int{}, tried: map[store.Owner]int{}, stop: make(chan struct{})}
 	for i, user := range users {
 		s := stores[i%len(stores)]
 		o := store.UserOwner(user)
@@ -44,7 +46,8 @@ func startWriting(t *testing.T, stores []*store.Redis, users []string, ordered b
 					return
 				default:
 				}
-				got, err := s.Apply(context.Background(), store.Origin{UserID: user, TabID: tab}, muts(user, tab, n)...)
+				count := store.Mutation{Owner: o, Key: "count", Value: json.RawMessage("0"), Increment: true}
+				got, err := s.Apply(context.Background(), store.Origin{UserID: user, TabID: tab}, append(muts(user, tab, n), count)...)
 				w.mu.Lock()
 				switch {
 				case err == nil:
@@ -57,6 +60,7 @@ func startWriting(t *testing.T, stores []*store.Redis, users []string, ordered b
 					n++
 				case store.FaultOf(err) != nil:
 					w.faults++
+					w.tried[o]++
 					w.fault = err
 				default:
 					t.Errorf("%s, write %d: %v", o, n, err)
@@ -91,6 +95,25 @@ func (w *browsersWriting) Writes() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.writes
+}
+
+// CheckCounts checks each browser's "count" in s against its writes: never
+// more than were tried (a write that ran twice), and with exact none fewer
+// than were acknowledged.
+func (w *browsersWriting) CheckCounts(t *testing.T, s store.Store, exact bool) {
+	t.Helper()
+	for o, n := range w.acked {
+		var got int
+		if e, err := s.Get(context.Background(), o, "count"); err == nil {
+			fmt.Sscan(string(e.Value), &got)
+		}
+		if got > n+w.tried[o] {
+			t.Errorf("%s counted %d writes, but only %d were acknowledged and %d refused: some ran twice", o, got, n, w.tried[o])
+		}
+		if exact && got < n {
+			t.Errorf("%s counted %d writes, but %d were acknowledged", o, got, n)
+		}
+	}
 }
 
 // Stop stops the browsers and waits for their last writes.
