@@ -23,12 +23,7 @@ import (
 func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
-			c := redistest.StartCluster(t)
-			if wait > 0 {
-				if err := c.WaitReplicated(30 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c := startClusterFor(t, wait)
 			a := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
 			b := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
 			ctx := context.Background()
@@ -84,6 +79,19 @@ func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 	}
 }
 
+// startClusterFor starts a cluster for stores with RedisWait wait: with
+// every primary's replica in sync when their writes wait for it.
+func startClusterFor(t *testing.T, wait int) *redistest.Cluster {
+	t.Helper()
+	c := redistest.StartCluster(t)
+	if wait > 0 {
+		if err := c.WaitReplicated(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
 // usersToMove names n browsers, half of them in slots that Grow(1024) moves
 // (redis-cli takes the first slots of each primary's range).
 func usersToMove(t *testing.T, c *redistest.Cluster, n int) []string {
@@ -118,12 +126,7 @@ func usersToMove(t *testing.T, c *redistest.Cluster, n int) []string {
 func TestAWriteWaitsForItsSlotToMove(t *testing.T) {
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
-			c := redistest.StartCluster(t)
-			if wait > 0 {
-				if err := c.WaitReplicated(30 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
+			c := startClusterFor(t, wait)
 			s := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
 			ctx := context.Background()
 			const tab = "00000000-0000-4000-8000-000000000001"
