@@ -328,7 +328,7 @@ func (s *Redis) runOnce(ctx context.Context, sc *luaScript, keys []string, args 
 		}
 	}
 	node := primary.Options().Addr
-	cmd, wait := s.replicatedRun(ctx, primary, node, sc, keys, args)
+	cmd, wait := s.replicatedRun(primary, node, sc, keys, args)
 	if cmd.Err() != nil {
 		// The script's own answer (a refusal), or Redis did not answer.
 		cmd.SetErr(redisFault(cmd.Err()))

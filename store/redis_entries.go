@@ -120,8 +120,8 @@ func (s *Redis) Apply(ctx context.Context, origin Origin, muts ...Mutation) ([]E
 	if err := s.limits.Check(muts...); err != nil {
 		return nil, err
 	}
-	if !s.cluster {
-		return s.applySlot(ctx, origin, muts) // one Redis: one slot
+	if !s.cluster || len(muts) == 1 {
+		return s.applySlot(ctx, origin, muts) // one Redis, or one owner: one slot
 	}
 	var slots []string
 	bySlot := map[string][]int{}

@@ -239,9 +239,7 @@ func (s *Redis) answered(o Owner, v int64) {
 	p, stream := &s.mine, s.streamOf(o)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.of == nil {
-		p.of, p.heard, p.moved = map[string]int64{}, map[string]int64{}, make(chan struct{})
-	}
+	p.made()
 	if p.heard[stream] >= v {
 		return // its message came first
 	}
@@ -254,9 +252,7 @@ func (s *Redis) heard(c Change) {
 	p, stream := &s.mine, s.streamOf(c.Owner)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.of == nil {
-		p.of, p.heard, p.moved = map[string]int64{}, map[string]int64{}, make(chan struct{})
-	}
+	p.made()
 	if _, ok := p.heard[stream]; !ok && len(p.heard) >= pendingStreams {
 		clear(p.heard)
 	}
@@ -265,6 +261,13 @@ func (s *Redis) heard(c Change) {
 		delete(p.of, stream)
 		close(p.moved)
 		p.moved = make(chan struct{})
+	}
+}
+
+// made makes p's maps on first use (the zero value is ready). p.mu is held.
+func (p *pendingWrites) made() {
+	if p.of == nil {
+		p.of, p.heard, p.moved = map[string]int64{}, map[string]int64{}, make(chan struct{})
 	}
 }
 

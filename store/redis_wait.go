@@ -24,7 +24,6 @@ type replicated struct {
 
 // waitingScript is one write waiting for its round.
 type waitingScript struct {
-	ctx  context.Context
 	sc   *luaScript
 	keys []string
 	args []any
@@ -38,13 +37,13 @@ type waitingScript struct {
 // next round of that primary's writes, and returns it with its round's
 // WAIT. A round is sent by the first write in it, which then passes the
 // turn to the first write of the next: nobody sends more than one round.
-func (s *Redis) replicatedRun(ctx context.Context, primary *redis.Client, node string, sc *luaScript, keys []string, args []any) (*redis.Cmd, *redis.IntCmd) {
+func (s *Redis) replicatedRun(primary *redis.Client, node string, sc *luaScript, keys []string, args []any) (*redis.Cmd, *redis.IntCmd) {
 	r, ok := s.rounds.Load(node)
 	if !ok {
 		r, _ = s.rounds.LoadOrStore(node, &replicated{})
 	}
 	rounds := r.(*replicated)
-	w := &waitingScript{ctx: ctx, sc: sc, keys: keys, args: args, done: make(chan struct{}), turn: make(chan struct{}, 1)}
+	w := &waitingScript{sc: sc, keys: keys, args: args, done: make(chan struct{}), turn: make(chan struct{}, 1)}
 	rounds.mu.Lock()
 	rounds.queue = append(rounds.queue, w)
 	if !rounds.sending {
@@ -82,7 +81,7 @@ func (s *Redis) sendRound(primary *redis.Client, round []*waitingScript) {
 		ctx := context.Background() // the round is shared: one request's end must not cut the others'
 		primary.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, w := range round {
-				cmd := w.sc.writing(w.ctx, eval, w.keys, w.args)
+				cmd := w.sc.writing(ctx, eval, w.keys, w.args)
 				w.cmd = cmd.Cmd
 				p.Process(ctx, cmd)
 			}

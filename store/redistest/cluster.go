@@ -104,68 +104,68 @@ func (c *Cluster) startNode() (*Server, error) {
 }
 
 // Grow adds a primary and its replica to the cluster, as an operator does
-// to outgrow it (redis-cli --cluster add-node, then reshard): it moves slots of the
-// other primaries to the new one, one key per MIGRATE (so that a slot is
-// often split between the two nodes, as a slot of many keys is), while the
-// cluster serves, and returns once every node agrees that the new primary serves
-// them.
+// to outgrow it (redis-cli --cluster add-node, then reshard): it moves slots
+// of the other primaries to the new one, one key per MIGRATE (so that a
+// slot is often split between the two nodes, as a slot of many keys is),
+// while the cluster serves, and returns once the cluster is healthy.
 func (c *Cluster) Grow(slots int) (*Server, error) {
-	node, err := c.startNode()
+	primary, id, err := c.addNode()
 	if err != nil {
 		return nil, err
 	}
-	if out, err := exec.Command("redis-cli", "--cluster", "add-node", node.addr, c.Nodes[0].addr).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("redis-cli --cluster add-node: %w: %s", err, out)
-	}
-	id, err := node.cli("cluster", "myid")
+	replica, _, err := c.addNode("--cluster-slave", "--cluster-master-id", id)
 	if err != nil {
 		return nil, err
-	}
-	// Every node must know the new one before a reshard begins.
-	for deadline := time.Now().Add(30 * time.Second); !c.allKnow(id); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("not every node knew the new node %s within 30 s", node.addr)
-		}
-	}
-	replica, err := c.startNode()
-	if err != nil {
-		return nil, err
-	}
-	if out, err := exec.Command("redis-cli", "--cluster", "add-node", replica.addr, c.Nodes[0].addr,
-		"--cluster-slave", "--cluster-master-id", id).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("redis-cli --cluster add-node --cluster-slave: %w: %s", err, out)
 	}
 	if err := replica.WaitInSync(30 * time.Second); err != nil {
 		return nil, err
-	}
-	rid, err := replica.cli("cluster", "myid")
-	if err != nil {
-		return nil, err
-	}
-	for deadline := time.Now().Add(30 * time.Second); !c.allKnow(rid); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("not every node knew the new replica %s within 30 s", replica.addr)
-		}
 	}
 	c.primaries++
 	if out, err := exec.Command("redis-cli", "--cluster", "reshard", c.Nodes[0].addr, "--cluster-from", "all",
 		"--cluster-to", id, "--cluster-slots", strconv.Itoa(slots), "--cluster-pipeline", "1", "--cluster-yes").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("redis-cli --cluster reshard: %w: %s", err, tail(out))
 	}
-	return node, c.WaitHealthy(30 * time.Second)
+	return primary, c.WaitHealthy(30 * time.Second)
 }
 
-// allKnow says every running node lists the node id in its CLUSTER NODES.
-func (c *Cluster) allKnow(id string) bool {
-	for _, n := range c.Nodes {
-		if !n.Running() {
-			continue
+// addNode starts a node and joins it to the cluster (redis-cli --cluster
+// add-node, with opts), and returns it and its id once every node knows it.
+func (c *Cluster) addNode(opts ...string) (*Server, string, error) {
+	node, err := c.startNode()
+	if err != nil {
+		return nil, "", err
+	}
+	args := append([]string{"--cluster", "add-node", node.addr, c.Nodes[0].addr}, opts...)
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("redis-cli --cluster add-node %s: %w: %s", strings.Join(opts, " "), err, out)
+	}
+	id, err := node.cli("cluster", "myid")
+	if err != nil {
+		return nil, "", err
+	}
+	return node, id, c.waitKnown(id)
+}
+
+// waitKnown waits until every running node lists the node id in its
+// CLUSTER NODES (a reshard, or a replica's joining, needs it).
+func (c *Cluster) waitKnown(id string) error {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		known := true
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			if out, err := n.cli("cluster", "nodes"); err != nil || !strings.Contains(out, id) {
+				known = false
+			}
 		}
-		if out, err := n.cli("cluster", "nodes"); err != nil || !strings.Contains(out, id) {
-			return false
+		if known {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not every node knew node %s within 30 s", id)
 		}
 	}
-	return true
 }
 
 // tail is the end of a command's long output, for an error.
