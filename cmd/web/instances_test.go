@@ -63,6 +63,21 @@ func mustJoin(t *testing.T, conn *websocket.Conn) string {
 	return join.String()
 }
 
+// mustMessage reads a live page's messages until one holds what, and
+// returns it.
+func mustMessage(t *testing.T, ctx context.Context, conn *websocket.Conn, what string) string {
+	t.Helper()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("live connection: no message with %s: %v", what, err)
+		}
+		if strings.Contains(string(data), what) {
+			return string(data)
+		}
+	}
+}
+
 // A browser's cookie works on any instance: it points at the same rows.
 func TestInstancesShareCookiesAndData(t *testing.T) {
 	a, b := twoInstances(t)

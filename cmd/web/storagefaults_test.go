@@ -149,19 +149,7 @@ func TestRedisLost(t *testing.T) {
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(-1)
-	waitFor := func(what string) string {
-		t.Helper()
-		for {
-			_, data, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatalf("live connection: no message with %s: %v", what, err)
-			}
-			if strings.Contains(string(data), what) {
-				return string(data)
-			}
-		}
-	}
-	waitFor(`data-health="ok"`)
+	mustMessage(t, ctx, conn, `data-health="ok"`)
 
 	rs.Stop()
 	lost := ask(t, c, "PUT", s.URL+"/api/storage/user/during", `"refused"`, jsonBody)
@@ -180,15 +168,15 @@ func TestRedisLost(t *testing.T) {
 	if a := ask(t, c, "GET", s.URL+"/healthz", "", nil); a.status != 503 {
 		t.Errorf("/healthz without Redis: %d %q", a.status, a.body)
 	}
-	waitFor(`data-health="unavailable"`) // the open page says so
+	mustMessage(t, ctx, conn, `data-health="unavailable"`) // the open page says so
 
 	restarted := time.Now()
 	if err := rs.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	// Back: the page is told, and reads its scopes again.
-	waitFor(`data-health="ok"`)
-	waitFor("written before Redis stopped")
+	mustMessage(t, ctx, conn, `data-health="ok"`)
+	mustMessage(t, ctx, conn, "written before Redis stopped")
 	recovered := time.Since(restarted)
 	put(t, c, s.URL, "user/after", `"written after Redis came back"`)
 	if a := ask(t, c, "GET", s.URL+"/api/storage/user/note", "", nil); a.status != 200 {
@@ -232,18 +220,6 @@ func TestRedisReplicaLost(t *testing.T) {
 	mustJoin(t, conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	waitFor := func(what string) {
-		t.Helper()
-		for {
-			_, data, err := conn.Read(ctx)
-			if err != nil {
-				t.Fatalf("live connection: no message with %s: %v", what, err)
-			}
-			if strings.Contains(string(data), what) {
-				return
-			}
-		}
-	}
 
 	replica.Kill()
 	a := ask(t, c, "PUT", s.URL+"/api/storage/user/note", `"not confirmed"`, jsonBody)
@@ -260,7 +236,7 @@ func TestRedisReplicaLost(t *testing.T) {
 		}
 	}
 
-	waitFor(`data-health="no-replica" hidden>No replica: not saving<`)
+	mustMessage(t, ctx, conn, `data-health="no-replica" hidden>No replica: not saving<`)
 
 	if err := replica.Restart(); err != nil {
 		t.Fatal(err)
@@ -268,6 +244,6 @@ func TestRedisReplicaLost(t *testing.T) {
 	if err := replica.WaitInSync(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(`data-health="ok"`)
+	mustMessage(t, ctx, conn, `data-health="ok"`)
 	put(t, c, s.URL, "user/note", `"confirmed again"`)
 }
