@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/storagescopes/app/internal/viewmodel"
+	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 )
 
@@ -31,15 +32,15 @@ type apiEntry struct {
 
 // apiEntryOf is e as the API shows it to the request's browser.
 func apiEntryOf(r *http.Request, e store.Entry) apiEntry {
-	o := viewmodel.Origin(e.Origin, e.UpdatedAt, identityFrom(r).Viewer, time.Now())
+	o := viewmodel.Origin(e.Origin, e.UpdatedAt, scopes.Who(r).Viewer, time.Now())
 	return apiEntry{Key: e.Key, Value: e.Value, Version: e.Version, Origin: o.Kind, TabName: o.TabName,
 		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 }
 
 // writeEntry answers one key with its version as the ETag.
 func writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
-	w.Header().Set("ETag", etag(e.Version))
-	return writeJSON(w, http.StatusOK, apiEntryOf(r, e))
+	w.Header().Set("ETag", scopes.ETag(e.Version))
+	return scopes.WriteJSON(w, http.StatusOK, apiEntryOf(r, e))
 }
 
 // apiConflict answers a write refused because the key is not at the
@@ -52,35 +53,24 @@ func apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
 	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
 	if conflict.Current.Version > 0 {
 		body["current"] = apiEntryOf(r, conflict.Current)
-		w.Header().Set("ETag", etag(conflict.Current.Version))
+		w.Header().Set("ETag", scopes.ETag(conflict.Current.Version))
 	}
-	return writeJSON(w, http.StatusPreconditionFailed, body)
+	return scopes.WriteJSON(w, http.StatusPreconditionFailed, body)
 }
 
 // apiDict is the dictionary of the URL's scope. The client scope lives only
 // as long as a page, so the API does not offer it.
-func (s *Server) apiDict(w http.ResponseWriter, r *http.Request) (dictionary, error) {
+func (s *Server) apiDict(r *http.Request) (store.Dict, error) {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	if scope == store.Client {
 		return nil, notFound(`unknown scope "client": the API serves general, user, tab or browser`)
 	}
-	return s.dictionaryFor(w, r, identityFrom(r), scope)
-}
-
-// writeJSON answers v as JSON, values as they were stored (no \u003c for
-// <: the answer is application/json with nosniff, never HTML).
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	return scopes.Dict(r, scope)
 }
 
 // handleAPIList answers an object of every key of the scope.
 func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.apiDict(w, r)
+	d, err := s.apiDict(r)
 	if err != nil {
 		return err
 	}
@@ -92,22 +82,22 @@ func (s *Server) handleAPIList(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range snap.Entries {
 		out[e.Key] = e.Value
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return scopes.WriteJSON(w, http.StatusOK, out)
 }
 
 // apiKey is the URL's scope and key.
-func (s *Server) apiKey(w http.ResponseWriter, r *http.Request) (dictionary, string, error) {
-	key, err := s.keyParam(r)
+func (s *Server) apiKey(r *http.Request) (store.Dict, string, error) {
+	key, err := s.app.Key(r)
 	if err != nil {
 		return nil, "", err
 	}
-	d, err := s.apiDict(w, r)
+	d, err := s.apiDict(r)
 	return d, key, err
 }
 
 // handleAPIGet answers one key, or 404.
 func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
-	d, key, err := s.apiKey(w, r)
+	d, key, err := s.apiKey(r)
 	if err != nil {
 		return err
 	}
@@ -120,28 +110,24 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIPut stores the JSON value of the body under the key.
 func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
-	d, key, err := s.apiKey(w, r)
+	d, key, err := s.apiKey(r)
 	if err != nil {
 		return err
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return &Error{Status: http.StatusUnsupportedMediaType, Message: "send the value as application/json"}
+			return &scopes.Error{Status: http.StatusUnsupportedMediaType, Message: "send the value as application/json"}
 		}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err // too large: the adapter answers 413
 	}
-	value, err := s.limits.ParseValue(body)
+	ifVersion, err := scopes.IfMatch(r)
 	if err != nil {
 		return err
 	}
-	ifVersion, err := ifMatch(r)
-	if err != nil {
-		return err
-	}
-	e, err := d.Set(r.Context(), key, value, ifVersion)
+	e, err := d.SetIf(r.Context(), key, json.RawMessage(body), ifVersion)
 	if err != nil {
 		return apiConflict(w, r, err)
 	}
@@ -150,15 +136,15 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIDelete deletes one key, or answers 404.
 func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
-	d, key, err := s.apiKey(w, r)
+	d, key, err := s.apiKey(r)
 	if err != nil {
 		return err
 	}
-	ifVersion, err := ifMatch(r)
+	ifVersion, err := scopes.IfMatch(r)
 	if err != nil {
 		return err
 	}
-	if _, err := d.Delete(r.Context(), key, ifVersion); err != nil {
+	if _, err := d.DeleteIf(r.Context(), key, ifVersion); err != nil {
 		return apiConflict(w, r, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -167,7 +153,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 
 // handleAPIClear deletes every key of the scope.
 func (s *Server) handleAPIClear(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.apiDict(w, r)
+	d, err := s.apiDict(r)
 	if err != nil {
 		return err
 	}
@@ -175,5 +161,5 @@ func (s *Server) handleAPIClear(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
+	return scopes.WriteJSON(w, http.StatusOK, map[string]int{"deleted": n})
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+
+	"github.com/storagescopes/app/scopes"
 )
 
 // Demo starts the program again in place, for the footer's buttons: to
@@ -13,13 +15,13 @@ type Demo struct {
 
 // handleDemo answers a demo button: 404 when the buttons are off, 409
 // while a restart is under way, else 202, and then it restarts or crashes.
-func (s *Server) handleDemo(crash bool) handlerFunc {
+func (s *Server) handleDemo(crash bool) scopes.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if s.demo == nil {
 			return notFound("not found")
 		}
 		if !s.restarting.CompareAndSwap(false, true) {
-			return &Error{Status: http.StatusConflict, Message: "A restart is already under way."}
+			return &scopes.Error{Status: http.StatusConflict, Message: "A restart is already under way."}
 		}
 		msg := "Restarting: the page reconnects by itself."
 		if crash {
@@ -31,13 +33,13 @@ func (s *Server) handleDemo(crash bool) handlerFunc {
 		w.Write([]byte(msg))
 		// The answer goes out first; then the process stops.
 		if err := http.NewResponseController(w).Flush(); err != nil {
-			s.logger(r.Context()).Warn("demo: flush the answer", "error", err)
+			s.app.Logger(r.Context()).Warn("demo: flush the answer", "error", err)
 		}
 		if crash {
-			s.logger(r.Context()).Warn("crashing, as the demo button asked")
+			s.app.Logger(r.Context()).Warn("crashing, as the demo button asked")
 			go s.demo.Crash()
 		} else {
-			s.logger(r.Context()).Info("restarting, as the demo button asked")
+			s.app.Logger(r.Context()).Info("restarting, as the demo button asked")
 			go s.demo.Restart()
 		}
 		return nil

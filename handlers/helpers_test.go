@@ -18,6 +18,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 )
 
@@ -44,7 +45,7 @@ func MustStartWith(tb testing.TB, opts store.Options, configure ...func(*handler
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	cfg := handlers.Config{Store: st, Secrets: []string{testSecret}}
+	cfg := handlers.Config{Config: scopes.Config{Store: st, Secrets: []string{testSecret}}}
 	for _, f := range configure {
 		f(&cfg)
 	}

@@ -1,14 +1,13 @@
 package handlers
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/storagescopes/app/internal/viewmodel"
+	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 	"github.com/storagescopes/app/views"
 )
@@ -19,11 +18,12 @@ import (
 // handlePage serves a full page. It only reads: what a page view counts,
 // its tab's panel counts as it loads (handleVisit), for only then does the
 // server know which tab looks.
-func (s *Server) handlePage(path string) handlerFunc {
+func (s *Server) handlePage(path string) scopes.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
-		id := identityFrom(r)
+		id := scopes.Who(r)
 		v := viewmodel.Viewer{UserID: id.UserID} // a page's first request names no tab
+		heads := s.app.Heads()
 		now := time.Now()
 		page := views.Page{
 			Boot: views.Boot(s.store.Boot()),
@@ -34,26 +34,26 @@ func (s *Server) handlePage(path string) handlerFunc {
 			Title:   "Home",
 			LiveURL: "/live",
 			Demo:    s.demo != nil,
-			Health:  viewmodel.Health(s.hub.HealthNow()),
+			Health:  viewmodel.Health(s.app.Health()),
 		}
 		if path == "/settings" {
 			page.Title = "Settings"
 		}
-		presence := s.hub.PresenceNow()
+		presence := s.app.Presence()
 		shown := map[store.Scope]store.View{}
 		page.Panels = make([]views.Panel, 0, len(viewmodel.PageScopes))
 		for _, scope := range viewmodel.PageScopes {
 			if scope == store.Tab || scope == store.Client { // they load themselves
-				p := s.heads[scope]
+				p := heads.Head(scope)
 				p.Lazy = true
 				page.Panels = append(page.Panels, p)
 				continue
 			}
-			d, err := s.dictionaryFor(w, r, id, scope)
+			d, err := scopes.Dict(r, scope)
 			if err != nil {
 				return err
 			}
-			window := viewmodel.Window(scope, "", viewmodel.InspectorRows)
+			window := heads.Window(scope, "", viewmodel.InspectorRows)
 			window.Latest = views.FeedMax
 			view, err := d.View(ctx, window)
 			if err != nil {
@@ -61,31 +61,30 @@ func (s *Server) handlePage(path string) handlerFunc {
 			}
 			shown[scope] = view
 			if scope == store.User {
-				page.Name = viewmodel.GreetingName(viewmodel.Named(scope, view, viewmodel.KeyUsername))
+				page.Name = viewmodel.GreetingName(heads.Named(scope, view, viewmodel.KeyUsername))
 				page.NameVersion = view.Version
 			}
-			p := s.heads.Panel(scope, view, "", v, now)
+			p := heads.Panel(scope, view, "", v, now)
 			p.Presence = viewmodel.Presence(scope, presence, v)
 			page.Panels = append(page.Panels, p)
 		}
 		page.Activity = viewmodel.RecentActivity(shown, v, now)
-		return render(w, r, http.StatusOK, views.FullPage(page))
+		return scopes.Render(w, r, http.StatusOK, views.FullPage(page))
 	}
 }
 
 // handleVisit loads a lazy panel. The tab's panel counts the page view: the
 // visits of the general, user, tab and browser scopes and the page last
-// seen, all by this tab (whose name it learns here). For a duplicated tab
-// (X-Tab-Copy-From) it first copies the original tab's rows. The client's
-// panel counts its one visit.
+// seen, all by this tab (whose name it learns here; a duplicated tab's rows
+// were copied as it was identified). The client's panel counts its one
+// visit.
 func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 	scope := store.Scope(chi.URLParam(r, "scope"))
 	if scope != store.Tab && scope != store.Client {
-		return notFound(fmt.Sprintf("scope %q has no lazy panel", scope))
+		return notFound("scope %q has no lazy panel", scope)
 	}
 	ctx := r.Context()
-	id := identityFrom(r)
-	d, err := s.dictionaryFor(w, r, id, scope)
+	d, err := scopes.Dict(r, scope)
 	if err != nil {
 		return err
 	}
@@ -93,45 +92,35 @@ func (s *Server) handleVisit(w http.ResponseWriter, r *http.Request) error {
 		if _, err := d.Increment(ctx, viewmodel.KeyVisits); err != nil {
 			return err
 		}
-		return s.renderVisit(w, r, id, scope, d, nil, "")
+		return s.renderVisit(w, r, scope, d, nil, "")
 	}
-	if from := r.Header.Get(headerCopyFrom); from != "" {
-		from, err := checkUUID("X-Tab-Copy-From header", from)
-		if err != nil {
-			return err
-		}
-		// A tab that already exists keeps what it has: a replayed copy
-		// never overwrites.
-		if err := s.store.CopyTab(ctx, id.UserID, from, id.TabID); err != nil && !errors.Is(err, store.ErrTabExists) && store.FaultOf(err) == nil {
-			return err
-		}
+	// One write for the four stored counts, as one page view.
+	id := scopes.Who(r)
+	page, err := store.Marshal(pagePath(r))
+	if err != nil {
+		return err
 	}
-	origin := store.Origin{UserID: id.UserID, TabID: id.TabID, ClientID: id.ClientID}
-	counted, err := s.store.Apply(ctx, origin,
+	counted, err := s.store.Apply(ctx, id.Origin(),
 		store.Mutation{Owner: store.GeneralOwner, Key: viewmodel.KeyVisits, Increment: true},
 		store.Mutation{Owner: store.UserOwner(id.UserID), Key: viewmodel.KeyVisits, Increment: true},
-		store.Mutation{Owner: store.UserOwner(id.UserID), Key: viewmodel.KeyLastVisited, Value: mustJSON(pagePath(r))},
+		store.Mutation{Owner: store.UserOwner(id.UserID), Key: viewmodel.KeyLastVisited, Value: page},
 		store.Mutation{Owner: store.TabOwner(id.UserID, id.TabID), Key: viewmodel.KeyVisits, Increment: true},
 	)
 	if store.FaultOf(err) != nil {
 		// Reads still work: the panel, uncounted, says why.
-		return s.renderVisit(w, r, id, scope, d, nil, "This visit was not counted: "+viewmodel.FaultReason(err)+".")
+		return s.renderVisit(w, r, scope, d, nil, "This visit was not counted: "+viewmodel.FaultReason(err)+".")
 	}
 	if err != nil {
 		return err
 	}
-	id.Tab = counted[0].Origin.Tab // numbered now, if it was copied
+	id.Tab = counted[0].Origin.Tab // numbered now, if the storage could not before
 	// The browser scope's counter also re-issues the cookie, which keeps
-	// it alive for another cookieMaxAge.
-	browser, err := s.dictionaryFor(w, r, id, store.Browser)
+	// it alive for another year.
+	browserCount, err := scopes.Browser(r).Increment(ctx, viewmodel.KeyVisits)
 	if err != nil {
 		return err
 	}
-	browserCount, err := browser.Increment(ctx, viewmodel.KeyVisits)
-	if err != nil {
-		return err
-	}
-	return s.renderVisit(w, r, id, scope, d, &visitCounts{stored: counted, browser: browserCount}, "")
+	return s.renderVisit(w, r, scope, d, &visitCounts{stored: counted, browser: browserCount}, "")
 }
 
 // visitCounts are what a tab's panel load counted.
@@ -144,15 +133,16 @@ type visitCounts struct {
 // tab's name and the changes its page view made (the counters of the other
 // scopes, the page last seen, their feed items); note says why a visit was
 // not counted.
-func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identity, scope store.Scope, d dictionary, counts *visitCounts, note string) error {
+func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, scope store.Scope, d store.Dict, counts *visitCounts, note string) error {
 	ctx := r.Context()
-	v := id.Viewer
+	heads := s.app.Heads()
+	v := scopes.Who(r).Viewer
 	now := time.Now()
-	view, err := d.View(ctx, viewmodel.Window(scope, "", viewmodel.InspectorRows))
+	view, err := d.View(ctx, heads.Window(scope, "", viewmodel.InspectorRows))
 	if err != nil {
 		return err
 	}
-	visit := views.Visit{Panel: s.heads.Panel(scope, view, "", v, now)}
+	visit := views.Visit{Panel: heads.Panel(scope, view, "", v, now)}
 	visit.Panel.Presence = viewmodel.Presence(scope, nil, v)
 	visit.Panel.VisitsNote = note
 	if note != "" && v.Tab > 0 {
@@ -170,7 +160,7 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identit
 		} {
 			counted, ok := keys[c.scope]
 			if !ok {
-				od, err := s.dictionaryFor(w, r, id, c.scope)
+				od, err := scopes.Dict(r, c.scope)
 				if err != nil {
 					return err
 				}
@@ -179,10 +169,10 @@ func (s *Server) renderVisit(w http.ResponseWriter, r *http.Request, id *identit
 				}
 				keys[c.scope] = counted
 			}
-			visit.Changes = append(visit.Changes, viewmodel.Change(viewmodel.SetBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
+			visit.Changes = append(visit.Changes, heads.Change(viewmodel.SetBy(c.scope, c.e), counted.Keys, counted.Version, v, now))
 		}
 	}
-	return render(w, r, http.StatusOK, views.VisitAnswer(visit))
+	return scopes.Render(w, r, http.StatusOK, views.VisitAnswer(visit))
 }
 
 // pagePath is the page a tab's panel load comes from (htmx names it in
@@ -192,42 +182,4 @@ func pagePath(r *http.Request) string {
 		return "/settings"
 	}
 	return "/"
-}
-
-// handleFieldChange stores a bound control's new value (see
-// controlValue). The control names the version its edit is based on
-// (If-Match); a value changed since by someone else is not overwritten: the
-// answer says who changed it and offers both.
-func (s *Server) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
-	scope, key := store.Scope(chi.URLParam(r, "scope")), chi.URLParam(r, "key")
-	b, ok := viewmodel.FindBinding(scope, key)
-	if !ok {
-		return notFound(fmt.Sprintf("no field %q in scope %q", key, scope))
-	}
-	if err := parseForm(r); err != nil {
-		return err
-	}
-	ifVersion, err := ifMatch(r)
-	if err != nil {
-		return err
-	}
-	value, err := controlValue(b, r.PostForm)
-	if err != nil {
-		return err
-	}
-	id := identityFrom(r)
-	d, err := s.dictionaryFor(w, r, id, scope)
-	if err != nil {
-		return err
-	}
-	e, err := d.Set(r.Context(), key, value, ifVersion)
-	var conflict *store.ConflictError
-	if errors.As(err, &conflict) {
-		return renderConflict(w, r, id, conflict.Current)
-	}
-	if err != nil {
-		return err
-	}
-	w.Header().Set("ETag", etag(e.Version))
-	return renderChange(w, r, id, d, viewmodel.SetBy(scope, e), true, "Saved")
 }

@@ -4,77 +4,38 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/klauspost/compress/gzhttp"
-	"github.com/klauspost/compress/gzip"
-
-	"github.com/storagescopes/app/static"
 )
 
-// routes is every URL of the app, with the middleware stack.
-func (s *Server) routes() (http.Handler, error) {
-	compress, err := compression()
-	if err != nil {
-		return nil, err
-	}
+// routes is every URL of the demo: what package scopes mounts, then the
+// pages, their fragments, the demo buttons and the JSON API, each knowing
+// who asks (Identify) and compressed for clients that accept it.
+func (s *Server) routes() http.Handler {
+	app := s.app
 	r := chi.NewRouter()
-	r.Use(s.numberRequests, s.logRequests, s.countRequests, s.recoverPanics, securityHeaders)
-	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error { return notFound("not found") }))
-	r.MethodNotAllowed(s.handle(func(http.ResponseWriter, *http.Request) error {
-		return &Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
-	}))
-
-	r.Get("/healthz", s.handle(s.handleHealth))
-	r.Handle("/static/*", static.Handler())
-
-	// Everything below knows who is asking: the cookie is read (or made),
-	// cross-origin writes are refused and bodies are bounded.
+	app.Mount(r)
 	r.Group(func(r chi.Router) {
-		r.Use(s.refuseCrossOrigin, s.limitBody, s.loadIdentity)
+		r.Use(app.Identify, app.Compress)
 
-		// The live connection of each page (a WebSocket: not compressed).
-		r.Get("/live", s.handle(s.handleLive))
+		// The pages and their fragments (htmx).
+		r.Get("/", app.Handle(s.handlePage("/")))
+		r.Get("/settings", app.Handle(s.handlePage("/settings")))
+		r.Post("/scopes/{scope}/visit", app.Handle(s.handleVisit))
+		r.Get("/scopes/{scope}/entries", app.Handle(s.handleEntries))
+		r.Get("/scopes/{scope}/entries/{key}", app.Handle(s.handleEntryValue))
+		r.With(app.LimitWrites).Post("/scopes/{scope}/entries", app.Handle(s.handleEntrySet))
+		r.With(app.LimitWrites).Delete("/scopes/{scope}/entries", app.Handle(s.handleEntriesClear))
+		r.With(app.LimitWrites).Delete("/scopes/{scope}/entries/{key}", app.Handle(s.handleEntryDelete))
 
-		r.Group(func(r chi.Router) {
-			r.Use(compress)
+		// The footer's demo buttons (404 when they are off).
+		r.Post("/demo/restart", app.Handle(s.handleDemo(false)))
+		r.Post("/demo/crash", app.Handle(s.handleDemo(true)))
 
-			// The pages and their fragments (htmx).
-			r.Get("/", s.handle(s.handlePage("/")))
-			r.Get("/settings", s.handle(s.handlePage("/settings")))
-			r.Post("/scopes/{scope}/visit", s.handle(s.handleVisit))
-			r.With(s.limitWrites).Post("/scopes/{scope}/fields/{key}", s.handle(s.handleFieldChange))
-			r.Get("/scopes/{scope}/entries", s.handle(s.handleEntries))
-			r.Get("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryValue))
-			r.With(s.limitWrites).Post("/scopes/{scope}/entries", s.handle(s.handleEntrySet))
-			r.With(s.limitWrites).Delete("/scopes/{scope}/entries", s.handle(s.handleEntriesClear))
-			r.With(s.limitWrites).Delete("/scopes/{scope}/entries/{key}", s.handle(s.handleEntryDelete))
-
-			// The footer's demo buttons (404 when they are off).
-			r.Post("/demo/restart", s.handle(s.handleDemo(false)))
-			r.Post("/demo/crash", s.handle(s.handleDemo(true)))
-
-			// The JSON API.
-			r.Get("/api/storage/{scope}", s.handle(s.handleAPIList))
-			r.With(s.limitWrites).Delete("/api/storage/{scope}", s.handle(s.handleAPIClear))
-			r.Get("/api/storage/{scope}/{key}", s.handle(s.handleAPIGet))
-			r.With(s.limitWrites).Put("/api/storage/{scope}/{key}", s.handle(s.handleAPIPut))
-			r.With(s.limitWrites).Delete("/api/storage/{scope}/{key}", s.handle(s.handleAPIDelete))
-		})
+		// The JSON API.
+		r.Get("/api/storage/{scope}", app.Handle(s.handleAPIList))
+		r.With(app.LimitWrites).Delete("/api/storage/{scope}", app.Handle(s.handleAPIClear))
+		r.Get("/api/storage/{scope}/{key}", app.Handle(s.handleAPIGet))
+		r.With(app.LimitWrites).Put("/api/storage/{scope}/{key}", app.Handle(s.handleAPIPut))
+		r.With(app.LimitWrites).Delete("/api/storage/{scope}/{key}", app.Handle(s.handleAPIDelete))
 	})
-	return r, nil
-}
-
-// compressMin is the smallest answer worth compressing: one key's change
-// (the answer to a write) is smaller, fits a packet or two, and costs more
-// to compress than it saves.
-const compressMin = 2 << 10
-
-// compression compresses the pages' and the API's answers (gzip, or zstd
-// when the client prefers it) for a client that accepts it. The static
-// files are compressed once, in advance (package static).
-func compression() (func(http.Handler) http.Handler, error) {
-	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMin), gzhttp.CompressionLevel(gzip.BestSpeed))
-	if err != nil {
-		return nil, err
-	}
-	return func(h http.Handler) http.Handler { return wrap(h) }, nil
+	return r
 }

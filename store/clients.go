@@ -64,18 +64,10 @@ func (c *Clients) sweep(now time.Time) {
 	}
 }
 
-// Do runs f on the dictionary of user's page client, made if needed, under
-// the lock, with the limits it keeps to.
-func (c *Clients) Do(user, client string, f func(d *MemDict, l Limits) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return f(&c.get(clientKey{user, client}).dict, c.limits)
-}
-
 // View is what w shows of the dictionary of user's page client.
 func (c *Clients) View(user, client string, w Window) View {
 	var snap Snapshot
-	c.Do(user, client, func(d *MemDict, _ Limits) error { snap = d.List(user); return nil })
+	clientKeeper{c, clientKey{user, client}}.Read(func(m *MemDict) { snap = m.List(user) })
 	return snap.View(w)
 }
 
@@ -142,4 +134,29 @@ func (c *Clients) remove(k clientKey) {
 	if c.perUser[k.user]--; c.perUser[k.user] <= 0 {
 		delete(c.perUser, k.user)
 	}
+}
+
+// Dict is the dictionary of the page load by.ClientID of the browser
+// by.UserID, changed as by.
+func (c *Clients) Dict(by Origin) Dict {
+	return NewMemDict(clientKeeper{c, clientKey{by.UserID, by.ClientID}}, by)
+}
+
+// clientKeeper keeps one page's dictionary under the Clients' lock.
+type clientKeeper struct {
+	c *Clients
+	k clientKey
+}
+
+func (k clientKeeper) Read(f func(m *MemDict)) {
+	k.c.mu.Lock()
+	defer k.c.mu.Unlock()
+	f(&k.c.get(k.k).dict)
+}
+
+func (k clientKeeper) Change(f func(m *MemDict, l Limits) (Change, error)) error {
+	k.c.mu.Lock()
+	defer k.c.mu.Unlock()
+	_, err := f(&k.c.get(k.k).dict, k.c.limits)
+	return err
 }

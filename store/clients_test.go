@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"testing/synctest"
@@ -12,24 +13,15 @@ import (
 // note sets the page's key "k" to v.
 func note(t *testing.T, c *store.Clients, user, client, v string) {
 	t.Helper()
-	if err := c.Do(user, client, func(d *store.MemDict, l store.Limits) error {
-		_, err := d.Set("k", json.RawMessage(v), 0, store.Origin{UserID: user}, l, time.Now())
-		return err
-	}); err != nil {
+	if _, err := c.Dict(store.Origin{UserID: user, ClientID: client}).Set(context.Background(), "k", json.RawMessage(v)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // held is what the page's key "k" holds ("" for nothing).
 func held(c *store.Clients, user, client string) string {
-	var v string
-	c.Do(user, client, func(d *store.MemDict, _ store.Limits) error {
-		if e, err := d.Get(user, "k"); err == nil {
-			v = string(e.Value)
-		}
-		return nil
-	})
-	return v
+	e, _ := c.Dict(store.Origin{UserID: user, ClientID: client}).Get(context.Background(), "k")
+	return string(e.Value)
 }
 
 // A page's client scope lives while its page is connected and a grace

@@ -10,109 +10,40 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/storagescopes/app/store"
 )
 
-// dictionary is one owner's dictionary, as the handlers use each scope.
-type dictionary interface {
-	List(ctx context.Context) (store.Snapshot, error)
-	Get(ctx context.Context, key string) (store.Entry, error)
-	Set(ctx context.Context, key string, value json.RawMessage, ifVersion int64) (store.Entry, error)
-	Increment(ctx context.Context, key string) (store.Entry, error)
-	Delete(ctx context.Context, key string, ifVersion int64) (int64, error)
-	Clear(ctx context.Context) (int, int64, error)
+// dictionaries are the implementations of store.Dict besides the stored
+// owners', by name, each made fresh under limits.
+var dictionaries = map[string]func(t *testing.T, limits store.Limits) store.Dict{
+	"client": func(t *testing.T, limits store.Limits) store.Dict {
+		c := store.NewClients(limits, time.Hour)
+		t.Cleanup(c.Close)
+		return c.Dict(store.Origin{UserID: "u", ClientID: "c"})
+	},
 }
 
 // forEachDictionary runs test on a fresh dictionary under limits: each
-// stored owner of SQLite and of Redis, and a MemDict.
-func forEachDictionary(t *testing.T, limits store.Limits, test func(t *testing.T, d dictionary)) {
+// stored owner of SQLite and of Redis, and every other implementation.
+func forEachDictionary(t *testing.T, limits store.Limits, test func(t *testing.T, d store.Dict)) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		s := be.open(store.Options{Limits: limits})
 		for _, o := range owners {
-			t.Run(string(o.Scope), func(t *testing.T) { test(t, ownerDict{s, o}) })
+			t.Run(string(o.Scope), func(t *testing.T) { test(t, store.NewDict(s, o, store.Origin{})) })
 		}
 	})
-	t.Run("memory", func(t *testing.T) {
-		test(t, &memDict{limits: limits.WithDefaults()})
-	})
-}
-
-// ownerDict is one owner of a store.
-type ownerDict struct {
-	s store.Store
-	o store.Owner
-}
-
-func (d ownerDict) List(ctx context.Context) (store.Snapshot, error) { return d.s.List(ctx, d.o) }
-func (d ownerDict) Get(ctx context.Context, key string) (store.Entry, error) {
-	return d.s.Get(ctx, d.o, key)
-}
-func (d ownerDict) Set(ctx context.Context, key string, v json.RawMessage, ifVersion int64) (store.Entry, error) {
-	return d.apply(ctx, store.Mutation{Owner: d.o, Key: key, Value: v, IfVersion: ifVersion})
-}
-func (d ownerDict) Increment(ctx context.Context, key string) (store.Entry, error) {
-	return d.apply(ctx, store.Mutation{Owner: d.o, Key: key, Increment: true})
-}
-func (d ownerDict) apply(ctx context.Context, m store.Mutation) (store.Entry, error) {
-	entries, err := d.s.Apply(ctx, store.Origin{}, m)
-	if err != nil {
-		return store.Entry{}, err
+	for name, make := range dictionaries {
+		t.Run(name, func(t *testing.T) { test(t, make(t, limits)) })
 	}
-	return entries[0], nil
-}
-func (d ownerDict) Delete(ctx context.Context, key string, ifVersion int64) (int64, error) {
-	return d.s.Delete(ctx, d.o, key, store.Origin{}, ifVersion)
-}
-func (d ownerDict) Clear(ctx context.Context) (int, int64, error) {
-	return d.s.Clear(ctx, d.o, store.Origin{})
-}
-
-// memDict is a MemDict as the client scope keeps it: under a lock.
-type memDict struct {
-	mu     sync.Mutex
-	m      store.MemDict
-	limits store.Limits
-}
-
-func (d *memDict) List(context.Context) (store.Snapshot, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.m.List("u"), nil
-}
-func (d *memDict) Get(_ context.Context, key string) (store.Entry, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.m.Get("u", key)
-}
-func (d *memDict) Set(_ context.Context, key string, v json.RawMessage, ifVersion int64) (store.Entry, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.m.Set(key, v, ifVersion, store.Origin{UserID: "u"}, d.limits, time.Now())
-}
-func (d *memDict) Increment(_ context.Context, key string) (store.Entry, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.m.Increment(key, store.Origin{UserID: "u"}, d.limits, time.Now())
-}
-func (d *memDict) Delete(_ context.Context, key string, ifVersion int64) (int64, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.m.Delete("u", key, ifVersion)
-}
-func (d *memDict) Clear(context.Context) (int, int64, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	n, v := d.m.Clear()
-	return n, v, nil
 }
 
 // value is key's value in d, and whether it is there.
-func value(t *testing.T, d dictionary, key string) (string, bool) {
+func value(t *testing.T, d store.Dict, key string) (string, bool) {
 	t.Helper()
 	e, err := d.Get(context.Background(), key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -125,9 +56,9 @@ func value(t *testing.T, d dictionary, key string) (string, bool) {
 }
 
 // mustPut sets key to v in d.
-func mustPut(t *testing.T, d dictionary, key, v string) store.Entry {
+func mustPut(t *testing.T, d store.Dict, key, v string) store.Entry {
 	t.Helper()
-	e, err := d.Set(context.Background(), key, json.RawMessage(v), 0)
+	e, err := d.Set(context.Background(), key, json.RawMessage(v))
 	if err != nil {
 		t.Fatalf("set %s: %v", key, err)
 	}
@@ -135,7 +66,7 @@ func mustPut(t *testing.T, d dictionary, key, v string) store.Entry {
 }
 
 func TestDictionaryOperations(t *testing.T) {
-	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d store.Dict) {
 		ctx := context.Background()
 		if _, ok := value(t, d, "a"); ok {
 			t.Fatalf("new owner has key a")
@@ -159,7 +90,7 @@ func TestDictionaryOperations(t *testing.T) {
 		if snap.Version < second.Version {
 			t.Errorf("snapshot version = %d, want at least %d", snap.Version, second.Version)
 		}
-		deleted, err := d.Delete(ctx, "a", 0)
+		deleted, err := d.Delete(ctx, "a")
 		if err != nil {
 			t.Fatalf("delete a: %v", err)
 		}
@@ -169,7 +100,7 @@ func TestDictionaryOperations(t *testing.T) {
 		if _, ok := value(t, d, "a"); ok {
 			t.Errorf("a still there after delete")
 		}
-		if _, err := d.Delete(ctx, "a", 0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := d.Delete(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("delete missing key: got %v, want ErrNotFound", err)
 		}
 		n, cleared, err := d.Clear(ctx)
@@ -185,9 +116,9 @@ func TestDictionaryOperations(t *testing.T) {
 // A change based on a version (If-Match) is made only while the key is at
 // that version; a refusal says what the key holds now and changes nothing.
 func TestDictionaryChangesBasedOnAVersion(t *testing.T) {
-	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d store.Dict) {
 		ctx := context.Background()
-		first, err := d.Set(ctx, "k", json.RawMessage(`"first"`), store.Absent)
+		first, err := d.SetIf(ctx, "k", json.RawMessage(`"first"`), store.Absent)
 		if err != nil {
 			t.Fatalf("a new key based on none: %v", err)
 		}
@@ -196,19 +127,19 @@ func TestDictionaryChangesBasedOnAVersion(t *testing.T) {
 			name string
 			at   int64
 		}{{"an old version", first.Version}, {"none, but it exists", store.Absent}, {"a version never held", theirs.Version + 100}} {
-			_, err := d.Set(ctx, "k", json.RawMessage(`"mine"`), tc.at)
+			_, err := d.SetIf(ctx, "k", json.RawMessage(`"mine"`), tc.at)
 			var conflict *store.ConflictError
 			if !errors.As(err, &conflict) || conflict.Current.Version != theirs.Version || string(conflict.Current.Value) != `"theirs"` {
 				t.Errorf("set based on %s: got %v, want a conflict with the current value", tc.name, err)
 			}
-			if _, err := d.Delete(ctx, "k", tc.at); !errors.Is(err, store.ErrConflict) {
+			if _, err := d.DeleteIf(ctx, "k", tc.at); !errors.Is(err, store.ErrConflict) {
 				t.Errorf("delete based on %s: got %v, want a conflict", tc.name, err)
 			}
 		}
 		if v, _ := value(t, d, "k"); v != `"theirs"` {
 			t.Errorf("k = %s after refused changes, want \"theirs\"", v)
 		}
-		if _, err := d.Set(ctx, "k", json.RawMessage(`"mine"`), theirs.Version); err != nil {
+		if _, err := d.SetIf(ctx, "k", json.RawMessage(`"mine"`), theirs.Version); err != nil {
 			t.Errorf("set based on the current version: %v", err)
 		}
 	})
@@ -216,22 +147,22 @@ func TestDictionaryChangesBasedOnAVersion(t *testing.T) {
 
 // What the limits refuse, every dictionary refuses, and stores nothing.
 func TestDictionaryRefusesWhatTheLimitsRefuse(t *testing.T) {
-	forEachDictionary(t, store.Limits{KeysPerOwner: 3, ValueBytes: 64}, func(t *testing.T, d dictionary) {
+	forEachDictionary(t, store.Limits{KeysPerOwner: 3, ValueBytes: 64}, func(t *testing.T, d store.Dict) {
 		ctx := context.Background()
 		for _, k := range []string{"a", "b", "c"} {
 			mustPut(t, d, k, `1`)
 		}
-		if _, err := d.Set(ctx, "d", json.RawMessage(`1`), 0); !errors.Is(err, store.ErrTooManyKeys) {
+		if _, err := d.Set(ctx, "d", json.RawMessage(`1`)); !errors.Is(err, store.ErrTooManyKeys) {
 			t.Errorf("fourth key: got %v, want ErrTooManyKeys", err)
 		}
 		if _, err := d.Increment(ctx, "d"); !errors.Is(err, store.ErrTooManyKeys) {
 			t.Errorf("fourth key counted: got %v, want ErrTooManyKeys", err)
 		}
 		var invalid *store.InvalidError
-		if _, err := d.Set(ctx, "a", json.RawMessage(strconv.Quote(string(make([]byte, 100)))), 0); !errors.As(err, &invalid) {
+		if _, err := d.Set(ctx, "a", json.RawMessage(strconv.Quote(string(make([]byte, 100))))); !errors.As(err, &invalid) {
 			t.Errorf("a value over ValueBytes: got %v, want an InvalidError", err)
 		}
-		if _, err := d.Set(ctx, "", json.RawMessage(`1`), 0); !errors.As(err, &invalid) {
+		if _, err := d.Set(ctx, "", json.RawMessage(`1`)); !errors.As(err, &invalid) {
 			t.Errorf("an empty key: got %v, want an InvalidError", err)
 		}
 		if _, ok := value(t, d, "d"); ok {
@@ -250,7 +181,7 @@ func TestDictionaryRefusesWhatTheLimitsRefuse(t *testing.T) {
 // must agree with it everywhere, at the edges of a double and of an int64
 // too.
 func TestDictionaryCountsAsNextCount(t *testing.T) {
-	forEachDictionary(t, store.Limits{}, func(t *testing.T, d dictionary) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d store.Dict) {
 		for _, from := range []string{
 			"0", "-1", "-2", "9", "99", "-10", "41",
 			strconv.FormatInt(1<<53-1, 10), strconv.FormatInt(1<<53, 10), strconv.FormatInt(1<<53+1, 10),
@@ -271,11 +202,67 @@ func TestDictionaryCountsAsNextCount(t *testing.T) {
 				t.Errorf("increment from %s stored %s, want %s", from, v, want)
 			}
 		}
-		if _, err := d.Delete(context.Background(), "n", 0); err != nil {
+		if _, err := d.Delete(context.Background(), "n"); err != nil {
 			t.Fatal(err)
 		}
 		if e, err := d.Increment(context.Background(), "n"); err != nil || string(e.Value) != "1" {
 			t.Errorf("a new key counted: %s, %v; want 1", e.Value, err)
+		}
+	})
+}
+
+// The seed's reads, on every dictionary: get with a default, typed; in;
+// keys. A stored null reads as the default; a value of another type is
+// ErrWrongType, with the default.
+func TestDictionaryReadsAsTheSeedDoes(t *testing.T) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d store.Dict) {
+		ctx := context.Background()
+		if name, err := store.Get(ctx, d, "username", "Guest"); err != nil || name != "Guest" {
+			t.Errorf("get username before a set: %q, %v; want Guest", name, err)
+		}
+		if has, err := store.Has(ctx, d, "dark_mode"); err != nil || has {
+			t.Errorf("dark_mode in an empty scope: %v, %v; want false", has, err)
+		}
+		for key, v := range map[string]any{"username": "Ann <&>", "dark_mode": true, "font_size": 18, "nothing": nil,
+			"tags": []string{"a", "b"}} {
+			if _, err := d.Set(ctx, key, v); err != nil {
+				t.Fatalf("set %s: %v", key, err)
+			}
+		}
+		if name, _ := store.Get(ctx, d, "username", "Guest"); name != "Ann <&>" {
+			t.Errorf("username: %q, want %q", name, "Ann <&>")
+		}
+		if dark, _ := store.Get(ctx, d, "dark_mode", false); !dark {
+			t.Error("dark_mode: false, want true")
+		}
+		if size, _ := store.Get(ctx, d, "font_size", 16); size != 18 {
+			t.Errorf("font_size: %d, want 18", size)
+		}
+		if v, err := store.Get(ctx, d, "nothing", "default"); err != nil || v != "default" {
+			t.Errorf("a stored null: %q, %v; want the default", v, err)
+		}
+		if tags, _ := store.Get[[]string](ctx, d, "tags", nil); len(tags) != 2 || tags[1] != "b" {
+			t.Errorf("tags: %q, want [a b]", tags)
+		}
+		if n, err := store.Get(ctx, d, "username", 0); !errors.Is(err, store.ErrWrongType) || n != 0 {
+			t.Errorf("username as a number: %d, %v; want 0 and ErrWrongType", n, err)
+		}
+		if has, _ := store.Has(ctx, d, "dark_mode"); !has {
+			t.Error("dark_mode in the scope: false, want true")
+		}
+		keys, err := store.Keys(ctx, d)
+		if want := []string{"dark_mode", "font_size", "nothing", "tags", "username"}; err != nil || !slices.Equal(keys, want) {
+			t.Errorf("keys: %q, %v; want %q", keys, err, want)
+		}
+		e, _ := d.Get(ctx, "username")
+		if string(e.Value) != `"Ann <&>"` {
+			t.Errorf("stored as %s, want the text as typed", e.Value)
+		}
+		if _, err := d.Set(ctx, "bad", json.RawMessage(`{"a":1,"a":2}`)); err == nil {
+			t.Error("a raw value with a duplicate key was stored")
+		}
+		if _, err := d.Set(ctx, "bad", func() {}); err == nil {
+			t.Error("a func was stored")
 		}
 	})
 }

@@ -169,6 +169,9 @@ func (s *Redis) Close() error {
 // Boot returns the boot number (shared by all instances) and time.
 func (s *Redis) Boot() Boot { return s.boot }
 
+// Limits are the limits the store keeps to.
+func (s *Redis) Limits() Limits { return s.limits }
+
 // Health reports whether Redis answers.
 func (s *Redis) Health(ctx context.Context) error {
 	c, ok := s.rdb.(*redis.ClusterClient)

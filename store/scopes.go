@@ -104,6 +104,8 @@ type Lifecycle interface {
 	Secret(ctx context.Context) (secret string, generated bool, err error)
 	// Boot is this start's number (counted with the data) and time.
 	Boot() Boot
+	// Limits are the limits the storage keeps to.
+	Limits() Limits
 	// Health is nil while writes succeed, else the fault they meet now
 	// (ErrUnavailable, ErrDiskFull, ErrLocked). SQLite's faults are learnt
 	// from writes: a disk that filled shows until the next write succeeds.

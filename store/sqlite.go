@@ -313,6 +313,9 @@ func (s *SQLite) SharePresence(_ context.Context, mine Presence) (Presence, erro
 // Boot returns the boot number and time of this start.
 func (s *SQLite) Boot() Boot { return s.boot }
 
+// Limits are the limits the store keeps to.
+func (s *SQLite) Limits() Limits { return s.limits }
+
 // Health reports a read pool that fails, or the fault the last write met.
 func (s *SQLite) Health(ctx context.Context) error {
 	if err := s.rdb.PingContext(ctx); err != nil {

@@ -93,6 +93,9 @@ type Field struct {
 	Origin   Origin // who set it last
 }
 
+// KindText is a Field that only shows its key's value, as text.
+const KindText = "text-display"
+
 // Value is what the control shows, as its form sends it: a checkbox's
 // "true" or "false", else its text or choice.
 func (f Field) Value() string {

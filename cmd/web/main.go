@@ -30,6 +30,7 @@ import (
 
 	"github.com/storagescopes/app/handlers"
 	"github.com/storagescopes/app/internal/metrics"
+	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 )
 
@@ -375,7 +376,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	srv, err := handlers.New(handlers.Config{
+	srv, err := handlers.New(handlers.Config{Demo: demo, Config: scopes.Config{
 		Store:       st,
 		StoreName:   cfg.storeKind(),
 		Secrets:     cfg.secrets,
@@ -384,10 +385,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TabTTL:      cfg.tabTTL,
 		UserTTL:     cfg.userTTL,
 		WriteRate:   cfg.writeRate,
-		Demo:        demo,
 		Metrics:     m,
 		LiveDeflate: cfg.liveDeflate,
-	})
+	}})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/storagescopes/app/handlers"
+	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 )
 
@@ -26,7 +27,7 @@ func TestTimeoutsCutSlowClientsNotLiveConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h, err := handlers.New(handlers.Config{Store: st, Secrets: []string{testSecret}})
+	h, err := handlers.New(handlers.Config{Config: scopes.Config{Store: st, Secrets: []string{testSecret}}})
 	if err != nil {
 		t.Fatal(err)
 	}

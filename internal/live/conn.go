@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
 )
 
@@ -104,11 +103,6 @@ func newConn(p Page, stall time.Duration) *conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &conn{userID: p.UserID, tabID: p.TabID, tab: p.Tab, clientID: p.ClientID, windows: p.Windows,
 		partial: p.Tab == 0, ctx: ctx, cancel: cancel, stall: stall}
-}
-
-// window is what the page shows of scope.
-func (c *conn) window(scope store.Scope) store.Window {
-	return viewmodel.WindowIn(c.windows, scope)
 }
 
 // onEnd arranges the connection's end. No goroutine waits for it: the

@@ -70,12 +70,12 @@ func (h *Hub) push(b *batch, c store.Change) {
 		var msg []byte
 		if conn.userID == c.Origin.UserID {
 			if mine == nil {
-				mine = h.drawn(viewmodel.DrawChange(c, keys, keysAt, viewmodel.Viewer{UserID: conn.userID}, time.Now()))
+				mine = h.drawn(h.heads.DrawChange(c, keys, keysAt, viewmodel.Viewer{UserID: conn.userID}, time.Now()))
 			}
 			msg = mine
 		} else {
 			if theirs == nil {
-				theirs = h.drawn(viewmodel.DrawChange(c, keys, keysAt, viewmodel.Viewer{}, time.Now()))
+				theirs = h.drawn(h.heads.DrawChange(c, keys, keysAt, viewmodel.Viewer{}, time.Now()))
 			}
 			msg = theirs
 		}
@@ -96,7 +96,7 @@ func storedOwners(c *conn) [3]store.Owner {
 // a read met one.
 func (h *Hub) panels(b *batch, c *conn, mine *bytes.Buffer) (general []byte, err error) {
 	for _, o := range storedOwners(c) {
-		w := c.window(o.Scope)
+		w := h.heads.WindowIn(c.windows, o.Scope)
 		view, err := h.store.View(b.ctx, o, w)
 		if err != nil {
 			return nil, err
@@ -118,7 +118,7 @@ func (h *Hub) panels(b *batch, c *conn, mine *bytes.Buffer) (general []byte, err
 			h.generalPanels[key] = general
 		}
 	}
-	w := c.window(store.Client)
+	w := h.heads.WindowIn(c.windows, store.Client)
 	h.render(mine, h.heads.DrawPanel(store.Client, h.clients.View(c.userID, c.clientID, w), w, viewmodel.Viewer{UserID: c.userID}, time.Now()))
 	return general, nil
 }
@@ -231,7 +231,7 @@ func (h *Hub) refresh(b *batch, c *conn) {
 	h.mu.Unlock()
 	if ok {
 		if snap, err := browserScope(c.userID, latest.Value); err == nil {
-			w := c.window(store.Browser)
+			w := h.heads.WindowIn(c.windows, store.Browser)
 			h.render(state, h.heads.DrawPanel(store.Browser, snap.View(w), w, viewmodel.Viewer{UserID: c.userID}, time.Now()))
 		}
 	}

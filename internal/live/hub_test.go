@@ -24,7 +24,7 @@ func mustHub(t testing.TB) (*store.SQLite, *Hub) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	heads, err := viewmodel.NewHeads("SQLite", time.Hour, time.Hour)
+	heads, err := viewmodel.NewHeads("SQLite", time.Hour, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

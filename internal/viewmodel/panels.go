@@ -1,6 +1,8 @@
 package viewmodel
 
 import (
+	"iter"
+	"slices"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -13,8 +15,9 @@ import (
 )
 
 // NewHeads makes each scope's panel head once: its title and the line on
-// its lifetime, and the parts of the panel drawn from them alone.
-func NewHeads(storeName string, userTTL, tabTTL time.Duration) (Heads, error) {
+// its lifetime, and the parts of the panel drawn from them alone; controls
+// are the app's bound controls, in the order a panel draws them.
+func NewHeads(storeName string, userTTL, tabTTL time.Duration, controls []Binding) (Heads, error) {
 	lines := map[store.Scope][2]string{
 		store.General: {"General", "Shared by everyone. Kept in " + storeName + ": survives restarts, forever."},
 		store.User: {"User", fmt.Sprintf("This browser, by a signed and encrypted cookie id. Kept in %s: survives restarts; forgotten after %s unused.",
@@ -24,55 +27,75 @@ func NewHeads(storeName string, userTTL, tabTTL time.Duration) (Heads, error) {
 			storeName, HumanDuration(tabTTL))},
 		store.Client: {"Client", "This page load only. Kept in server memory: gone soon after the page closes, and on restart."},
 	}
-	heads := Heads{}
+	heads := Heads{panels: map[store.Scope]views.Panel{}, controls: controls, named: map[store.Scope][]string{}}
 	for scope, l := range lines {
 		p, err := views.NewPanel(string(scope), l[0], l[1])
 		if err != nil {
-			return nil, err
+			return Heads{}, err
 		}
-		heads[scope] = p
+		heads.panels[scope] = p
+	}
+	for _, b := range controls {
+		if b.Kind != KindText && !slices.Contains(heads.named[b.Scope], b.Key) {
+			heads.named[b.Scope] = append(heads.named[b.Scope], b.Key)
+		}
+	}
+	for _, scope := range PageScopes {
+		heads.named[scope] = append(heads.named[scope], KeyVisits)
 	}
 	return heads, nil
+}
+
+// Controls are the app's bound controls.
+func (h Heads) Controls() []Binding { return h.controls }
+
+// Bindings are the app's controls bound to key of scope.
+func (h Heads) Bindings(scope store.Scope, key string) iter.Seq[Binding] {
+	return func(yield func(Binding) bool) {
+		for _, b := range h.controls {
+			if b.Scope == scope && b.Key == key && !yield(b) {
+				return
+			}
+		}
+	}
+}
+
+// Binding is the app's control of kind other than a text display bound to
+// key of scope, if there is one: the one a change is posted from.
+func (h Heads) Binding(scope store.Scope, key string) (Binding, bool) {
+	for b := range h.Bindings(scope, key) {
+		if b.Kind != KindText {
+			return b, true
+		}
+	}
+	return Binding{}, false
 }
 
 // InspectorRows is how many keys the inspector shows at a time; "Show
 // more" brings as many again.
 const InspectorRows = 50
 
-// namedKeys are the keys a panel of each scope shows whatever its inspector
-// shows: its bound controls' (in the order they are drawn) and its counter.
-var namedKeys = func() map[store.Scope][]string {
-	m := map[store.Scope][]string{}
-	for _, b := range Bindings {
-		m[b.Scope] = append(m[b.Scope], b.Key)
-	}
-	for _, scope := range PageScopes {
-		m[scope] = append(m[scope], KeyVisits)
-	}
-	return m
-}()
-
 // Window is what a panel of scope shows: its named keys, and the
 // first rows of its inspector whose key contains filter.
-func Window(scope store.Scope, filter string, rows int) store.Window {
-	return store.Window{Named: namedKeys[scope], Filter: filter, Limit: rows}
+func (h Heads) Window(scope store.Scope, filter string, rows int) store.Window {
+	return store.Window{Named: h.named[scope], Filter: filter, Limit: rows}
 }
 
 // WindowIn is what a page shows of scope, from the windows of the scopes
 // that do not show the first rows unfiltered.
-func WindowIn(windows map[store.Scope]store.Window, scope store.Scope) store.Window {
+func (h Heads) WindowIn(windows map[store.Scope]store.Window, scope store.Scope) store.Window {
 	if w, ok := windows[scope]; ok {
 		return w
 	}
-	return Window(scope, "", InspectorRows)
+	return h.Window(scope, "", InspectorRows)
 }
 
 // Panel builds the view of one scope from what its window shows of it
 // (Window), as v sees it.
 func (h Heads) Panel(scope store.Scope, view store.View, filter string, v Viewer, now time.Time) views.Panel {
-	p := h[scope]
+	p := h.panels[scope]
 	p.Visits, p.Version = "0", view.Version
-	for i, key := range namedKeys[scope] {
+	for i, key := range h.named[scope] {
 		e := view.Named[i]
 		if key == KeyVisits {
 			if e.Version > 0 {
@@ -80,17 +103,17 @@ func (h Heads) Panel(scope store.Scope, view store.View, filter string, v Viewer
 			}
 			continue
 		}
-		b, _ := FindBinding(scope, key)
-		p.Fields = append(p.Fields, fieldOf(b, e, v, now))
+		b, _ := h.Binding(scope, key)
+		p.Fields = append(p.Fields, FieldOf(b, e, v, now))
 	}
 	p.List = InspectorList(scope, view, filter, v, now)
 	return p
 }
 
-// fieldOf is a bound control showing e (Version 0: not set).
-func fieldOf(b Binding, e store.Entry, v Viewer, now time.Time) views.Field {
+// FieldOf is a bound control showing e (Version 0: not set).
+func FieldOf(b Binding, e store.Entry, v Viewer, now time.Time) views.Field {
 	f := views.Field{Scope: string(b.Scope), Key: b.Key, Label: b.Label, Kind: b.Kind, Min: b.Min, Max: b.Max, Text: b.Def}
-	if e.Version > 0 {
+	if e.Version > 0 && (b.Kind != KindText || string(e.Value) != `""`) {
 		f.Text = DisplayText(e.Value)
 		f.Checked = string(e.Value) == "true"
 		f.Version, f.Origin = e.Version, Origin(e.Origin, e.UpdatedAt, v, now)
@@ -113,8 +136,8 @@ func InspectorList(scope store.Scope, view store.View, filter string, v Viewer, 
 }
 
 // Named is the entry of key among what a window of scope shows.
-func Named(scope store.Scope, view store.View, key string) store.Entry {
-	for i, k := range namedKeys[scope] {
+func (h Heads) Named(scope store.Scope, view store.View, key string) store.Entry {
+	for i, k := range h.named[scope] {
 		if k == key && i < len(view.Named) {
 			return view.Named[i]
 		}
@@ -124,19 +147,19 @@ func Named(scope store.Scope, view store.View, key string) store.Entry {
 
 // Change is one change as v sees it: only what it touched. keys is how
 // many keys its scope holds as of version keysAt.
-func Change(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) views.Change {
+func (h Heads) Change(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) views.Change {
 	scope := c.Owner.Scope
 	e := store.Entry{Key: c.Key, Value: c.Value, Version: c.Version, UpdatedAt: time.UnixMilli(c.At),
 		Origin: store.Origin{UserID: c.Origin.UserID, Tab: c.Origin.Tab, API: c.Origin.API}}
 	ch := views.Change{Scope: string(scope), Version: c.Version, Keys: keys, KeysAt: keysAt}
-	reset := func(b Binding) { ch.Fields = append(ch.Fields, fieldOf(b, store.Entry{}, v, now)) }
+	reset := func(b Binding) { ch.Fields = append(ch.Fields, FieldOf(b, store.Entry{}, v, now)) }
 	name := DefaultName
 	switch c.Op {
 	case store.OpSet:
 		row := inspected(e, Origin(e.Origin, e.UpdatedAt, v, now))
 		ch.Row = &row
-		if b, ok := FindBinding(scope, c.Key); ok {
-			ch.Fields = []views.Field{fieldOf(b, e, v, now)}
+		for b := range h.Bindings(scope, c.Key) {
+			ch.Fields = append(ch.Fields, FieldOf(b, e, v, now))
 		}
 		if c.Key == KeyVisits {
 			ch.Visits = string(c.Value)
@@ -147,7 +170,7 @@ func Change(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) vie
 		}
 	case store.OpDelete:
 		ch.Deleted = c.Key
-		if b, ok := FindBinding(scope, c.Key); ok {
+		for b := range h.Bindings(scope, c.Key) {
 			reset(b)
 		}
 		if c.Key == KeyVisits {
@@ -158,7 +181,7 @@ func Change(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) vie
 		}
 	case store.OpClear:
 		ch.Cleared = true
-		for _, b := range Bindings {
+		for _, b := range h.controls {
 			if b.Scope == scope {
 				reset(b)
 			}

@@ -21,14 +21,22 @@ type Viewer struct {
 	Tab    int // 0: not known (a page's first load names no tab)
 }
 
-// Heads are each scope's panel as drawn from its title and lifetime line
-// alone (NewHeads), made once: a panel starts from its head.
-type Heads map[store.Scope]views.Panel
+// Heads are what every page of an app draws alike: each scope's panel as
+// drawn from its title and lifetime line alone, made once (a panel starts
+// from its head), and the app's bound controls.
+type Heads struct {
+	panels   map[store.Scope]views.Panel
+	controls []Binding
+	named    map[store.Scope][]string // per scope, its controls' keys and its counter
+}
+
+// Head is scope's panel as drawn from its head alone.
+func (h Heads) Head(scope store.Scope) views.Panel { return h.panels[scope] }
 
 // DrawChange is one change as v sees it, for a live push; keys is how many
 // keys its scope holds as of version keysAt.
-func DrawChange(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) templ.Component {
-	return views.Changed(Change(c, keys, keysAt, v, now))
+func (h Heads) DrawChange(c store.Change, keys int, keysAt int64, v Viewer, now time.Time) templ.Component {
+	return views.Changed(h.Change(c, keys, keysAt, v, now))
 }
 
 // DrawPanel is every part of a loaded panel that can change, from what
@@ -38,7 +46,7 @@ func (h Heads) DrawPanel(scope store.Scope, view store.View, w store.Window, v V
 	p := h.Panel(scope, view, w.Filter, v, now)
 	var name *string
 	if scope == store.User {
-		n := GreetingName(Named(scope, view, KeyUsername))
+		n := GreetingName(h.Named(scope, view, KeyUsername))
 		name = &n
 	}
 	return views.PanelParts(p, name)

@@ -1,7 +1,8 @@
-package handlers
+package scopes
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -27,13 +28,16 @@ func badRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest
 
 func notFound(msg string) *Error { return &Error{Status: http.StatusNotFound, Message: msg} }
 
-// handlerFunc is an http.HandlerFunc that returns its error.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+// HandlerFunc is an http.HandlerFunc that returns its error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// handle adapts h: an error becomes a status and a user-safe message, as
-// JSON under /api/ and as plain text (which htmx swaps in place) elsewhere.
-// Only 5xx errors are logged; their text never reaches the client.
-func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+// Handle adapts h: an error becomes a status and a user-safe message: an
+// *Error keeps its own, the store's errors and faults get theirs (see
+// asError), anything else is a 500 whose text never reaches the client. It
+// answers JSON under /api/, an error page to a browser's navigation, and
+// plain text (which htmx swaps in place) elsewhere. Only 5xx errors are
+// logged.
+func (s *App) Handle(h HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.serveError(w, r, err)
@@ -41,13 +45,13 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 	}
 }
 
-func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *App) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	switch {
 	case e.Status == http.StatusInternalServerError:
-		s.logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
+		s.Logger(r.Context()).Error("request failed", "error", err, "method", r.Method, "path", r.URL.Path)
 	case e.Status >= 500: // a fault: the store logs when it starts and ends
-		s.logger(r.Context()).Debug("request refused", "error", err, "method", r.Method, "path", r.URL.Path)
+		s.Logger(r.Context()).Debug("request refused", "error", err, "method", r.Method, "path", r.URL.Path)
 	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
@@ -55,9 +59,9 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
 	case isAPI(r):
-		writeJSON(w, e.Status, map[string]string{"error": e.Message})
+		WriteJSON(w, e.Status, map[string]string{"error": e.Message})
 	case isNavigation(r):
-		if render(w, r, e.Status, views.ErrorPage(views.ErrorInfo{
+		if Render(w, r, e.Status, views.ErrorPage(views.ErrorInfo{
 			Status: e.Status, Title: http.StatusText(e.Status), Message: e.Message, RetryAfter: e.RetryAfter,
 		})) == nil {
 			return
@@ -91,6 +95,9 @@ func asError(err error) *Error {
 		return badRequest(invalid.Message)
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("no such key")
+	case errors.Is(err, store.ErrScopeFull):
+		return &Error{Status: http.StatusRequestEntityTooLarge,
+			Message: "browser storage is full: the cookie holds about 4 KiB in all; delete some keys first"}
 	case errors.Is(err, store.ErrTooManyKeys):
 		return &Error{Status: http.StatusTooManyRequests, Message: "too many keys in this scope: delete some first"}
 	case errors.As(err, &maxBytes):
@@ -117,13 +124,24 @@ func asError(err error) *Error {
 // isAPI says whether r is a JSON API request, which answers in JSON.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
-// logger returns the logger of a request: with its number and its user. It
+// Logger returns the logger of a request: with its number and its user. It
 // is made only when something is logged, not on every request.
-func (s *Server) logger(ctx context.Context) *slog.Logger {
+func (s *App) Logger(ctx context.Context) *slog.Logger {
 	info := infoFrom(ctx)
 	l := s.log.With("request", info.id)
 	if info.identity != nil {
 		l = l.With("user", info.identity.UserID[:8])
 	}
 	return l
+}
+
+// WriteJSON answers v as JSON with status, as typed (<, > and & are not
+// escaped: the API's values come back as they were sent).
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -1,4 +1,4 @@
-package handlers
+package scopes
 
 import (
 	"context"
@@ -8,12 +8,15 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
 
 // numberRequests gives each request its number.
-func (s *Server) numberRequests(next http.Handler) http.Handler {
+func (s *App) numberRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, r = s.requestInfo(r)
 		next.ServeHTTP(w, r)
@@ -22,7 +25,7 @@ func (s *Server) numberRequests(next http.Handler) http.Handler {
 
 // logRequests logs one line per request at debug level. When that level
 // is off it costs nothing.
-func (s *Server) logRequests(next http.Handler) http.Handler {
+func (s *App) logRequests(next http.Handler) http.Handler {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return next
 	}
@@ -30,14 +33,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		s.logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+		s.Logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 			"bytes", ww.BytesWritten(), "duration", time.Since(start))
 	})
 }
 
 // countRequests counts each answered request by its route pattern and
 // status. Without metrics it costs nothing.
-func (s *Server) countRequests(next http.Handler) http.Handler {
+func (s *App) countRequests(next http.Handler) http.Handler {
 	if s.metrics == nil {
 		return next
 	}
@@ -58,7 +61,7 @@ func (s *Server) countRequests(next http.Handler) http.Handler {
 }
 
 // recoverPanics turns a panic into a logged 500.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
+func (s *App) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -87,18 +90,34 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // refuseCrossOrigin refuses writes from other origins (Go's
 // CrossOriginProtection: Sec-Fetch-Site, then Origin against Host).
-func (s *Server) refuseCrossOrigin(next http.Handler) http.Handler {
+func (s *App) refuseCrossOrigin(next http.Handler) http.Handler {
 	p := http.NewCrossOriginProtection()
-	p.SetDenyHandler(s.handle(func(http.ResponseWriter, *http.Request) error {
+	p.SetDenyHandler(s.Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusForbidden, Message: "cross-origin write refused"}
 	}))
 	return p.Handler(next)
 }
 
 // limitBody bounds every request body.
-func (s *Server) limitBody(next http.Handler) http.Handler {
+func (s *App) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.BodyBytes))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// compressMin is the smallest answer worth compressing: one key's change
+// (the answer to a write) is smaller, fits a packet or two, and costs more
+// to compress than it saves.
+const compressMin = 2 << 10
+
+// compression compresses the pages' and the API's answers (gzip, or zstd
+// when the client prefers it) for a client that accepts it. The static
+// files are compressed once, in advance (package static).
+func compression() (func(http.Handler) http.Handler, error) {
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMin), gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		return nil, err
+	}
+	return func(h http.Handler) http.Handler { return wrap(h) }, nil
 }

@@ -1,4 +1,4 @@
-package handlers
+package scopes
 
 import (
 	"bytes"
@@ -30,10 +30,10 @@ func putBuffer(buf *bytes.Buffer) {
 	}
 }
 
-// render writes c with status, buffered so that a failed render never sends
+// Render writes c with status, buffered so that a failed render never sends
 // half a page. Knowing the length, the answer goes out in one piece rather
 // than chunked.
-func render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
+func Render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) error {
 	buf := renderBuffers.Get().(*bytes.Buffer)
 	defer putBuffer(buf)
 	if err := c.Render(r.Context(), buf); err != nil {
@@ -48,22 +48,29 @@ func render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 	return err
 }
 
-// renderChange answers a write with message and the change it made, as
-// the page of id sees it: its parts, out of band (originOnly: only who changed
-// the bound control, for the answer to that control).
-func renderChange(w http.ResponseWriter, r *http.Request, id *identity, d dictionary, c store.Change, originOnly bool, message string) error {
+// RenderChange answers a write of d with message and the change c it made,
+// as the page that asked sees it: its parts, out of band, as a push would
+// carry them to the other pages.
+func RenderChange(w http.ResponseWriter, r *http.Request, d store.Dict, c store.Change, message string) error {
+	return renderChange(w, r, d, c, false, message)
+}
+
+// renderChange is RenderChange; originOnly draws, of the bound controls,
+// only who changed them (for the answer to the control that did).
+func renderChange(w http.ResponseWriter, r *http.Request, d store.Dict, c store.Change, originOnly bool, message string) error {
+	id := Who(r)
 	counted, err := d.View(r.Context(), store.Window{})
 	if err != nil {
 		return err
 	}
-	ch := viewmodel.Change(c, counted.Keys, counted.Version, id.Viewer, time.Now())
+	ch := id.app.heads.Change(c, counted.Keys, counted.Version, id.Viewer, time.Now())
 	ch.OriginOnly, ch.Message = originOnly, message
-	return render(w, r, http.StatusOK, views.ChangeAnswer(ch))
+	return Render(w, r, http.StatusOK, views.ChangeAnswer(ch))
 }
 
 // renderConflict answers a bound control's change refused because someone
 // changed the value first (412), with who did, and their value.
-func renderConflict(w http.ResponseWriter, r *http.Request, id *identity, current store.Entry) error {
+func renderConflict(w http.ResponseWriter, r *http.Request, id *Identity, current store.Entry) error {
 	c := views.Conflict{Who: "by someone", Version: current.Version, Theirs: viewmodel.DisplayText(current.Value)}
 	if who := viewmodel.Origin(current.Origin, current.UpdatedAt, id.Viewer, time.Now()).Who(); who != "" {
 		c.Who = who
@@ -71,6 +78,6 @@ func renderConflict(w http.ResponseWriter, r *http.Request, id *identity, curren
 	if current.Version == 0 {
 		c.Who, c.Theirs = "(it was deleted)", ""
 	}
-	w.Header().Set("ETag", etag(current.Version))
-	return render(w, r, http.StatusPreconditionFailed, views.ConflictStatus(c))
+	w.Header().Set("ETag", ETag(current.Version))
+	return Render(w, r, http.StatusPreconditionFailed, views.ConflictStatus(c))
 }

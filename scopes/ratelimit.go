@@ -1,4 +1,4 @@
-package handlers
+package scopes
 
 import (
 	"fmt"
@@ -50,14 +50,14 @@ func (l *writeLimiter) allow(user string) bool {
 	return b.AllowN(now, 1)
 }
 
-// limitWrites is middleware that refuses a user's writes beyond the rate
+// LimitWrites is middleware that refuses a user's writes beyond the rate
 // with 429; nothing is written.
-func (s *Server) limitWrites(next http.Handler) http.Handler {
+func (s *App) LimitWrites(next http.Handler) http.Handler {
 	if s.writes == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.writes.allow(identityFrom(r).UserID) {
+		if !s.writes.allow(Who(r).UserID) {
 			s.serveError(w, r, &Error{Status: http.StatusTooManyRequests, RetryAfter: 1,
 				Message: fmt.Sprintf("too many writes: at most %g per second; slow down and try again", s.writes.perSecond)})
 			return

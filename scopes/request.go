@@ -1,9 +1,7 @@
-package handlers
+package scopes
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,24 +19,24 @@ import (
 // version a write is based on, a key in the URL.
 
 // controlValue is the value a form's change of the control b stands for:
-// text as a JSON string, a checkbox as true or false, a range as its
-// number, a select as its choice. What the control cannot hold is refused.
-func controlValue(b viewmodel.Binding, form url.Values) (json.RawMessage, error) {
+// text as a string, a checkbox as true or false, a range as its number, a
+// select as its choice. What the control cannot hold is refused.
+func controlValue(b viewmodel.Binding, form url.Values) (any, error) {
 	text := form.Get("value")
 	switch b.Kind {
 	case "checkbox":
-		return mustJSON(form.Has("value")), nil
+		return form.Has("value"), nil
 	case "range":
 		n, err := strconv.Atoi(text)
 		if err != nil || n < b.Min || n > b.Max {
 			return nil, badRequest(fmt.Sprintf("%s must be a whole number from %d to %d", b.Label, b.Min, b.Max))
 		}
-		return mustJSON(n), nil
+		return n, nil
 	case "select":
 		names := make([]string, len(b.Options))
 		for i, o := range b.Options {
 			if o.Value == text {
-				return mustJSON(text), nil
+				return text, nil
 			}
 			names[i] = cmp.Or(o.Value, "none")
 		}
@@ -47,25 +45,11 @@ func controlValue(b viewmodel.Binding, form url.Values) (json.RawMessage, error)
 	if !utf8.ValidString(text) {
 		return nil, badRequest("value is not valid UTF-8")
 	}
-	// A string the server encodes itself is valid JSON: only its size is
-	// checked (by the store).
-	return mustJSON(text), nil
+	return text, nil
 }
 
-// mustJSON encodes a value that always encodes, leaving <, > and & as they
-// are (the views escape for HTML; the inspector shows the JSON as typed).
-func mustJSON(v any) json.RawMessage {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
-// parseForm parses a form body, with a clear error for a body too large.
-func parseForm(r *http.Request) error {
+// ParseForm parses a form body, with a clear error for a body too large.
+func ParseForm(r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -76,13 +60,13 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
-// etag is a version as an entity tag.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+// ETag is a version as an entity tag.
+func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// ifMatch is the version a write is based on, from If-Match ("N" the key
+// IfMatch is the version a write is based on, from If-Match ("N" the key
 // must be at version N; "0" it must not exist yet) or If-None-Match: * (it
 // must not exist); 0 without either.
-func ifMatch(r *http.Request) (int64, error) {
+func IfMatch(r *http.Request) (int64, error) {
 	if r.Header.Get("If-None-Match") == "*" {
 		return store.Absent, nil
 	}
@@ -100,9 +84,9 @@ func ifMatch(r *http.Request) (int64, error) {
 	return n, nil
 }
 
-// keyParam returns the {key} of the URL, decoded and checked. chi matches
+// Key returns the {key} of the URL, decoded and checked. chi matches
 // on the escaped path when the URL has escapes that decoding would lose.
-func (s *Server) keyParam(r *http.Request) (string, error) {
+func (s *App) Key(r *http.Request) (string, error) {
 	key := chi.URLParam(r, "key")
 	if r.URL.RawPath != "" {
 		var err error
@@ -111,4 +95,13 @@ func (s *Server) keyParam(r *http.Request) (string, error) {
 		}
 	}
 	return key, s.limits.CheckKey(key)
+}
+
+// CheckFilter refuses a filter of keys (a query parameter name) that no
+// key could contain: invalid text, or longer than a key.
+func (s *App) CheckFilter(name, filter string) error {
+	if !utf8.ValidString(filter) || utf8.RuneCountInString(filter) > s.limits.KeyRunes {
+		return badRequest(fmt.Sprintf("%s must be valid text of at most %d characters", name, s.limits.KeyRunes))
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package handlers
+package scopes
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ import (
 // that its join draws just that. The handler returns at once: the
 // connection lives on in its own goroutines, and the request (headers,
 // contexts, the HTTP server's goroutine) is freed.
-func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
+func (s *App) handleLive(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	tab, err := checkUUID("tab parameter (the tab id)", q.Get("tab"))
 	if err != nil {
@@ -43,14 +43,14 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := identityFrom(r)
+	id := Who(r)
 	number, err := s.store.TabNumber(r.Context(), id.UserID, tab)
 	if store.FaultOf(err) != nil {
 		number = 0 // unnamed until it joins again, once the storage is back
 	} else if err != nil {
 		return err
 	}
-	bw := viewmodel.WindowIn(shown, store.Browser)
+	bw := s.heads.WindowIn(shown, store.Browser)
 	boot := s.store.Boot()
 	restarted := q.Get("boot") != "" && q.Get("boot") != strconv.FormatInt(boot.Number, 10)
 	drawn := templ.Join(
@@ -69,8 +69,8 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) error {
 // shownIn reads what a page's panels show from its live URL: for each
 // scope, q-{scope} (its inspector's filter) and n-{scope} (how many rows,
 // at least the first window, at most a scope's every key), for the scopes
-// that do not show the first rows unfiltered (see viewmodel.WindowIn).
-func (s *Server) shownIn(q map[string][]string) (map[store.Scope]store.Window, error) {
+// that do not show the first rows unfiltered (see viewmodel.Heads.WindowIn).
+func (s *App) shownIn(q map[string][]string) (map[store.Scope]store.Window, error) {
 	var shown map[store.Scope]store.Window
 	for _, scope := range viewmodel.PageScopes {
 		filter, rows := "", ""
@@ -90,13 +90,13 @@ func (s *Server) shownIn(q map[string][]string) (map[store.Scope]store.Window, e
 				return nil, badRequest("n-" + string(scope) + " must be a number of rows")
 			}
 		}
-		if err := s.checkFilter("q-"+string(scope), filter); err != nil {
+		if err := s.CheckFilter("q-"+string(scope), filter); err != nil {
 			return nil, err
 		}
 		if shown == nil {
 			shown = map[store.Scope]store.Window{}
 		}
-		shown[scope] = viewmodel.Window(scope, filter, min(max(n, viewmodel.InspectorRows), s.limits.KeysPerOwner))
+		shown[scope] = s.heads.Window(scope, filter, min(max(n, viewmodel.InspectorRows), s.limits.KeysPerOwner))
 	}
 	return shown, nil
 }

@@ -1,4 +1,4 @@
-package handlers
+package scopes
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
-// identity is who a request comes from, resolved once by loadIdentity: the
-// user (one browser, from the cookie), the session that carries the browser
-// scope, and the tab and page load its headers name.
-type identity struct {
+// Identity is who a request comes from, established once by App.Identify:
+// the user (one browser, from the cookie), the session that carries the
+// browser scope, and the tab and page load its headers name.
+type Identity struct {
 	// Viewer is the user (one browser) and its tab's number in it, when
 	// the request names a tab and the storage can number it (else 0).
 	viewmodel.Viewer
@@ -28,11 +28,27 @@ type identity struct {
 	// TabID and ClientID are the X-Tab-ID and X-Client-ID headers, checked;
 	// empty when the request has none.
 	TabID, ClientID string
-	// API says the request came through the JSON API, which writes as
-	// "through the API".
-	API     bool
+	// API says the request came through the JSON API (a path under /api/),
+	// which writes as "through the API".
+	API bool
+
+	app     *App
 	session *sessions.Session
+	answer  *answer
+	r       *http.Request
+	ctx     context.Context
 }
+
+// Origin is who the request writes as: its browser, its tab (and the
+// tab's number) and page load, through the API or a page.
+func (id *Identity) Origin() store.Origin {
+	return store.Origin{UserID: id.UserID, TabID: id.TabID, Tab: id.Tab, API: id.API, ClientID: id.ClientID}
+}
+
+// Who is who r comes from, or nil outside App.Identify.
+func Who(r *http.Request) *Identity { return identityOf(r.Context()) }
+
+func identityOf(ctx context.Context) *Identity { return infoFrom(ctx).identity }
 
 // Session keys inside the cookie.
 const (
@@ -53,23 +69,21 @@ const (
 	clientIDName = "X-Client-ID header (the page-load id)"
 )
 
-// loadIdentity is middleware that reads the cookie, or makes a new user for
-// a request without a valid one (a cookie that does not decode means a new
-// visitor, never an error), checks the tab and page-load ids the headers
-// send (a malformed one is refused) and numbers the tab. A tab that cannot
-// be numbered while the storage has a fault stays unnamed: what can be
-// read is still shown.
-func (s *Server) loadIdentity(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.identify(w, r)
-		// A duplicated tab's first request copies the original's rows
-		// first (handleVisit): numbered now, a new tab over the cap could
-		// evict the original before it is copied.
-		if err == nil && id.TabID != "" && r.Header.Get(headerCopyFrom) == "" {
-			id.Tab, err = s.store.TabNumber(r.Context(), id.UserID, id.TabID)
-			if store.FaultOf(err) != nil {
-				err = nil
-			}
+// Identify is middleware that establishes who asks, once: it refuses
+// writes from other origins, bounds the body, reads the cookie, or makes a
+// new user for a request without a valid one (a cookie that does not
+// decode means a new visitor, never an error), checks the tab and
+// page-load ids the headers send (a malformed one is refused), copies a
+// duplicated tab's rows (X-Tab-Copy-From) and numbers the tab. A tab that
+// cannot be numbered while the storage has a fault stays unnamed: what can
+// be read is still shown. Under it, General, User, Browser, Tab, Client and
+// Who read the request's scopes. Wrapped twice, it does its work once.
+func (s *App) Identify(next http.Handler) http.Handler {
+	identified := s.refuseCrossOrigin(s.limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		aw := &answer{ResponseWriter: w}
+		id, err := s.identify(aw, r)
+		if err == nil && id.TabID != "" {
+			err = s.numberTab(r, id)
 		}
 		if err != nil {
 			s.serveError(w, r, err)
@@ -83,20 +97,51 @@ func (s *Server) loadIdentity(next http.Handler) http.Handler {
 			ctx := context.WithoutCancel(r.Context())
 			go func() {
 				if err := s.store.Touch(ctx, id.UserID, id.TabID, true); err != nil && store.FaultOf(err) == nil && !errors.Is(err, store.ErrClosed) {
-					s.logger(ctx).Error("touch", "error", err)
+					s.Logger(ctx).Error("touch", "error", err)
 				}
 			}()
 		}
 		info, r := s.requestInfo(r)
 		info.identity = id
-		next.ServeHTTP(w, r)
+		id.r, id.ctx = r, r.Context()
+		next.ServeHTTP(aw, r)
+	})))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Who(r) != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		identified.ServeHTTP(w, r)
 	})
+}
+
+// numberTab numbers the request's tab, after copying the rows of the tab
+// it duplicates (X-Tab-Copy-From): numbered first, a new tab over the cap
+// could evict the original before it is copied. A tab that exists keeps
+// what it has: a replayed copy never overwrites.
+func (s *App) numberTab(r *http.Request, id *Identity) error {
+	ctx := r.Context()
+	if from := r.Header.Get(headerCopyFrom); from != "" {
+		from, err := checkUUID("X-Tab-Copy-From header", from)
+		if err != nil {
+			return err
+		}
+		if err := s.store.CopyTab(ctx, id.UserID, from, id.TabID); err != nil && !errors.Is(err, store.ErrTabExists) && store.FaultOf(err) == nil {
+			return err
+		}
+	}
+	n, err := s.store.TabNumber(ctx, id.UserID, id.TabID)
+	if store.FaultOf(err) != nil {
+		return nil
+	}
+	id.Tab = n
+	return err
 }
 
 // identify reads who r comes from. A new visitor's cookie is set on w at
 // once, so that it keeps its identity from its first response on; a cookie
 // under an old key is re-issued under the current one.
-func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, error) {
+func (s *App) identify(w *answer, r *http.Request) (*Identity, error) {
 	tab, err := optionalUUID(tabIDName, r.Header.Get(headerTabID))
 	if err != nil {
 		return nil, err
@@ -107,11 +152,11 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, er
 	}
 	sess, err := s.cookies.New(r, cookieName)
 	uid, _ := sess.Values[sessUserID].(string)
-	id := &identity{Viewer: viewmodel.Viewer{UserID: uid}, Returning: err == nil && !sess.IsNew && uid != "",
-		TabID: tab, ClientID: client, API: isAPI(r), session: sess}
+	id := &Identity{Viewer: viewmodel.Viewer{UserID: uid}, Returning: err == nil && !sess.IsNew && uid != "",
+		TabID: tab, ClientID: client, API: isAPI(r), app: s, session: sess, answer: w, r: r}
 	if !id.Returning {
 		if err != nil {
-			s.logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
+			s.Logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
 		}
 		clear(sess.Values)
 		id.UserID = newUserID()
@@ -119,7 +164,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, er
 	}
 	sess.Options.Secure = r.TLS != nil
 	if !id.Returning || s.underOldKey(r) {
-		if err := id.saveCookie(w, r); err != nil {
+		if err := id.saveCookie(); err != nil {
 			return nil, fmt.Errorf("save cookie: %w", err)
 		}
 	}
@@ -128,7 +173,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*identity, er
 
 // underOldKey reports whether the request's (valid) cookie was made under
 // a secret other than the first, during a rotation.
-func (s *Server) underOldKey(r *http.Request) bool {
+func (s *App) underOldKey(r *http.Request) bool {
 	codec := s.cookies.Codecs[0].(*cookieCodec)
 	if len(codec.codecs) < 2 {
 		return false // no rotation under way
@@ -144,17 +189,13 @@ func newUserID() string {
 	return hex.EncodeToString(b)
 }
 
-func identityFrom(r *http.Request) *identity {
-	return infoFrom(r.Context()).identity
-}
-
 // requestInfo is what the middleware learns about a request, under one
 // context key: its number, for the logs, and once the cookie is read, who
 // is asking. One key means one context (and one copy of the request) for
 // both.
 type requestInfo struct {
 	id       uint64
-	identity *identity
+	identity *Identity
 }
 
 type ctxKey int
@@ -163,7 +204,7 @@ const requestInfoKey ctxKey = 0
 
 // requestInfo returns the request's info, adding it to the request first if
 // numberRequests has not.
-func (s *Server) requestInfo(r *http.Request) (*requestInfo, *http.Request) {
+func (s *App) requestInfo(r *http.Request) (*requestInfo, *http.Request) {
 	if info, ok := r.Context().Value(requestInfoKey).(*requestInfo); ok {
 		return info, r
 	}
@@ -180,11 +221,11 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{}
 }
 
-// saveCookie writes the cookie to the response (before its body). Called
+// saveCookie writes the cookie to the answer (before its body). Called
 // again in the same request it replaces the earlier Set-Cookie.
-func (id *identity) saveCookie(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Del("Set-Cookie")
-	return id.session.Save(r, w)
+func (id *Identity) saveCookie() error {
+	id.answer.Header().Del("Set-Cookie")
+	return id.session.Save(id.r, id.answer)
 }
 
 // optionalUUID is checkUUID for an id that may be absent.
