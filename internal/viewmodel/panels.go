@@ -1,11 +1,11 @@
 package viewmodel
 
 import (
-	"iter"
-	"slices"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
