@@ -152,3 +152,11 @@ func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", ETag(e.Version))
 	return renderChange(w, r, d, viewmodel.SetBy(scope, e), true, "Saved")
 }
+
+// Head is what a page with bound controls needs in its <head>: the
+// stylesheet and the page's script.
+func Head() templ.Component { return views.ScopesHead() }
+
+// Live is the page's live connection, with its indicator, and htmx: last in
+// the <body>.
+func Live() templ.Component { return views.ScopesLive() }

@@ -21,6 +21,7 @@ package scopes
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -43,10 +44,12 @@ import (
 // least.
 type Config struct {
 	Store     store.Store
-	StoreName string   // shown in the lifetime lines: "SQLite" (default) or "Redis"
-	Secrets   []string // the first signs; all verify
-	Logger    *slog.Logger
-	Limits    store.Limits // the same the store was opened with
+	StoreName string // shown in the lifetime lines: "SQLite" (default) or "Redis"
+	// Secrets are the cookie's: the first signs, all verify. Without any,
+	// one is made once and kept in the store (Store.Secret).
+	Secrets []string
+	Logger  *slog.Logger
+	Limits  store.Limits // the same the store was opened with
 	// Controls are the app's bound controls: only these save and follow
 	// live changes. Draw each with @control.
 	Controls []Control
@@ -92,6 +95,13 @@ type App struct {
 // New builds the app: the cookie's keys, the client scope, and the live
 // hub, told of every change the store commits.
 func New(cfg Config) (*App, error) {
+	if len(cfg.Secrets) == 0 {
+		secret, _, err := cfg.Store.Secret(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("the cookie's secret: %w", err)
+		}
+		cfg.Secrets = []string{secret}
+	}
 	cookies, err := newCookieStore(cfg.Secrets)
 	if err != nil {
 		return nil, fmt.Errorf("cookie keys: %w", err)
