@@ -10,10 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/storagescopes/app/scopes"
 
 	"github.com/storagescopes/app/store"
 )
@@ -25,6 +30,22 @@ var dictionaries = map[string]func(t *testing.T, limits store.Limits) store.Dict
 		c := store.NewClients(limits, time.Hour)
 		t.Cleanup(c.Close)
 		return c.Dict(store.Origin{UserID: "u", ClientID: "c"})
+	},
+	// The browser scope, in the cookie of one request's answer.
+	"cookie": func(t *testing.T, limits store.Limits) store.Dict {
+		st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "cookie.db"), store.Options{Limits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := scopes.New(scopes.Config{Store: st, Secrets: []string{"conformance-secret-conformance-0123456789"}, Limits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { app.Close(); st.Close() })
+		var d store.Dict
+		app.Identify(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { d = scopes.Browser(r) })).
+			ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		return d
 	},
 }
 
