@@ -49,7 +49,7 @@ const MaxMutations = 64
 // Check refuses mutations that no scope may take: too many for one write,
 // a key named twice, a key that breaks CheckKey or a value over the size.
 // Both backends check each Apply before it is queued (it is the caller's
-// mistake, not the batch's); the handlers' own dictionaries check each
+// mistake, not the batch's); the dictionaries kept in memory (MemDict) check each
 // change.
 func (l Limits) Check(muts ...Mutation) error {
 	if len(muts) == 0 || len(muts) > MaxMutations {

@@ -3,9 +3,9 @@
 // backends implement and every consumer uses; limits.go holds the limits
 // and the rules of keys and values, view.go what a page is shown of an
 // owner. SQLite (Open, sqlite.go) is the default, for one process; Redis
-// (OpenRedis, redis.go) serves several instances. The handlers keep the
-// browser scope (in the cookie) and the client scope (in memory) by the
-// same rules.
+// (OpenRedis, redis.go) serves several instances. Every scope is a Dict
+// (dict.go): an owner of a Store, a page load's memory (Clients) and the
+// cookie (package scopes) keep the same rules.
 //
 // It is the only package that knows SQL or Redis.
 package store
@@ -123,8 +123,8 @@ var (
 // Scope names a storage scope.
 type Scope string
 
-// The scopes. A Store keeps General, User and Tab; the handlers keep
-// Browser (in the cookie) and Client (in memory).
+// The scopes. A Store keeps General, User and Tab; package scopes keeps
+// Browser (in the cookie), and Clients keeps Client (in memory).
 const (
 	General Scope = "general"
 	User    Scope = "user"
