@@ -410,7 +410,7 @@
       u.searchParams.delete('q-' + scope);
       u.searchParams.delete('n-' + scope);
       if (list.dataset.q) u.searchParams.set('q-' + scope, list.dataset.q);
-      if (rows > 50) u.searchParams.set('n-' + scope, String(rows));
+      if (rows > Number(list.dataset.window)) u.searchParams.set('n-' + scope, String(rows));
     }
     e.detail.connection.url = u.href;
   });

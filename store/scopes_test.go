@@ -77,3 +77,22 @@ func TestLimitsWithDefaults(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
+
+// The inspector's filter folds case as JavaScript's toLowerCase does, so
+// that the page places a pushed key where the server would (the browser
+// test TestBrowserFilterAgreesWithTheServer holds the two equal).
+func TestMatchesFoldsCaseAsJavaScriptDoes(t *testing.T) {
+	for _, tc := range []struct {
+		key, filter string
+		want        bool
+	}{
+		{"İsmir", "is", false}, {"İsmir", "i̇s", true}, {"İsmir", "İS", true},
+		{"ΚΌΣΜΟΣ", "ος", true}, {"ΚΌΣΜΟΣ", "οσ", false}, {"σοφός", "ΟΣ", false},
+		{"STRASSE", "ss", true}, {"straße", "ss", false}, {"ǅemal", "ǆ", true},
+		{"Global", "LOB", true}, {"any", "", true},
+	} {
+		if got := store.Matches(tc.key, tc.filter); got != tc.want {
+			t.Errorf("Matches(%q, %q) = %v, want %v", tc.key, tc.filter, got, tc.want)
+		}
+	}
+}

@@ -3,6 +3,10 @@ package store
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 )
 
 // Snapshot is one owner's keys as of one moment.
@@ -37,12 +41,26 @@ type View struct {
 
 // Matches reports whether key is shown under an inspector's filter: it
 // contains the filter, in any case. The page's script repeats this rule
-// (static/app.js, matches), to place a pushed key.
-func Matches(key, filter string) bool { return matches(key, strings.ToLower(filter)) }
+// (static/app.js, matches), to place a pushed key; both lower-case by
+// Unicode's full mapping, as JavaScript's toLowerCase does (İ is i̇, a
+// final Σ is ς), and a browser test holds them equal.
+func Matches(key, filter string) bool { return matches(key, Lower(filter)) }
 
 // matches is Matches with the filter in lower case already.
 func matches(key, lower string) bool {
-	return lower == "" || strings.Contains(strings.ToLower(key), lower)
+	return lower == "" || strings.Contains(Lower(key), lower)
+}
+
+// Lower is s in lower case as JavaScript's toLowerCase makes it: Unicode's
+// full mapping, with the final sigma. ASCII, the common case, takes the
+// short way.
+func Lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return cases.Lower(language.Und).String(s)
+		}
+	}
+	return strings.ToLower(s)
 }
 
 // View is what w shows of s. It copies only what it shows: Entries may be
@@ -60,7 +78,7 @@ func (s Snapshot) View(w Window) View {
 		}
 	}
 	if w.Limit > 0 {
-		filter := strings.ToLower(w.Filter)
+		filter := Lower(w.Filter)
 		from := 0
 		if w.After != "" {
 			i, found := search(s.Entries, w.After)

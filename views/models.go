@@ -77,6 +77,9 @@ type List struct {
 	// Append says the rows follow those the page shows (an answer to
 	// "Show more"); else they replace them.
 	Append bool
+	// Window is how many rows the inspector shows at a time: the page
+	// names more in its live URL only beyond it.
+	Window int
 }
 
 // Field is one control bound to a key of a scope.

@@ -127,7 +127,7 @@ func FieldOf(b Binding, e store.Entry, v Viewer, now time.Time) views.Field {
 
 // InspectorList is the inspector's rows from what a window shows.
 func InspectorList(scope store.Scope, view store.View, filter string, v Viewer, now time.Time) views.List {
-	l := views.List{Scope: string(scope), Keys: view.Keys, Filter: filter, More: view.More, Version: view.Version,
+	l := views.List{Scope: string(scope), Keys: view.Keys, Filter: filter, More: view.More, Version: view.Version, Window: InspectorRows,
 		Rows: make([]views.Entry, 0, len(view.Rows))}
 	for _, e := range view.Rows {
 		l.Rows = append(l.Rows, inspected(e, Origin(e.Origin, e.UpdatedAt, v, now)))
