@@ -2,60 +2,22 @@ package handlers
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/scopes"
 	"github.com/storagescopes/app/store"
 )
 
 // The JSON API: the same scopes, cookie and X-Tab-ID rules as the page.
 
-// apiEntry is one key as the API shows it: its value and version, who
-// changed it last as the asking browser may know it ("this-tab",
-// "other-tab" with its tab's name, "other-browser", "api"; absent for data
-// older than provenance), and when.
-type apiEntry struct {
-	Key       string          `json:"key"`
-	Value     json.RawMessage `json:"value"`
-	Version   int64           `json:"version"`
-	Origin    string          `json:"origin,omitempty"`
-	TabName   string          `json:"tab_name,omitempty"`
-	ChangedAt string          `json:"changed_at"`
-}
-
-// apiEntryOf is e as the API shows it to the request's browser.
-func apiEntryOf(r *http.Request, e store.Entry) apiEntry {
-	o := viewmodel.Origin(e.Origin, e.UpdatedAt, scopes.Who(r).Viewer, time.Now())
-	return apiEntry{Key: e.Key, Value: e.Value, Version: e.Version, Origin: o.Kind, TabName: o.TabName,
-		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}
-}
-
 // writeEntry answers one key with its version as the ETag.
 func writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
 	w.Header().Set("ETag", scopes.ETag(e.Version))
-	return scopes.WriteJSON(w, http.StatusOK, apiEntryOf(r, e))
-}
-
-// apiConflict answers a write refused because the key is not at the
-// version it named (412), with the key as it is now.
-func apiConflict(w http.ResponseWriter, r *http.Request, err error) error {
-	var conflict *store.ConflictError
-	if !errors.As(err, &conflict) {
-		return err
-	}
-	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
-	if conflict.Current.Version > 0 {
-		body["current"] = apiEntryOf(r, conflict.Current)
-		w.Header().Set("ETag", scopes.ETag(conflict.Current.Version))
-	}
-	return scopes.WriteJSON(w, http.StatusPreconditionFailed, body)
+	return scopes.WriteJSON(w, http.StatusOK, scopes.EntryJSON(r, e))
 }
 
 // apiDict is the dictionary of the URL's scope. The client scope lives only
@@ -129,7 +91,7 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	}
 	e, err := d.SetIf(r.Context(), key, json.RawMessage(body), ifVersion)
 	if err != nil {
-		return apiConflict(w, r, err)
+		return err
 	}
 	return writeEntry(w, r, e)
 }
@@ -145,7 +107,7 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := d.DeleteIf(r.Context(), key, ifVersion); err != nil {
-		return apiConflict(w, r, err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

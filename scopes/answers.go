@@ -70,9 +70,9 @@ func renderChange(w http.ResponseWriter, r *http.Request, d store.Dict, c store.
 
 // renderConflict answers a bound control's change refused because someone
 // changed the value first (412), with who did, and their value.
-func renderConflict(w http.ResponseWriter, r *http.Request, id *Identity, current store.Entry) error {
+func renderConflict(w http.ResponseWriter, r *http.Request, current store.Entry) error {
 	c := views.Conflict{Who: "by someone", Version: current.Version, Theirs: viewmodel.DisplayText(current.Value)}
-	if who := viewmodel.Origin(current.Origin, current.UpdatedAt, id.Viewer, time.Now()).Who(); who != "" {
+	if who := viewmodel.Origin(current.Origin, current.UpdatedAt, Who(r).Viewer, time.Now()).Who(); who != "" {
 		c.Who = who
 	}
 	if current.Version == 0 {

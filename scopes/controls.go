@@ -119,7 +119,7 @@ func (s *App) handleField(w http.ResponseWriter, r *http.Request) error {
 // handleFieldChange stores a bound control's new value (see
 // controlValue). The control names the version its edit is based on
 // (If-Match); a value changed since by someone else is not overwritten: the
-// answer says who changed it and offers both.
+// answer (serveConflict) says who changed it and offers both.
 func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	scope, key := store.Scope(chi.URLParam(r, "scope")), chi.URLParam(r, "key")
 	b, ok := s.heads.Binding(scope, key)
@@ -142,12 +142,8 @@ func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e, err := d.SetIf(r.Context(), key, value, version)
-	var conflict *store.ConflictError
-	if errors.As(err, &conflict) {
-		return renderConflict(w, r, Who(r), conflict.Current)
-	}
 	if err != nil {
-		return err
+		return err // a conflict too: the adapter answers it, offering both
 	}
 	w.Header().Set("ETag", ETag(e.Version))
 	return renderChange(w, r, d, viewmodel.SetBy(scope, e), true, "Saved")

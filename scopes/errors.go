@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/storagescopes/app/internal/viewmodel"
 	"github.com/storagescopes/app/store"
@@ -46,6 +47,13 @@ func (s *App) Handle(h HandlerFunc) http.HandlerFunc {
 }
 
 func (s *App) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) {
+		if err := s.serveConflict(w, r, conflict.Current); err != nil {
+			s.Logger(r.Context()).Error("answer a conflict", "error", err)
+		}
+		return
+	}
 	e := asError(err)
 	switch {
 	case e.Status == http.StatusInternalServerError:
@@ -102,17 +110,9 @@ func asError(err error) *Error {
 		return &Error{Status: http.StatusTooManyRequests, Message: "too many keys in this scope: delete some first"}
 	case errors.As(err, &maxBytes):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
-	case errors.Is(err, store.ErrDiskFull):
-		return &Error{Status: http.StatusInsufficientStorage, Message: "Not saved: " + viewmodel.FaultReason(err)}
-	case errors.Is(err, store.ErrLocked):
-		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
-			Message: "Not saved: " + viewmodel.FaultReason(err) + "; try again in a moment"}
-	case errors.Is(err, store.ErrNoReplica):
-		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 2,
-			Message: "Not confirmed: " + viewmodel.FaultReason(err) + ", so it may not be kept; try again in a moment"}
-	case errors.Is(err, store.ErrUnavailable):
-		return &Error{Status: http.StatusServiceUnavailable, RetryAfter: 5,
-			Message: "Storage is unavailable; nothing was changed"}
+	case store.FaultOf(err) != nil:
+		f := viewmodel.FaultOf(err)
+		return &Error{Status: f.Status, RetryAfter: f.RetryAfter, Message: f.Message}
 	case errors.Is(err, store.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Message: "the server is shutting down; try again in a moment"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -144,4 +144,42 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// serveConflict answers a write refused because the key was not at the
+// version it named (412), with the key as it is now: JSON with its entry
+// and ETag under /api/, and for a bound control who changed it, with "Take
+// theirs" and "Keep mine".
+func (s *App) serveConflict(w http.ResponseWriter, r *http.Request, current store.Entry) error {
+	if current.Version > 0 {
+		w.Header().Set("ETag", ETag(current.Version))
+	}
+	if !isAPI(r) {
+		return renderConflict(w, r, current)
+	}
+	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
+	if current.Version > 0 {
+		body["current"] = EntryJSON(r, current)
+	}
+	return WriteJSON(w, http.StatusPreconditionFailed, body)
+}
+
+// JSONEntry is one key as the JSON API shows it: its value and version, who
+// changed it last as the asking browser may know it ("this-tab",
+// "other-tab" with its tab's name, "other-browser", "api"; absent for data
+// older than provenance), and when.
+type JSONEntry struct {
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Version   int64           `json:"version"`
+	Origin    string          `json:"origin,omitempty"`
+	TabName   string          `json:"tab_name,omitempty"`
+	ChangedAt string          `json:"changed_at"`
+}
+
+// EntryJSON is e as the JSON API shows it to r's browser.
+func EntryJSON(r *http.Request, e store.Entry) JSONEntry {
+	o := viewmodel.Origin(e.Origin, e.UpdatedAt, Who(r).Viewer, time.Now())
+	return JSONEntry{Key: e.Key, Value: e.Value, Version: e.Version, Origin: o.Kind, TabName: o.TabName,
+		ChangedAt: e.UpdatedAt.UTC().Format(time.RFC3339Nano)}
 }

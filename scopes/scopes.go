@@ -196,19 +196,15 @@ func (s *App) Health() error { return s.hub.HealthNow() }
 // at all is a 503, so that a load balancer sends pages elsewhere.
 func (s *App) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	status, body := http.StatusOK, "ok"
-	switch err := s.store.Health(r.Context()); store.FaultOf(err) {
-	case nil:
-		if err != nil {
+	if err := s.store.Health(r.Context()); err != nil {
+		if store.FaultOf(err) == nil {
 			return err
 		}
-	case store.ErrDiskFull:
-		body = "degraded: the disk is full; writes are refused until there is room, reads work"
-	case store.ErrLocked:
-		body = "degraded: another process holds the database's lock; writes wait for it, reads work"
-	case store.ErrNoReplica:
-		body = "degraded: too few replicas of the storage are connected; writes are not confirmed, reads work"
-	default:
-		status, body = http.StatusServiceUnavailable, "unavailable: "+viewmodel.FaultReason(err)
+		f := viewmodel.FaultOf(err)
+		status, body = http.StatusOK, f.Health
+		if body == "" {
+			status, body = http.StatusServiceUnavailable, "unavailable: "+f.Reason
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -64,35 +64,15 @@ func DrawHealth(fault error) templ.Component {
 
 // Health is the storage's state as the live indicator shows it.
 func Health(fault error) views.Health {
-	switch store.FaultOf(fault) {
-	case nil:
-		if fault == nil {
-			return views.Health{State: "ok"}
-		}
-	case store.ErrDiskFull:
-		return views.Health{State: "disk-full", Text: "Disk full: not saving"}
-	case store.ErrLocked:
-		return views.Health{State: "locked", Text: "Database locked: not saving"}
-	case store.ErrNoReplica:
-		return views.Health{State: "no-replica", Text: "No replica: not saving"}
+	if fault == nil {
+		return views.Health{State: "ok"}
 	}
-	return views.Health{State: "unavailable", Text: "Storage unavailable"}
+	f := FaultOf(fault)
+	return views.Health{State: f.State, Text: f.Indicator}
 }
 
 // FaultReason says in words what a store fault is.
-func FaultReason(err error) string {
-	switch store.FaultOf(err) {
-	case store.ErrDiskFull:
-		return "the server's disk is full"
-	case store.ErrLocked:
-		return "another process holds the database's lock"
-	case store.ErrUnavailable:
-		return "the storage is unavailable"
-	case store.ErrNoReplica:
-		return "no replica of the storage confirmed the write"
-	}
-	return "something went wrong"
-}
+func FaultReason(err error) string { return FaultOf(err).Reason }
 
 // SetBy is the change a set made, from the entry it stored.
 func SetBy(scope store.Scope, e store.Entry) store.Change {
