@@ -89,17 +89,8 @@ func (s *App) Identify(next http.Handler) http.Handler {
 			s.serveError(w, r, err)
 			return
 		}
-		// The cookie came back: keep the user past the one-shot grace, and
-		// the user and its tab from expiring while they are in use. The
-		// request does not wait for that (a locked database would hold it
-		// up), and while the storage has a fault it is not even tried.
-		if id.Returning && s.hub.HealthNow() == nil {
-			ctx := context.WithoutCancel(r.Context())
-			go func() {
-				if err := s.store.Touch(ctx, id.UserID, id.TabID, true); err != nil && store.FaultOf(err) == nil && !errors.Is(err, store.ErrClosed) {
-					s.Logger(ctx).Error("touch", "error", err)
-				}
-			}()
+		if id.Returning {
+			s.touchReturning(id) // see touch.go
 		}
 		info, r := s.requestInfo(r)
 		info.identity = id

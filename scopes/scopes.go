@@ -88,6 +88,9 @@ type App struct {
 	writes    *writeLimiter   // nil: no limit
 	heads     viewmodel.Heads // each scope's title and lifetime line, made once, and the controls
 	compress  func(http.Handler) http.Handler
+	touches   chan touch    // to the toucher (touch.go)
+	closing   chan struct{} // closed by Close
+	touched   chan struct{} // closed when the toucher is done
 	requests  atomic.Uint64 // requests numbered so far, for the logs
 	closeOnce sync.Once
 }
@@ -135,6 +138,8 @@ func New(cfg Config) (*App, error) {
 	s.hub = live.New(live.Config{Store: s.store, Clients: s.clients, Heads: s.heads, Log: s.log, Metrics: s.metrics,
 		Stall: cfg.LiveStall})
 	s.store.Subscribe(s.hub.Committed)
+	s.touches, s.closing, s.touched = make(chan touch, touchQueue), make(chan struct{}), make(chan struct{})
+	go s.toucher()
 	return s, nil
 }
 
@@ -171,6 +176,8 @@ func (s *App) Close() {
 	s.closeOnce.Do(func() {
 		s.hub.Close()
 		s.clients.Close()
+		close(s.closing)
+		<-s.touched
 	})
 }
 
