@@ -101,7 +101,7 @@ func (s *App) refuseCrossOrigin(next http.Handler) http.Handler {
 // limitBody bounds every request body.
 func (s *App) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.BodyBytes))
+		r.Body = http.MaxBytesReader(w, r.Body, s.bodyBytes)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -50,6 +50,8 @@ type Config struct {
 	Secrets []string
 	Logger  *slog.Logger
 	Limits  store.Limits // the same the store was opened with
+	// BodyBytes bounds a request's body (default DefaultBodyBytes).
+	BodyBytes int
 	// Controls are the app's bound controls: only these save and follow
 	// live changes. Draw each with @control.
 	Controls []Control
@@ -74,6 +76,9 @@ type Config struct {
 	LiveDeflate bool
 }
 
+// DefaultBodyBytes is the documented bound of a request's body.
+const DefaultBodyBytes = 64 << 10
+
 // App serves the scopes of one store. Build it with New; Close it when the
 // HTTP server shuts down.
 type App struct {
@@ -82,6 +87,7 @@ type App struct {
 	log       *slog.Logger
 	metrics   *metrics.Metrics
 	limits    store.Limits
+	bodyBytes int64
 	hub       *live.Hub
 	liveOpts  *websocket.AcceptOptions
 	clients   *store.Clients
@@ -110,13 +116,14 @@ func New(cfg Config) (*App, error) {
 		return nil, fmt.Errorf("cookie keys: %w", err)
 	}
 	s := &App{
-		store:    cfg.Store,
-		cookies:  cookies,
-		log:      cfg.Logger,
-		limits:   cfg.Limits.WithDefaults(),
-		writes:   newWriteLimiter(cfg.WriteRate),
-		metrics:  cfg.Metrics,
-		liveOpts: &websocket.AcceptOptions{},
+		store:     cfg.Store,
+		cookies:   cookies,
+		log:       cfg.Logger,
+		limits:    cfg.Limits.WithDefaults(),
+		bodyBytes: int64(cmp.Or(cfg.BodyBytes, DefaultBodyBytes)),
+		writes:    newWriteLimiter(cfg.WriteRate),
+		metrics:   cfg.Metrics,
+		liveOpts:  &websocket.AcceptOptions{},
 	}
 	if cfg.LiveDeflate {
 		s.liveOpts.CompressionMode = websocket.CompressionNoContextTakeover

@@ -28,8 +28,8 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 	for _, wait := range []int{1, 0} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
 			c := redistest.StartCluster(t)
-			a := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
-			b := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
+			a := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
+			b := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 
 			// Each write carries 8 KiB, so that a frozen replica's socket
 			// fills and the copies wait in the primary, where a kill loses them.
@@ -86,7 +86,7 @@ func TestClusterFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 // back.
 func TestClusterHealthNamesAPrimaryWithoutItsReplica(t *testing.T) {
 	c := redistest.StartCluster(t)
-	s := MustOpenRedis(t, c.URL, store.Options{RedisWait: 1})
+	s := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: 1}})
 	ctx := context.Background()
 	if err := s.Health(ctx); err != nil {
 		t.Fatalf("health of a whole cluster: %v", err)

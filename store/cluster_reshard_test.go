@@ -24,8 +24,8 @@ func TestClusterGrowsWhileBrowsersWrite(t *testing.T) {
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
 			c := startClusterFor(t, wait)
-			a := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
-			b := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
+			a := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
+			b := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 			ctx := context.Background()
 
 			const browsers = 24
@@ -127,7 +127,7 @@ func TestAWriteWaitsForItsSlotToMove(t *testing.T) {
 	for _, wait := range []int{0, 1} {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
 			c := startClusterFor(t, wait)
-			s := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
+			s := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 			ctx := context.Background()
 			const tab = "00000000-0000-4000-8000-000000000001"
 			o := store.UserOwner("alice")
@@ -162,7 +162,7 @@ func TestAWriteWaitsForItsSlotToMove(t *testing.T) {
 				got, err = write(3)
 				done <- err
 			}()
-			other := MustOpenRedis(t, c.URL, store.Options{RedisWait: wait})
+			other := MustOpenRedis(t, c.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 			go func() {
 				_, err := other.View(ctx, store.TabOwner("alice", tab), store.Window{})
 				read <- err

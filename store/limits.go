@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits bound what one owner may keep and one request may send. A zero
+// Limits bound what one owner may keep and one value may hold. A zero
 // field takes its value from DefaultLimits.
 type Limits struct {
 	KeyRunes       int // characters in a key
@@ -21,12 +21,11 @@ type Limits struct {
 	KeysPerOwner   int // keys of one scope owner, in every scope
 	TabsPerUser    int // tabs with stored keys per user; a new one evicts the least recently used
 	ClientsPerUser int // client (page-load) scopes per user; likewise
-	BodyBytes      int // bytes of one request body
 }
 
 // DefaultLimits are the documented limits (the README's configuration).
 var DefaultLimits = Limits{KeyRunes: 128, ValueBytes: 16 << 10, JSONDepth: 32, KeysPerOwner: 1000,
-	TabsPerUser: 100, ClientsPerUser: 100, BodyBytes: 64 << 10}
+	TabsPerUser: 100, ClientsPerUser: 100}
 
 // WithDefaults fills in the zero fields.
 func (l Limits) WithDefaults() Limits {
@@ -34,7 +33,6 @@ func (l Limits) WithDefaults() Limits {
 		{&l.KeyRunes, &DefaultLimits.KeyRunes}, {&l.ValueBytes, &DefaultLimits.ValueBytes},
 		{&l.JSONDepth, &DefaultLimits.JSONDepth}, {&l.KeysPerOwner, &DefaultLimits.KeysPerOwner},
 		{&l.TabsPerUser, &DefaultLimits.TabsPerUser}, {&l.ClientsPerUser, &DefaultLimits.ClientsPerUser},
-		{&l.BodyBytes, &DefaultLimits.BodyBytes},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def

@@ -197,7 +197,7 @@ func TestWritesBasedOnAnOldVersionAreRefused(t *testing.T) {
 func TestPresenceIsSharedByEveryInstance(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		ctx := context.Background()
-		opts := store.Options{PresenceTTL: 300 * time.Millisecond}
+		opts := store.Options{Redis: store.RedisOptions{PresenceTTL: 300 * time.Millisecond}}
 		a := be.open(opts)
 		mineA := store.Presence{"alice": {1, 2}}
 		all, err := a.SharePresence(ctx, mineA)

@@ -305,7 +305,7 @@ func (p *pendingWrites) wait(ctx context.Context, stream string, d time.Duration
 	}
 }
 
-// SharePresence keeps this instance's pages for Options.PresenceTTL (an
+// SharePresence keeps this instance's pages for Options.Redis.PresenceTTL (an
 // instance that dies stops counting after it), tells the
 // other instances when they changed, and returns every live instance's
 // pages together.

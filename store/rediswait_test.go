@@ -22,7 +22,7 @@ import (
 func TestRedisWaitConfirmsWritesOnAReplica(t *testing.T) {
 	primary := redistest.StartServer(t)
 	replica := primary.StartReplica(t)
-	s := MustOpenRedis(t, primary.URL, store.Options{RedisWait: 1})
+	s := MustOpenRedis(t, primary.URL, store.Options{Redis: store.RedisOptions{Wait: 1}})
 	onReplica := mustRedisClient(t, replica.URL)
 	ctx := context.Background()
 	o := store.UserOwner("u")
@@ -72,7 +72,7 @@ func TestRedisWaitConfirmsWritesOnAReplica(t *testing.T) {
 func TestRedisWaitConfirmsConcurrentWrites(t *testing.T) {
 	primary := redistest.StartServer(t)
 	replica := primary.StartReplica(t)
-	s := MustOpenRedis(t, primary.URL, store.Options{RedisWait: 1})
+	s := MustOpenRedis(t, primary.URL, store.Options{Redis: store.RedisOptions{Wait: 1}})
 	onReplica := mustRedisClient(t, replica.URL)
 	onPrimary := mustRedisClient(t, primary.URL)
 	ctx := context.Background()
@@ -138,7 +138,7 @@ func TestAcknowledgedWritesSurviveTheLossOfThePrimary(t *testing.T) {
 		t.Run(fmt.Sprint("wait ", wait), func(t *testing.T) {
 			primary := redistest.StartServer(t)
 			replica := primary.StartReplica(t)
-			s := MustOpenRedis(t, primary.URL, store.Options{RedisWait: wait})
+			s := MustOpenRedis(t, primary.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 			ctx := context.Background()
 			// Each write carries 8 KiB, so that a frozen replica's socket
 			// fills and the copies wait in the primary, where a kill loses them.
@@ -202,7 +202,7 @@ func BenchmarkRedisWait(b *testing.B) {
 	primary.StartReplica(b)
 	for _, wait := range []int{0, 1} {
 		b.Run(fmt.Sprint("wait=", wait), func(b *testing.B) {
-			s := MustOpenRedis(b, primary.URL, store.Options{RedisWait: wait})
+			s := MustOpenRedis(b, primary.URL, store.Options{Redis: store.RedisOptions{Wait: wait}})
 			ctx := context.Background()
 			var users atomic.Int64
 			b.SetParallelism(32)

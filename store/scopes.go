@@ -270,7 +270,7 @@ var (
 )
 
 // ErrNoReplica is a write that fewer replicas confirmed than
-// Options.RedisWait asks for, in time. Unlike the other faults it may have
+// Options.Redis.Wait asks for, in time. Unlike the other faults it may have
 // changed something: the primary has the write, and keeps it unless it
 // fails before a replica has it too. It passes once the replicas are back.
 var ErrNoReplica = errors.New("store: too few replicas confirmed the write")

@@ -24,76 +24,6 @@ import (
 	"github.com/storagescopes/app/migrations"
 )
 
-// Options configure a Store. The zero value of each field picks a default.
-type Options struct {
-	// Limits bound what one owner may keep.
-	Limits Limits
-	// Expiry says when unused tabs and users are forgotten.
-	Expiry Expiry
-	// Now is the clock; tests inject one.
-	Now func() time.Time
-	// Logger receives the store's own messages.
-	Logger *slog.Logger
-	// RedisWait is how many replicas must have a write before it is
-	// acknowledged (Redis's WAIT; default 0: the primary alone). With 0 a
-	// failover can lose the writes acknowledged last; with 1 an acknowledged
-	// write survives the loss of its primary. Fewer replicas in time
-	// (RedisWaitTimeout): ErrNoReplica.
-	RedisWait int
-	// PresenceTTL is how long an instance's share of the presence counts
-	// unless it is shared again (Redis; default 30 s).
-	PresenceTTL time.Duration
-	// Sync is SQLite's synchronous setting: SyncFull (the default) makes a
-	// commit durable before it is acknowledged; SyncNormal only against a
-	// crash of the process.
-	Sync Sync
-	// Metrics receives commit times, batch sizes, cache lookups and Redis
-	// faults; nil counts nothing.
-	Metrics *metrics.Metrics
-}
-
-// Sync says when SQLite makes a commit durable.
-type Sync string
-
-const (
-	// SyncFull syncs the write-ahead log at every commit: an acknowledged
-	// write survives a power cut. Group commit shares the sync among the
-	// writes of a batch.
-	SyncFull Sync = "full"
-	// SyncNormal syncs it only at checkpoints: an acknowledged write
-	// survives a crash of the process (kill -9 included), not a power cut
-	// or a crash of the kernel, which can lose the last commits.
-	SyncNormal Sync = "normal"
-)
-
-// ParseSync reads a Sync setting by name.
-func ParseSync(name string) (Sync, error) {
-	switch s := Sync(name); s {
-	case SyncFull, SyncNormal:
-		return s, nil
-	}
-	return "", fmt.Errorf("sync %q: use full or normal", name)
-}
-
-// withDefaults fills in the zero fields.
-func (o Options) withDefaults() Options {
-	o.Limits = o.Limits.WithDefaults()
-	o.Expiry = o.Expiry.withDefaults()
-	if o.Sync == "" {
-		o.Sync = SyncFull
-	}
-	if o.PresenceTTL <= 0 {
-		o.PresenceTTL = 30 * time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	return o
-}
-
 // SQLite keeps the general, user and tab scopes in one SQLite file, one row
 // per key. Every write commits before it is answered, so an acknowledged
 // write survives a crash of the process. All writes go through one writer
@@ -163,7 +93,7 @@ const (
 // is not SQLite and a schema newer than this binary, leaving the file as it is.
 func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	opts = opts.withDefaults()
-	if _, err := ParseSync(string(opts.Sync)); err != nil {
+	if _, err := ParseSync(string(opts.SQLite.Sync)); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -171,7 +101,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	}
 	s := &SQLite{
 		path:    path,
-		sync:    opts.Sync,
+		sync:    opts.SQLite.Sync,
 		limits:  opts.Limits,
 		expiry:  opts.Expiry,
 		cache:   newSnapCache(32<<20, 0, opts.Now),

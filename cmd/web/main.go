@@ -104,6 +104,7 @@ type config struct {
 	limits    store.Limits
 	demo      string // auto, on or off
 	sync      store.Sync
+	bodyBytes int
 	// liveDeflate offers WebSocket compression (permessage-deflate) to the
 	// pages' live connections.
 	liveDeflate bool
@@ -147,7 +148,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	c.limits = d
 	intFlag(&c.limits.KeysPerOwner, "max-keys", "MAX_KEYS", d.KeysPerOwner, "keys per scope owner")
 	intFlag(&c.limits.ValueBytes, "max-value", "MAX_VALUE_BYTES", d.ValueBytes, "bytes of one JSON value")
-	intFlag(&c.limits.BodyBytes, "max-body", "MAX_BODY_BYTES", d.BodyBytes, "bytes of a request body")
+	intFlag(&c.bodyBytes, "max-body", "MAX_BODY_BYTES", scopes.DefaultBodyBytes, "bytes of a request body")
 	intFlag(&c.limits.TabsPerUser, "max-tabs", "MAX_TABS", d.TabsPerUser, "tabs with stored rows per user; a new one evicts the least recently used")
 	intFlag(&c.redisWait, "redis-wait", "REDIS_WAIT", 0, "with -redis: a write is acknowledged once this many replicas have it too (Redis WAIT); 1 survives the loss of the primary")
 	intFlag(&c.limits.ClientsPerUser, "max-clients", "MAX_CLIENTS", d.ClientsPerUser, "client (page-load) scopes per user; a new one evicts the least recently used")
@@ -174,7 +175,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		return c, fmt.Errorf("-one-shot-ttl: %w", err)
 	}
 	for name, v := range map[string]int{"-max-keys": c.limits.KeysPerOwner, "-max-value": c.limits.ValueBytes,
-		"-max-body": c.limits.BodyBytes, "-max-tabs": c.limits.TabsPerUser, "-max-clients": c.limits.ClientsPerUser} {
+		"-max-body": c.bodyBytes, "-max-tabs": c.limits.TabsPerUser, "-max-clients": c.limits.ClientsPerUser} {
 		if v < 1 {
 			return c, fmt.Errorf("%s: must be a positive number", name)
 		}
@@ -241,11 +242,10 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger, m *metrics.Met
 	opts := store.Options{
 		Metrics: m,
 		Logger:  log,
-		Sync:    cfg.sync,
 		Limits:  cfg.limits,
 		Expiry:  store.Expiry{TabTTL: cfg.tabTTL, UserTTL: cfg.userTTL, OneShot: cfg.oneShot},
-
-		RedisWait: cfg.redisWait,
+		SQLite:  store.SQLiteOptions{Sync: cfg.sync},
+		Redis:   store.RedisOptions{Wait: cfg.redisWait},
 	}
 	if cfg.redisURL != "" {
 		return store.OpenRedis(ctx, cfg.redisURL, opts)
@@ -382,6 +382,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Secrets:     cfg.secrets,
 		Logger:      log,
 		Limits:      cfg.limits,
+		BodyBytes:   cfg.bodyBytes,
 		TabTTL:      cfg.tabTTL,
 		UserTTL:     cfg.userTTL,
 		WriteRate:   cfg.writeRate,

@@ -116,7 +116,7 @@ func powerCuts(t *testing.T, mode store.Sync, rounds int) cutResult {
 	if err := fsys.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), filepath.Join(backing, "storage.db"), store.Options{Sync: mode})
+	st, err := store.Open(context.Background(), filepath.Join(backing, "storage.db"), store.Options{SQLite: store.SQLiteOptions{Sync: mode}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,36 +9,6 @@ import (
 	"time"
 )
 
-// Expiry says when rows are forgotten. Zero fields take the defaults.
-type Expiry struct {
-	TabTTL  time.Duration // a tab unused this long is deleted (default 30 days)
-	UserTTL time.Duration // a user unused this long is deleted with all its rows (default 400 days)
-	// OneShot is how long a user whose cookie never came back is kept
-	// (default 24 hours): one-shot visitors and bots do not pile up.
-	OneShot time.Duration
-	// Every is how often the background sweep runs (default 10 minutes).
-	Every time.Duration
-}
-
-// DefaultExpiry is the documented expiry (the README's configuration).
-var DefaultExpiry = Expiry{TabTTL: 30 * 24 * time.Hour, UserTTL: 400 * 24 * time.Hour, OneShot: 24 * time.Hour, Every: 10 * time.Minute}
-
-func (e Expiry) withDefaults() Expiry {
-	if e.TabTTL <= 0 {
-		e.TabTTL = DefaultExpiry.TabTTL
-	}
-	if e.UserTTL <= 0 {
-		e.UserTTL = DefaultExpiry.UserTTL
-	}
-	if e.OneShot <= 0 {
-		e.OneShot = DefaultExpiry.OneShot
-	}
-	if e.Every <= 0 {
-		e.Every = DefaultExpiry.Every
-	}
-	return e
-}
-
 // Swept counts what one sweep deleted.
 type Swept struct {
 	Tabs, Users, Rows int
