@@ -28,11 +28,11 @@ func TestBrowserTwoInstances(t *testing.T) {
 	tab1.typeText("tab", "tab_data", "tab on A")
 
 	tab2 := br.open(b.URL)
-	tab2.checkValues("tab 2 on B", map[string]string{
-		field("general", "global_text"): "from A",
-		field("user", "user_note"):      "note via A",
-		field("tab", "tab_data"):        "",
-	})
+	// B hears of A's writes a moment after A answered them; the page
+	// follows once it has.
+	tab2.waitValue(field("general", "global_text"), "from A")
+	tab2.waitValue(field("user", "user_note"), "note via A")
+	tab2.checkValues("tab 2 on B", map[string]string{field("tab", "tab_data"): ""})
 	tab2.clear("general", "global_text")
 	tab2.typeText("general", "global_text", "from B")
 	tab1.waitValue(field("general", "global_text"), "from B")
