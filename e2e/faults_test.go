@@ -43,8 +43,9 @@ func (t *tab) waitThroughReloads(what, js string) {
 }
 
 // Redis stops under open pages: they say so, a write says nothing was
-// changed, a new page gets the error page, which reloads itself into the
-// app once Redis is back, and the open page goes on where it was.
+// changed and waits, a new page gets the error page, which reloads itself
+// into the app once Redis is back, and the open page goes on where it was,
+// its waiting edit saved.
 func TestBrowserRedisLost(t *testing.T) {
 	needChromium(t)
 	rs := redistest.StartServer(t)
@@ -64,11 +65,12 @@ func TestBrowserRedisLost(t *testing.T) {
 	if err := rs.Restart(); err != nil {
 		t.Fatal(err)
 	}
+	// The edit made while Redis was down waited, and is saved by itself.
+	tab1.waitSaved("general", "global_text")
 	tab1.liveSays("connected", "Live")
 	tab2.waitThroughReloads("the error page to reload itself into the app", `document.querySelector('#live')?.dataset.state === 'connected'`)
 	tab2.ready()
-	tab2.checkValues("the reloaded page", map[string]string{field("general", "global_text"): "before"})
-	// The edit made while Redis was down was not saved; made again, it is.
+	tab2.waitValue(field("general", "global_text"), "before during")
 	tab1.clear("general", "global_text")
 	tab1.typeText("general", "global_text", "after")
 	tab2.waitValue(field("general", "global_text"), "after")

@@ -1,6 +1,7 @@
 package scopes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,6 +143,19 @@ func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e, err := d.SetIf(r.Context(), key, value, version)
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) && ownChange(Who(r), conflict.Current) {
+		// The key moved on from the edit's version by this tab's own last
+		// change: a save of this page whose answer was lost (sent again by
+		// a waiting edit), or one it made since. It is no conflict: the
+		// edit goes on from there.
+		current := conflict.Current
+		if raw, _ := s.limits.Encode(value); bytes.Equal(raw, current.Value) {
+			e, err = current, nil // stored already: the save whose answer was lost
+		} else {
+			e, err = d.SetIf(r.Context(), key, value, current.Version)
+		}
+	}
 	if err != nil {
 		return err // a conflict too: the adapter answers it, offering both
 	}
@@ -156,3 +170,10 @@ func Head() templ.Component { return views.ScopesHead() }
 // Live is the page's live connection, with its indicator, and htmx: last in
 // the <body>.
 func Live() templ.Component { return views.ScopesLive() }
+
+// ownChange says the current entry was last changed by the tab that asks
+// (through a page, not the API): not someone else's change.
+func ownChange(id *Identity, current store.Entry) bool {
+	o := current.Origin
+	return current.Version > 0 && id.Tab > 0 && !o.API && !id.API && o.UserID == id.UserID && o.Tab == id.Tab
+}

@@ -12,7 +12,8 @@
 // - Bound fields show editing, saving, saved or the error beside them, and
 //   follow pushed values unless they hold an unsaved edit. Each save names
 //   the version it is based on (If-Match); when someone changed the value
-//   first, the server refuses (412) and the field offers theirs or mine.
+//   first, the server refuses (412) and the field offers theirs or mine. A
+//   save that gets no answer waits, and is sent again by itself (below).
 // - The live connection's state, and the storage's while it has a fault,
 //   are shown by #live.
 // - What the server drew without knowing which tab looks ("by Tab 2") reads
@@ -93,7 +94,7 @@
     const status = field.querySelector('.status');
     status.dataset.state = state;
     if (text !== undefined) status.textContent = text;
-    field.toggleAttribute('data-dirty', state === 'editing' || state === 'saving' || state === 'error' || state === 'conflict');
+    field.toggleAttribute('data-dirty', state !== 'saved' && state !== 'idle');
     field.toggleAttribute('data-conflict', state === 'conflict');
   }
   document.addEventListener('input', e => {
@@ -104,24 +105,34 @@
   });
   document.addEventListener('htmx:before:request', e => {
     const f = fieldOf(e.detail.ctx.sourceElement);
-    if (f) setState(f, 'saving', 'Saving…');
+    if (!f) return;
+    sending.add(f.id);
+    if (!pending.has(f.id)) setState(f, 'saving', 'Saving…'); // a waiting edit says so until it is saved
   });
   document.addEventListener('htmx:finally:request', e => {
     const ctx = e.detail.ctx;
     const el = ctx.sourceElement;
     const f = fieldOf(el);
     if (f) {
+      sending.delete(f.id);
       if (ctx.request.signal?.aborted && ctx.request.signal.reason !== 'timeout') return; // a newer request follows
-      const ok = ctx.status === 'swapped' && ctx.response && ctx.response.status < 400;
-      if (ctx.response && ctx.response.status === 412) {
-        // Changed by someone else while this page typed: the status holds
-        // who, with "Take theirs" and "Keep mine"; the text stays.
+      const status = ctx.response ? ctx.response.status : 0;
+      if (status === 0 || status === 502 || status === 503 || status === 504) {
+        // A proxy's or the server's words, if it answered, are kept in the status.
+        wait(f, el, ctx.response && ctx.response.headers.get('Retry-After'), ctx.response && f.querySelector('.status').textContent.trim());
+        return;
+      }
+      forget(f);
+      const ok = ctx.status === 'swapped' && status < 400;
+      if (status === 412) {
+        // Changed by someone else while this page typed (or waited): the
+        // status holds who, with "Take theirs" and "Keep mine"; the text
+        // stays.
         setState(f, 'conflict');
         return;
       }
       if (!ok) {
-        // The server's message is in the status already; without an answer, say so.
-        setState(f, 'error', ctx.response ? undefined : 'Not saved: the server did not answer. Your text is kept; edit to retry.');
+        setState(f, 'error'); // the server's message is in the status
         return;
       }
       const tag = ctx.response.headers && ctx.response.headers.get('ETag');
@@ -139,12 +150,81 @@
       setState(f, shown(el) === sent ? 'saved' : 'editing');
       return;
     }
-    // The inspector's set form empties itself after a success.
+    // The inspector's set form empties itself after a success. Its writes
+    // are not queued: one that gets no answer says so, and the form keeps
+    // what was typed.
     if (el && el.matches && el.matches('form[data-reset-on-success]') && ctx.response && ctx.response.status < 400) {
       el.reset();
     }
+    const inspector = el && el.closest && el.closest('.inspector');
+    if (inspector && !ctx.response) {
+      const out = inspector.querySelector('.inspector-actions .status');
+      if (out) out.textContent = 'Not done: the server did not answer. Nothing was changed that this page knows of; try again.';
+    }
   });
   document.addEventListener('htmx:after:swap', () => tint());
+
+  // Waiting edits. A save that gets no answer (the server away, the network
+  // cut) or a 502, 503 or 504 waits: the field says so, keeps its text and
+  // stays dirty (no push replaces it), and the page sends it again by
+  // itself, at least once a second (later if Retry-After says so), as the
+  // same conditional write: based on the version the edit began from, so a
+  // change made meanwhile is a conflict, never overwritten. The waiting
+  // edits are kept in sessionStorage, so a reload puts them back into their
+  // fields; a page load's own (the client scope) go with the page, and a
+  // duplicated tab leaves its original's to the original.
+  const pendingKey = 'pending-edits';
+  const pending = new Map(copyFrom ? [] : JSON.parse(sessionStorage.getItem(pendingKey) || '[]')); // field id → {value, version}
+  const sending = new Set(); // fields whose save is under way
+  let retryAt = 0;
+  function keepPending() {
+    sessionStorage.setItem(pendingKey, JSON.stringify([...pending].filter(([id]) => !id.startsWith('field-client-'))));
+    setLive();
+  }
+  const waitingText = 'Not saved yet: waiting for the server. Your edit is kept and sent again by itself.';
+  function wait(f, el, retryAfter, said) {
+    said = (said || '').replace(/\s+/g, ' ').slice(0, 160);
+    pending.set(f.id, {value: shown(el), version: f.dataset.version || '0'});
+    keepPending();
+    setState(f, 'pending', said ? `Not saved yet: waiting for the server (${said}). Your edit is kept and sent again by itself.` : waitingText);
+    const s = Number(retryAfter);
+    if (s > 0) retryAt = Math.max(retryAt, Date.now() + s * 1000);
+  }
+  function forget(f) {
+    if (pending.delete(f.id)) keepPending();
+  }
+  // restore puts the waiting edits back into the fields on the page that
+  // have not taken them yet (a lazy panel's come when it loads).
+  function restore() {
+    for (const [id, p] of pending) {
+      const f = document.getElementById(id);
+      const el = f && f.querySelector('[data-bound]');
+      if (!el || f.querySelector('.status').dataset.state === 'pending') continue;
+      f.dataset.version = p.version;
+      show(el, p.value);
+      setState(f, 'pending', waitingText);
+    }
+    setLive();
+  }
+  function retry() {
+    if (Date.now() < retryAt) return;
+    for (const [id, p] of pending) {
+      const f = document.getElementById(id);
+      const el = f && f.querySelector('[data-bound]');
+      if (!el || sending.has(id) || f.querySelector('.status').dataset.state !== 'pending') continue;
+      if (shown(el) !== p.value) continue; // typed again meanwhile: that edit's own save goes
+      htmx.trigger(el, 'save');
+    }
+  }
+  document.addEventListener('DOMContentLoaded', () => { restore(); setInterval(retry, 1000); });
+  document.addEventListener('htmx:after:swap', restore);
+  // Leaving a page whose edits wait asks first (a reload too: the browser
+  // cannot tell the two apart); with nothing waiting, nothing asks.
+  addEventListener('beforeunload', e => {
+    if (pending.size === 0) return;
+    e.preventDefault();
+    e.returnValue = '';
+  });
 
   // The inspector's rows. A change is drawn once for every page that sees
   // it, so each page places a pushed row itself (hx-swap="upsert"): over the
@@ -387,9 +467,11 @@
     const health = document.getElementById('storage-health');
     const fault = socket === 'connected' && health && health.dataset.health !== 'ok';
     live.dataset.state = fault ? 'unavailable' : socket;
-    const text = fault ? health.textContent : socket === 'connected' ? 'Live' : 'Reconnecting…';
-    const shown = live.querySelector('.live-text');
-    if (shown.textContent !== text) shown.textContent = text; // else the observer below would loop
+    let text = fault ? health.textContent : socket === 'connected' ? 'Live' : 'Reconnecting…';
+    live.dataset.pending = String(pending.size);
+    if (pending.size) text += ` · ${pending.size} ${pending.size === 1 ? 'edit' : 'edits'} waiting`;
+    const said = live.querySelector('.live-text');
+    if (said.textContent !== text) said.textContent = text; // else the observer below would loop
   }
   document.addEventListener('DOMContentLoaded', () => {
     const live = document.getElementById('live');
