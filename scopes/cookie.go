@@ -1,7 +1,6 @@
 package scopes
 
 import (
-	"bytes"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
@@ -178,13 +177,7 @@ func (cookieSerializer) Serialize(src any) ([]byte, error) {
 	c.UserID, _ = values[sessUserID].(string)
 	c.Browser, _ = values[sessBrowser].(*store.MemDict)
 	// As typed: <, > and & would cost six bytes each of a 4 KiB cookie.
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return store.Marshal(c)
 }
 
 func (cookieSerializer) Deserialize(src []byte, dst any) error {
