@@ -35,6 +35,11 @@ func (s *Server) handlePage(path string) scopes.HandlerFunc {
 			LiveURL: "/live",
 			Demo:    s.demo != nil,
 			Health:  viewmodel.Health(s.app.Health()),
+			URL:     urlScope(r.URL.RawQuery, r.URL.Query()),
+			Local: views.LocalScope{Prefix: localPrefix, ValueBytes: s.app.Limits().ValueBytes,
+				KeysMax: s.app.Limits().KeysPerOwner},
+			Survival: Survival,
+			Events:   SurvivalEvents,
 		}
 		if path == "/settings" {
 			page.Title = "Settings"

@@ -353,6 +353,136 @@
     });
   });
 
+  // The url scope: values in the page's own address, one query parameter
+  // per key. The server drew the page from it; a change replaces the
+  // address (debounced like a save, no history entry per keystroke), within
+  // the bound the panel names.
+  function statusOf(el, state, text) {
+    const out = el.closest('.field').querySelector('.status');
+    out.dataset.state = state;
+    out.textContent = text;
+  }
+  const debounced = new Map();
+  function later(el, fn) {
+    clearTimeout(debounced.get(el));
+    debounced.set(el, setTimeout(fn, 250));
+  }
+  document.addEventListener('input', e => {
+    const el = e.target;
+    if (el.dataset && el.dataset.urlKey) {
+      statusOf(el, 'editing', 'Editing…');
+      later(el, () => {
+        const q = new URLSearchParams(location.search);
+        if (el.value === '') q.delete(el.dataset.urlKey); else q.set(el.dataset.urlKey, el.value);
+        const query = q.toString();
+        const max = Number(document.getElementById('panel-url').dataset.max);
+        if (query.length > max) {
+          statusOf(el, 'error', `Too long: a link holds at most ${max} bytes of query; the address was not changed.`);
+          return;
+        }
+        history.replaceState(history.state, '', location.pathname + (query ? '?' + query : '') + location.hash);
+        statusOf(el, 'saved', 'In the address.');
+      });
+    } else if (el.dataset && el.dataset.localKey) {
+      statusOf(el, 'editing', 'Editing…');
+      later(el, () => setLocal(el));
+    }
+  });
+
+  // The local scope: values in this browser's localStorage, under a prefix
+  // of their own, never sent to the server. The page draws them itself, by
+  // the rules the server sent with the panel (a value's size, the keys a
+  // scope holds); the browser's other tabs follow through the storage event
+  // (which fires in them only, and with no key on a clear), server or not.
+  const localPanel = () => document.getElementById('panel-local');
+  function localKeys() {
+    const prefix = localPanel().dataset.prefix;
+    const keys = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (k.startsWith(prefix)) keys.push(k.slice(prefix.length));
+    }
+    return keys.sort(byKey);
+  }
+  function setLocal(el) {
+    const panel = localPanel();
+    const key = el.dataset.localKey, json = JSON.stringify(el.value);
+    if (new TextEncoder().encode(json).length > Number(panel.dataset.valueBytes)) {
+      statusOf(el, 'error', `Too large: a value holds at most ${panel.dataset.valueBytes} bytes; not saved.`);
+      return;
+    }
+    if (!localStorage.getItem(panel.dataset.prefix + key) && localKeys().length >= Number(panel.dataset.keys)) {
+      statusOf(el, 'error', 'Too many keys in this scope: delete some first.');
+      return;
+    }
+    try {
+      localStorage.setItem(panel.dataset.prefix + key, json);
+    } catch (err) {
+      statusOf(el, 'error', "This browser's storage is full: not saved.");
+      return;
+    }
+    statusOf(el, 'saved', 'Saved in this browser.');
+    drawLocal(false);
+  }
+  function drawLocal(fields) {
+    const panel = localPanel();
+    if (!panel) return;
+    const prefix = panel.dataset.prefix;
+    if (fields) {
+      for (const el of panel.querySelectorAll('[data-local-key]')) {
+        if (el.closest('.field').querySelector('.status').dataset.state === 'editing') continue; // typed, not yet saved
+        let v = '';
+        try { v = JSON.parse(localStorage.getItem(prefix + el.dataset.localKey) ?? '""'); } catch (err) { v = ''; }
+        el.value = typeof v === 'string' ? v : JSON.stringify(v);
+      }
+    }
+    const rows = localKeys().map(key => {
+      const tr = document.createElement('tr');
+      tr.dataset.key = key;
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.className = 'key';
+      th.textContent = key;
+      const td = document.createElement('td');
+      const code = document.createElement('code');
+      code.className = 'json';
+      code.textContent = localStorage.getItem(prefix + key);
+      td.append(code);
+      const act = document.createElement('td');
+      const del = document.createElement('button');
+      del.type = 'button';
+      del.className = 'delete';
+      del.dataset.localDelete = key;
+      del.setAttribute('aria-label', 'Delete ' + key);
+      del.textContent = 'Delete';
+      act.append(del);
+      tr.append(th, td, act);
+      return tr;
+    });
+    panel.querySelector('tbody').replaceChildren(...rows);
+    document.getElementById('count-local').textContent = `(${rows.length} ${rows.length === 1 ? 'key' : 'keys'})`;
+  }
+  document.addEventListener('click', e => {
+    const panel = localPanel();
+    const del = e.target.closest('[data-local-delete]');
+    if (del) {
+      localStorage.removeItem(panel.dataset.prefix + del.dataset.localDelete);
+      document.getElementById('inspector-status-local').textContent = `Deleted "${del.dataset.localDelete}".`;
+      drawLocal(true);
+    } else if (e.target.closest('[data-local-clear]')) {
+      if (!confirm('Delete every key of the Local scope?')) return;
+      const keys = localKeys();
+      for (const k of keys) localStorage.removeItem(panel.dataset.prefix + k);
+      document.getElementById('inspector-status-local').textContent = `Cleared ${keys.length} keys.`;
+      drawLocal(true);
+    }
+  });
+  addEventListener('storage', e => {
+    const panel = localPanel();
+    if (panel && (e.key === null || e.key.startsWith(panel.dataset.prefix))) drawLocal(true);
+  });
+  document.addEventListener('DOMContentLoaded', () => drawLocal(true));
+
   // The Tab color tints this tab's favicon too, in the stylesheet's color.
   let tinted = null;
   function tint() {

@@ -59,3 +59,11 @@ func NewPanel(scope, title, lifetime string) (Panel, error) {
 	}
 	return p, nil
 }
+
+// yesNo is a survival cell's answer.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -17,6 +17,10 @@ type Page struct {
 	Nav         []NavLink
 	Demo        bool // the Restart and Crash server buttons
 	Health      Health
+	URL         URLScope
+	Local       LocalScope
+	Survival    []SurvivalRow
+	Events      []string // the survival table's columns
 }
 
 // Health is whether the storage works now, as the live indicator shows it.
@@ -209,4 +213,34 @@ type ErrorInfo struct {
 	Title      string
 	Message    string
 	RetryAfter int // seconds; the page reloads itself then
+}
+
+// URLScope is the url scope's panel: values in the page's own address, one
+// query parameter per key.
+type URLScope struct {
+	LinkData string // the Link Data control's value
+	Max      int    // bytes the query may hold in all
+	Note     string // why the scope is drawn empty (a link over Max)
+}
+
+// LocalScope is the local scope's panel: values in this browser's
+// localStorage, which the page's script draws. The server sends only the
+// rules the script applies.
+type LocalScope struct {
+	Prefix     string // of its keys in localStorage
+	ValueBytes int    // of one value's JSON
+	KeysMax    int    // keys it may hold
+}
+
+// SurvivalRow is one scope's row of the table of what survives what.
+type SurvivalRow struct {
+	Scope string
+	Cells []SurvivalCell // in the order of the table's events
+}
+
+// SurvivalCell says whether a scope's value survives one event, and why.
+type SurvivalCell struct {
+	Event    string
+	Survives bool
+	Why      string
 }
