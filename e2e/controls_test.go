@@ -82,7 +82,7 @@ func TestBrowserSliderColorAndLongValues(t *testing.T) {
 	}
 	req, _ := http.NewRequest("PUT", s.URL+"/api/storage/general/big", strings.NewReader(`"`+strings.Repeat("long words ", 1480)+`"`))
 	req.Header.Set("Content-Type", "application/json")
-	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode >= 300 {
 		t.Fatalf("PUT a 16 KiB value: %v %v", err, res)
 	}
 	one.waitFor("the long value to arrive", `document.querySelector('#entries-general tr[data-key="big"] .size') !== null`)

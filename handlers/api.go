@@ -85,15 +85,20 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err // too large: the adapter answers 413
 	}
-	ifVersion, err := scopes.IfMatch(r)
+	p, err := scopes.ParsePrecondition(r.Header)
 	if err != nil {
 		return err
 	}
-	e, err := d.SetIf(r.Context(), key, json.RawMessage(body), ifVersion)
+	e, err := p.Set(r.Context(), d, key, json.RawMessage(body))
 	if err != nil {
-		return err
+		return err // a precondition that failed: 412 with the key as it is
 	}
-	return writeEntry(w, r, e)
+	status := http.StatusOK
+	if e.Created {
+		status = http.StatusCreated // RFC 9110 §9.3.4
+	}
+	w.Header().Set("ETag", scopes.ETag(e.Version))
+	return scopes.WriteJSON(w, status, scopes.EntryJSON(r, e))
 }
 
 // handleAPIDelete deletes one key, or answers 404.
@@ -102,11 +107,11 @@ func (s *Server) handleAPIDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ifVersion, err := scopes.IfMatch(r)
+	p, err := scopes.ParsePrecondition(r.Header)
 	if err != nil {
 		return err
 	}
-	if _, err := d.DeleteIf(r.Context(), key, ifVersion); err != nil {
+	if _, err := p.Delete(r.Context(), d, key); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

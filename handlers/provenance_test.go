@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -287,7 +288,90 @@ func TestAPIConditionalWrites(t *testing.T) {
 	if got := b.API("GET", "user/k", ""); !strings.Contains(got.Body, `"value":2`) {
 		t.Errorf("after the refusals: %s", got.Body)
 	}
-	if bad := put(`4`, `"soon"`); bad.Status != 400 {
-		t.Errorf("If-Match that is no version: %d, want 400", bad.Status)
+	if bad := put(`4`, `soon`); bad.Status != 400 || !strings.Contains(bad.Body, "entity tags") {
+		t.Errorf("If-Match that is no entity tag: %d %s, want 400", bad.Status, bad.Body)
+	}
+}
+
+// Conditional writes as RFC 9110 has them: If-Match: * needs the key,
+// If-None-Match: * needs it absent, a list of tags is honoured, a weak tag
+// never matches If-Match (strong comparison), a malformed header is a 400,
+// a DELETE of a missing key is a 404 whatever it names, and a PUT answers
+// 201 when it made the key, 200 when it replaced it. Each refusal changes
+// nothing.
+func TestAPIPreconditionsAsRFC9110Has(t *testing.T) {
+	a := MustStart(t)
+	for _, tc := range []struct {
+		name    string
+		exists  bool
+		method  string
+		headers map[string]string // "{v}" stands for the key's version
+		want    int
+	}{
+		{"PUT, no condition, absent", false, "PUT", nil, 201},
+		{"PUT, no condition, present", true, "PUT", nil, 200},
+		{"PUT If-Match: *, absent", false, "PUT", map[string]string{"If-Match": "*"}, 412},
+		{"PUT If-Match: *, present", true, "PUT", map[string]string{"If-Match": "*"}, 200},
+		{"PUT If-None-Match: *, absent", false, "PUT", map[string]string{"If-None-Match": "*"}, 201},
+		{"PUT If-None-Match: *, present", true, "PUT", map[string]string{"If-None-Match": "*"}, 412},
+		{"PUT If-Match the version", true, "PUT", map[string]string{"If-Match": `"{v}"`}, 200},
+		{"PUT If-Match another version", true, "PUT", map[string]string{"If-Match": `"999"`}, 412},
+		{"PUT If-Match a version, absent", false, "PUT", map[string]string{"If-Match": `"7"`}, 412},
+		{"PUT If-Match a list holding the version", true, "PUT", map[string]string{"If-Match": `"998", "{v}"`}, 200},
+		{"PUT If-Match a list without it", true, "PUT", map[string]string{"If-Match": `"998", "999"`}, 412},
+		{"PUT If-Match a weak tag of the version", true, "PUT", map[string]string{"If-Match": `W/"{v}"`}, 412},
+		{"PUT If-Match a tag no version has", true, "PUT", map[string]string{"If-Match": `"soon"`}, 412},
+		{`PUT If-Match "0" (this API's: absent), absent`, false, "PUT", map[string]string{"If-Match": `"0"`}, 201},
+		{`PUT If-Match "0", present`, true, "PUT", map[string]string{"If-Match": `"0"`}, 412},
+		{"PUT If-None-Match the version", true, "PUT", map[string]string{"If-None-Match": `"{v}"`}, 412},
+		{"PUT If-None-Match a weak tag of the version", true, "PUT", map[string]string{"If-None-Match": `W/"{v}"`}, 412},
+		{"PUT If-None-Match another version", true, "PUT", map[string]string{"If-None-Match": `"999"`}, 200},
+		{"PUT If-None-Match a version, absent", false, "PUT", map[string]string{"If-None-Match": `"7"`}, 201},
+		{"PUT If-Match wins over If-None-Match", true, "PUT", map[string]string{"If-Match": `"{v}"`, "If-None-Match": "*"}, 200},
+		{"PUT If-Match malformed", true, "PUT", map[string]string{"If-Match": `{v}`}, 400},
+		{"PUT If-Match unclosed", true, "PUT", map[string]string{"If-Match": `"{v}`}, 400},
+		{"PUT If-None-Match malformed", false, "PUT", map[string]string{"If-None-Match": `"a", b`}, 400},
+		{"DELETE, no condition, present", true, "DELETE", nil, 204},
+		{"DELETE, no condition, absent", false, "DELETE", nil, 404},
+		{"DELETE If-Match: *, present", true, "DELETE", map[string]string{"If-Match": "*"}, 204},
+		{"DELETE If-Match: *, absent", false, "DELETE", map[string]string{"If-Match": "*"}, 404},
+		{"DELETE If-Match the version", true, "DELETE", map[string]string{"If-Match": `"{v}"`}, 204},
+		{"DELETE If-Match another version", true, "DELETE", map[string]string{"If-Match": `"999"`}, 412},
+		{"DELETE If-Match a weak tag", true, "DELETE", map[string]string{"If-Match": `W/"{v}"`}, 412},
+		{"DELETE If-Match a list holding it", true, "DELETE", map[string]string{"If-Match": `"1", "{v}"`}, 204},
+		{"DELETE If-None-Match: *, present", true, "DELETE", map[string]string{"If-None-Match": "*"}, 412},
+		{"DELETE If-None-Match: *, absent", false, "DELETE", map[string]string{"If-None-Match": "*"}, 404},
+		{"DELETE If-Match a version, absent", false, "DELETE", map[string]string{"If-Match": `"7"`}, 404},
+		{"DELETE If-Match malformed", true, "DELETE", map[string]string{"If-Match": `nope`}, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := a.NewBrowser(t)
+			version := ""
+			if tc.exists {
+				res := b.API("PUT", "user/k", `"before"`)
+				version = strings.Trim(res.Header.Get("ETag"), `"`)
+			}
+			h := map[string]string{"Content-Type": "application/json", "HX-Request": ""}
+			for k, v := range tc.headers {
+				h[k] = strings.ReplaceAll(v, "{v}", version)
+			}
+			var body io.Reader
+			if tc.method == "PUT" {
+				body = strings.NewReader(`"after"`)
+			}
+			res := b.Do(tc.method, "/api/storage/user/k", body, h)
+			if res.Status != tc.want {
+				t.Fatalf("%d %s, want %d", res.Status, res.Body, tc.want)
+			}
+			got := b.API("GET", "user/k", "")
+			switch {
+			case res.Status >= 400 && tc.exists && !strings.Contains(got.Body, `"value":"before"`):
+				t.Errorf("a refused write changed the key: %s", got.Body)
+			case res.Status >= 400 && !tc.exists && got.Status != 404:
+				t.Errorf("a refused write made the key: %s", got.Body)
+			case res.Status == 412 && tc.exists && !strings.Contains(res.Body, `"current":{"key":"k","value":"before"`):
+				t.Errorf("a 412 without the key as it is: %s", res.Body)
+			}
+		})
 	}
 }

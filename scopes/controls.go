@@ -130,7 +130,7 @@ func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	if err := ParseForm(r); err != nil {
 		return err
 	}
-	version, err := IfMatch(r)
+	version, err := editVersion(r)
 	if err != nil {
 		return err
 	}

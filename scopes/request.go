@@ -63,20 +63,17 @@ func ParseForm(r *http.Request) error {
 // ETag is a version as an entity tag.
 func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// IfMatch is the version a write is based on, from If-Match ("N" the key
-// must be at version N; "0" it must not exist yet) or If-None-Match: * (it
-// must not exist); 0 without either.
-func IfMatch(r *http.Request) (int64, error) {
-	if r.Header.Get("If-None-Match") == "*" {
-		return store.Absent, nil
-	}
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" || h == "*" {
+// editVersion is the version a bound control's edit is based on, as the
+// page names it in If-Match: "N" the key must be at version N, "0" it must
+// not exist yet; without one (another client than the page), 0: any.
+func editVersion(r *http.Request) (int64, error) {
+	h := r.Header.Get("If-Match")
+	if h == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(h), `"`), 10, 64)
 	if err != nil || n < 0 {
-		return 0, badRequest(`If-Match is not a version this app gave (an ETag such as "42")`)
+		return 0, badRequest(`If-Match must be the version the edit is based on, as an entity tag such as "42"`)
 	}
 	if n == 0 {
 		return store.Absent, nil

@@ -287,3 +287,26 @@ func TestDictionaryReadsAsTheSeedDoes(t *testing.T) {
 		}
 	})
 }
+
+// A set says whether it made the key (the API's 201) or replaced it (200),
+// on every dictionary, without a read of its own.
+func TestDictionarySaysWhetherASetMadeTheKey(t *testing.T) {
+	forEachDictionary(t, store.Limits{}, func(t *testing.T, d store.Dict) {
+		ctx := context.Background()
+		for i, want := range []bool{true, false} {
+			e, err := d.Set(ctx, "k", i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Created != want {
+				t.Errorf("set %d: Created %v, want %v", i, e.Created, want)
+			}
+		}
+		if _, err := d.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := d.Increment(ctx, "k"); err != nil || !e.Created {
+			t.Errorf("an increment of a deleted key: Created %v, %v; want true", e.Created, err)
+		}
+	})
+}

@@ -81,7 +81,9 @@ func (m *MemDict) Set(key string, v json.RawMessage, ifVersion int64, by Origin,
 	m.Seq++
 	e := memEntry{V: v, Ver: m.Seq, At: now.UnixMilli(), Tab: by.Tab, API: by.API}
 	m.Entries[key] = e
-	return m.entry(by.UserID, key, e), nil
+	stored := m.entry(by.UserID, key, e)
+	stored.Created = !exists
+	return stored, nil
 }
 
 // Increment counts up the value under key, by NextCount.

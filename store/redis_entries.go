@@ -200,14 +200,16 @@ func (s *Redis) applySlot(ctx context.Context, origin Origin, muts []Mutation) (
 	entries := make([]Entry, len(muts))
 	for i, r := range res[1 : len(muts)+1] {
 		pair, _ := r.([]any)
-		if len(pair) != 2 {
+		if len(pair) != 3 {
 			return nil, fmt.Errorf("apply: unexpected answer %v", r)
 		}
 		version, err := strconv.ParseInt(fmt.Sprint(pair[0]), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("apply: version %v: %w", pair[0], err)
 		}
-		entries[i] = Entry{Key: muts[i].Key, Version: version, Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now, Origin: kept}
+		made, _ := pair[2].(int64)
+		entries[i] = Entry{Key: muts[i].Key, Version: version, Value: json.RawMessage(fmt.Sprint(pair[1])), UpdatedAt: now,
+			Origin: kept, Created: made == 1}
 	}
 	return entries, nil
 }

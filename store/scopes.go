@@ -168,6 +168,9 @@ type Entry struct {
 	Version   int64
 	UpdatedAt time.Time
 	Origin    Origin // who changed it last (UserID, Tab, API)
+	// Created says the write that returned it made the key (it did not
+	// exist before); not kept.
+	Created bool
 }
 
 // Origin is who made a change: a page of one browser (its user, and the

@@ -195,7 +195,9 @@ func (t *writeTx) insert(m Mutation, value json.RawMessage, version int64) (Entr
 		m.Owner.Scope, m.Owner.UserID, m.Owner.TabID, m.Key, string(value), version, t.now, o.UserID, o.Tab, o.API); err != nil {
 		return Entry{}, err
 	}
-	return t.recordSet(m, value, version), nil
+	e := t.recordSet(m, value, version)
+	e.Created = true
+	return e, nil
 }
 
 // recordSet reports a key's new value and returns it as stored.

@@ -138,7 +138,7 @@ func roundMs(ds []time.Duration) []string {
 // put writes one JSON value through the API.
 func put(ctx context.Context, c *http.Client, url, value string) error {
 	status, err := putStatus(ctx, c, url, value)
-	if err == nil && status != 200 {
+	if err == nil && status >= 300 {
 		err = fmt.Errorf("PUT %s: status %d", url, status)
 	}
 	return err

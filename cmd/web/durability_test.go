@@ -45,7 +45,7 @@ func newWriter(id int) *writer {
 }
 
 // put writes scope/key = value and records it if acknowledged. An error or
-// a non-200 answer is a visible failure: nothing is recorded.
+// a non-2xx answer is a visible failure: nothing is recorded.
 func (w *writer) put(url, scope, key, value string) error {
 	req, _ := http.NewRequest("PUT", url+"/api/storage/"+scope+"/"+key, strings.NewReader(strconv.Quote(value)))
 	req.Header.Set("Content-Type", "application/json")
@@ -58,7 +58,7 @@ func (w *writer) put(url, scope, key, value string) error {
 		Value   string `json:"value"`
 		Version int64  `json:"version"`
 	}
-	if res.StatusCode != 200 {
+	if res.StatusCode >= 300 {
 		return fmt.Errorf("status %d", res.StatusCode)
 	}
 	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {

@@ -165,7 +165,7 @@ func put(t *testing.T, c *http.Client, url, path, body string) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != 200 {
+	if res.StatusCode >= 300 {
 		t.Fatalf("PUT %s: %d", path, res.StatusCode)
 	}
 }

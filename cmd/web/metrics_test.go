@@ -61,7 +61,7 @@ func TestMetrics(t *testing.T) {
 	}
 	conn := mustLive(t, c, s.URL, 1)
 	mustJoin(t, conn)
-	if code, _ := do(t, newJarClient(), "PUT", s.URL+"/api/storage/general/greeting", `"hi"`, map[string]string{"Content-Type": "application/json"}); code != http.StatusOK {
+	if code, _ := do(t, newJarClient(), "PUT", s.URL+"/api/storage/general/greeting", `"hi"`, map[string]string{"Content-Type": "application/json"}); code != http.StatusCreated {
 		t.Fatalf("PUT: %d", code)
 	}
 	if _, _, err := conn.Read(context.Background()); err != nil { // the push
@@ -77,7 +77,7 @@ func TestMetrics(t *testing.T) {
 		min    float64
 	}{
 		{`scopes_http_requests_total{code="200",method="GET",route="/"}`, 3},
-		{`scopes_http_requests_total{code="200",method="PUT",route="/api/storage/{scope}/{key}"}`, 1},
+		{`scopes_http_requests_total{code="201",method="PUT",route="/api/storage/{scope}/{key}"}`, 1},
 		{`scopes_http_requests_total{code="404",method="PUT",route="/api/storage/{scope}/{key}"}`, 1},
 		{`scopes_http_requests_total{code="404",method="GET",route="unmatched"}`, 1},
 		{`scopes_http_requests_total{code="101",method="GET",route="/live"}`, 1},

@@ -3,7 +3,8 @@
 -- may have; the origin's user, tab, API flag ("1") and page load; the count;
 -- then per mutation its scope, user, tab, key, kind ("s" set, "i"
 -- increment), value and the version it must have ("" any, "-1" none).
--- Answers the origin's tab number, then {version, value} per mutation, then
+-- Answers the origin's tab number, then {version, value, 1 if it made the
+-- key else 0} per mutation, then
 -- the sequence after them all (a tab evicted over the cap takes one too).
 local maxKeys, n = tonumber(ARGV[7]), tonumber(ARGV[12])
 local function arg(i, j) return ARGV[12 + (i - 1) * 7 + j] end
@@ -19,9 +20,11 @@ for i = 1, n do
     end
   end
 end
-local added = {}
+local added, made = {}, {}
 for i = 1, n do
+  made[i] = 0
   if redis.call('HEXISTS', KEYS[i], arg(i, 4)) == 0 then
+    made[i] = 1
     added[KEYS[i]] = (added[KEYS[i]] or 0) + 1
     if redis.call('HLEN', KEYS[i]) + added[KEYS[i]] > maxKeys then
       return redis.error_reply('TOOMANYKEYS')
@@ -39,7 +42,7 @@ for i = 1, n do
   redis.call('HSET', k, key, field(version, token, v))
   keep(scope, uid, tid)
   publish(scope, uid, tid, key, 'set', version, origin, v)
-  out[i + 1] = {version, v}
+  out[i + 1] = {version, v, made[i]}
 end
 out[n + 2] = redis.call('GET', p .. 'seq')
 return out
