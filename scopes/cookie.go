@@ -18,8 +18,13 @@ import (
 // The cookie: its keys, its codec and what it holds. Who it says a request
 // comes from is identity.go's.
 
-// cookieName is the one cookie this app sets.
-const cookieName = "scopes"
+// The one cookie this app sets: under the plain name over HTTP, and over
+// HTTPS Secure and with the __Host- prefix, which a browser accepts only
+// from a secure origin, for the host alone (no Domain), Path=/.
+const (
+	cookieName       = "scopes"
+	secureCookieName = "__Host-scopes"
+)
 
 // cookieMaxAge is how long an unused cookie lives; every page load renews it.
 const cookieMaxAge = 400 * 24 * time.Hour

@@ -34,9 +34,12 @@ type Identity struct {
 
 	app     *App
 	session *sessions.Session
-	answer  *answer
-	r       *http.Request
-	ctx     context.Context
+	// expirePlain says the cookie moved to the secure name: the answer
+	// expires the plain one.
+	expirePlain bool
+	answer      *answer
+	r           *http.Request
+	ctx         context.Context
 }
 
 // Origin is who the request writes as: its browser, its tab (and the
@@ -141,10 +144,10 @@ func (s *App) identify(w *answer, r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.cookies.New(r, cookieName)
+	sess, moved, err := s.readCookie(r)
 	uid, _ := sess.Values[sessUserID].(string)
 	id := &Identity{Viewer: viewmodel.Viewer{UserID: uid}, Returning: err == nil && !sess.IsNew && uid != "",
-		TabID: tab, ClientID: client, API: isAPI(r), app: s, session: sess, answer: w, r: r}
+		TabID: tab, ClientID: client, API: isAPI(r), app: s, session: sess, answer: w, r: r, expirePlain: moved}
 	if !id.Returning {
 		if err != nil {
 			s.Logger(r.Context()).Debug("cookie did not decode; new identity", "reason", err.Error())
@@ -153,8 +156,7 @@ func (s *App) identify(w *answer, r *http.Request) (*Identity, error) {
 		id.UserID = newUserID()
 		sess.Values[sessUserID] = id.UserID
 	}
-	sess.Options.Secure = r.TLS != nil
-	if !id.Returning || s.underOldKey(r) {
+	if !id.Returning || moved || s.underOldKey(r, sess.Name()) {
 		if err := id.saveCookie(); err != nil {
 			return nil, fmt.Errorf("save cookie: %w", err)
 		}
@@ -162,15 +164,40 @@ func (s *App) identify(w *answer, r *http.Request) (*Identity, error) {
 	return id, nil
 }
 
-// underOldKey reports whether the request's (valid) cookie was made under
-// a secret other than the first, during a rotation.
-func (s *App) underOldKey(r *http.Request) bool {
+// readCookie reads who r comes from out of its cookie. Over HTTPS the
+// cookie is Secure and named __Host-scopes (sent over HTTPS only, for this
+// host only); one under the plain name, from before HTTPS, still reads
+// there, and moves (moved: it is to be saved under the new name, and the
+// old one expired). Where both arrive, the __Host- one wins.
+func (s *App) readCookie(r *http.Request) (sess *sessions.Session, moved bool, err error) {
+	if !s.HTTPS(r) {
+		sess, err = s.cookies.New(r, cookieName)
+		return sess, false, err
+	}
+	_, secureErr := r.Cookie(secureCookieName)
+	_, plainErr := r.Cookie(cookieName)
+	if secureErr == nil || plainErr != nil {
+		sess, err = s.cookies.New(r, secureCookieName)
+		sess.Options.Secure = true
+		return sess, false, err
+	}
+	plain, err := s.cookies.New(r, cookieName)
+	sess = sessions.NewSession(s.cookies, secureCookieName) // securecookie signs the name: encoded again
+	opts := *s.cookies.Options
+	opts.Secure = true
+	sess.Options, sess.Values, sess.IsNew = &opts, plain.Values, plain.IsNew
+	return sess, true, err
+}
+
+// underOldKey reports whether the request's (valid) cookie name was made
+// under a secret other than the first, during a rotation.
+func (s *App) underOldKey(r *http.Request, name string) bool {
 	codec := s.cookies.Codecs[0].(*cookieCodec)
 	if len(codec.codecs) < 2 {
 		return false // no rotation under way
 	}
-	c, err := r.Cookie(cookieName)
-	return err == nil && codec.underOldKey(cookieName, c.Value)
+	c, err := r.Cookie(name)
+	return err == nil && codec.underOldKey(name, c.Value)
 }
 
 // newUserID returns a random 128-bit id in hex.
@@ -216,6 +243,9 @@ func infoFrom(ctx context.Context) *requestInfo {
 // again in the same request it replaces the earlier Set-Cookie.
 func (id *Identity) saveCookie() error {
 	id.answer.Header().Del("Set-Cookie")
+	if id.expirePlain {
+		http.SetCookie(id.answer, &http.Cookie{Name: cookieName, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	return id.session.Save(id.r, id.answer)
 }
 

@@ -33,7 +33,7 @@ func (s *App) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		s.Logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+		s.Logger(r.Context()).Debug("request", "method", r.Method, "path", r.URL.Path, "client", s.ClientAddr(r), "status", ww.Status(),
 			"bytes", ww.BytesWritten(), "duration", time.Since(start))
 	})
 }
@@ -77,12 +77,13 @@ func (s *App) recoverPanics(next http.Handler) http.Handler {
 
 // securityHeaders allows only the app's own scripts and styles (htmx runs
 // without eval or inline code), no plugins, and forbids framing.
-func securityHeaders(next http.Handler) http.Handler {
+func (s *App) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
 			"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY") // frame-ancestors' older form, for browsers without it
+		s.setHSTS(w, r)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)

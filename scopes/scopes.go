@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,13 @@ type Config struct {
 	// kept between messages, which would cost each connection a
 	// compressor's memory).
 	LiveDeflate bool
+	// TrustedProxies are the peers whose X-Forwarded-Proto (and
+	// X-Forwarded-For, for the logs) the app believes; from anyone else
+	// those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// HSTS is how long a browser that came over HTTPS is told to keep to
+	// it (Strict-Transport-Security; default DefaultHSTS, negative: off).
+	HSTS time.Duration
 }
 
 // DefaultBodyBytes is the documented bound of a request's body.
@@ -88,6 +96,8 @@ type App struct {
 	metrics   *metrics.Metrics
 	limits    store.Limits
 	bodyBytes int64
+	proxies   []netip.Prefix
+	hsts      time.Duration
 	hub       *live.Hub
 	liveOpts  *websocket.AcceptOptions
 	clients   *store.Clients
@@ -121,6 +131,8 @@ func New(cfg Config) (*App, error) {
 		log:       cfg.Logger,
 		limits:    cfg.Limits.WithDefaults(),
 		bodyBytes: int64(cmp.Or(cfg.BodyBytes, DefaultBodyBytes)),
+		proxies:   cfg.TrustedProxies,
+		hsts:      cmp.Or(cfg.HSTS, DefaultHSTS),
 		writes:    newWriteLimiter(cfg.WriteRate),
 		metrics:   cfg.Metrics,
 		liveOpts:  &websocket.AcceptOptions{},
@@ -156,7 +168,7 @@ func New(cfg Config) (*App, error) {
 // controls' endpoints (/scopes/{scope}/fields/{key}). Call it before r has
 // routes of its own; serve those inside App.Identify (and App.Compress).
 func (s *App) Mount(r chi.Router) {
-	r.Use(s.numberRequests, s.logRequests, s.countRequests, s.recoverPanics, securityHeaders)
+	r.Use(s.numberRequests, s.logRequests, s.countRequests, s.recoverPanics, s.securityHeaders)
 	r.NotFound(s.Handle(func(http.ResponseWriter, *http.Request) error { return notFound("not found") }))
 	r.MethodNotAllowed(s.Handle(func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed"}

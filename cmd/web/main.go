@@ -108,6 +108,7 @@ type config struct {
 	// liveDeflate offers WebSocket compression (permessage-deflate) to the
 	// pages' live connections.
 	liveDeflate bool
+	https       httpsConfig
 }
 
 // minSecretLen is the shortest secret accepted: the keys derived from it
@@ -158,7 +159,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	var writeRate, liveDeflate string
 	fs.StringVar(&liveDeflate, "live-deflate", env("LIVE_DEFLATE", "off"), "on: offer the pages' live connections WebSocket compression (permessage-deflate, each message compressed for each page); off (LIVE_DEFLATE)")
 	fs.StringVar(&writeRate, "write-rate", env("WRITE_RATE", "20"), "explicit writes per second per user, in bursts of up to three seconds' worth; 0 turns the limit off (WRITE_RATE)")
+	parseHTTPS := httpsFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := parseHTTPS(&c); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -377,17 +382,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv, err := handlers.New(handlers.Config{Demo: demo, Config: scopes.Config{
-		Store:       st,
-		StoreName:   cfg.storeKind(),
-		Secrets:     cfg.secrets,
-		Logger:      log,
-		Limits:      cfg.limits,
-		BodyBytes:   cfg.bodyBytes,
-		TabTTL:      cfg.tabTTL,
-		UserTTL:     cfg.userTTL,
-		WriteRate:   cfg.writeRate,
-		Metrics:     m,
-		LiveDeflate: cfg.liveDeflate,
+		Store:          st,
+		StoreName:      cfg.storeKind(),
+		Secrets:        cfg.secrets,
+		Logger:         log,
+		Limits:         cfg.limits,
+		BodyBytes:      cfg.bodyBytes,
+		TrustedProxies: cfg.https.proxies,
+		HSTS:           cfg.https.hsts,
+		TabTTL:         cfg.tabTTL,
+		UserTTL:        cfg.userTTL,
+		WriteRate:      cfg.writeRate,
+		Metrics:        m,
+		LiveDeflate:    cfg.liveDeflate,
 	}})
 	if err != nil {
 		return err
@@ -410,10 +417,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer aside.Close()
 	}
-	log.Info("serving", "url", "http://"+ln.Addr().String(), "store", cfg.storeName(), "boot", st.Boot().Number)
+	scheme := "http://"
+	if cfg.https.on() {
+		tlsConfig, challenges, err := cfg.https.tlsConfig(cfg.dbPath)
+		if err != nil {
+			return err
+		}
+		httpServer.TLSConfig, scheme = tlsConfig, "https://"
+		if challenges != nil && cfg.https.httpAddr != "" {
+			aside, err := serveChallenges(cfg.https.httpAddr, challenges, log)
+			if err != nil {
+				return err
+			}
+			defer aside.Close()
+		}
+	}
+	log.Info("serving", "url", scheme+ln.Addr().String(), "store", cfg.storeName(), "boot", st.Boot().Number)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.Serve(ln) }()
+	go func() {
+		if httpServer.TLSConfig != nil {
+			serveErr <- httpServer.ServeTLS(ln, "", "") // HTTP/2 with it
+			return
+		}
+		serveErr <- httpServer.Serve(ln)
+	}()
 	var restarting bool
 	select {
 	case err := <-serveErr:

@@ -122,6 +122,14 @@ func TestFlags(t *testing.T) {
 	if c.addr != "0.0.0.0:9" || c.tabTTL != 48*time.Hour || c.userTTL != 36*time.Hour || c.dbPath != "data/storage.db" || c.sync != store.SyncFull || c.liveDeflate {
 		t.Errorf("config = %+v", c)
 	}
+	if c.https.on() || c.https.hsts != 365*24*time.Hour || len(c.https.proxies) != 0 {
+		t.Errorf("HTTPS by default: %+v, want off, HSTS a year, no trusted proxy", c.https)
+	}
+	d, err := parseFlags([]string{"-domain", "app.example, www.example", "-trusted-proxies", "127.0.0.1,10.0.0.0/8", "-hsts", "0"},
+		func(string) string { return "" }, io.Discard)
+	if err != nil || d.addr != ":443" || d.https.httpAddr != ":80" || len(d.https.domains) != 2 || len(d.https.proxies) != 2 || d.https.hsts >= 0 {
+		t.Errorf("-domain: %+v %v, want :443, :80, two names, two proxies, HSTS off", d, err)
+	}
 	for _, args := range [][]string{
 		{"-secret", "short"},
 		{"-secret", testSecret + ",short"},
@@ -131,6 +139,12 @@ func TestFlags(t *testing.T) {
 		{"-live-deflate", "yes"},
 		{"-redis-wait", "1"}, // without -redis
 		{"-redis", "redis://127.0.0.1:6379", "-redis-wait", "-1"},
+		{"-domain", "app.example", "-tls-cert", "c.pem", "-tls-key", "k.pem"}, // one or the other
+		{"-tls-cert", "c.pem"},                    // without its key
+		{"-domain", "localhost"},                  // no dot: no ACME certificate
+		{"-acme-directory", "https://ca.example"}, // without -domain
+		{"-trusted-proxies", "10.0.0.0/33"},
+		{"-hsts", "soon"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, getenv, io.Discard); err == nil {

@@ -11,6 +11,7 @@ package proctest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -130,11 +131,11 @@ func (p *Process) start(ctx context.Context) error {
 		p.Kill()
 		return fmt.Errorf("%s did not start (%w); it printed:\n%s", filepath.Base(p.prog.Path), err, p.log)
 	}
-	p.URL, p.Addr = url, strings.TrimPrefix(url, "http://")
+	p.URL, p.Addr = url, url[strings.Index(url, "://")+3:]
 	return nil
 }
 
-var urlLine = regexp.MustCompile(`url=(http://\S+)`)
+var urlLine = regexp.MustCompile(`url=(https?://\S+)`)
 
 // Serving reads a program's output, copying every line to keep, until the
 // program prints url=…, then waits until that URL answers /healthz with
@@ -186,13 +187,17 @@ func WaitReady(ctx context.Context, url string) error {
 	}
 }
 
+// readyClient asks a program whether it is up: over HTTPS it takes the
+// test's own certificates on trust (what they prove is for the tests).
+var readyClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
 // Ready asks url's /healthz once and reports whether it answered 200.
 func Ready(ctx context.Context, url string) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", url+"/healthz", nil)
 	if err != nil {
 		return err
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := readyClient.Do(req)
 	if err != nil {
 		return err
 	}
