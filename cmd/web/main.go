@@ -432,7 +432,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			defer aside.Close()
 		}
 	}
-	log.Info("serving", "url", scheme+ln.Addr().String(), "store", cfg.storeName(), "boot", st.Boot().Number)
+	where := ln.Addr().String()
+	if len(cfg.https.domains) > 0 { // its certificates name it, not the address
+		_, port, _ := net.SplitHostPort(where)
+		where = net.JoinHostPort(cfg.https.domains[0], port)
+	}
+	log.Info("serving", "url", scheme+where, "store", cfg.storeName(), "boot", st.Boot().Number)
 
 	serveErr := make(chan error, 1)
 	go func() {

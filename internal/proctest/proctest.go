@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -189,7 +190,19 @@ func WaitReady(ctx context.Context, url string) error {
 
 // readyClient asks a program whether it is up: over HTTPS it takes the
 // test's own certificates on trust (what they prove is for the tests).
-var readyClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+var readyClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	DialContext: DialLocalhost}}
+
+// DialLocalhost dials a name under .localhost (which names this machine,
+// RFC 6761) at 127.0.0.1, and anything else as it is: a test serves
+// app.localhost without a resolver that knows it.
+func DialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && strings.HasSuffix(host, ".localhost") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // Ready asks url's /healthz once and reports whether it answered 200.
 func Ready(ctx context.Context, url string) error {

@@ -39,6 +39,9 @@ func New() (*CA, error) {
 	return &CA{cert: cert, key: key, der: der}, err
 }
 
+// PEM is the CA's certificate, PEM-encoded.
+func (ca *CA) PEM() []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}) }
+
 // Pool is a pool that trusts the CA alone.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
