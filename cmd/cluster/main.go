@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		upstreams = append(upstreams, p.Addr)
 		fmt.Fprintf(out, "cluster: %s at %s, metrics at %s\n", name, p.URL, metricsAt(p.Log()))
 	}
-	lb, err := nginx.Start(ctx, nginxDir, *addr, upstreams)
+	lb, err := nginx.Start(ctx, nginxDir, *addr, upstreams, nil)
 	if err != nil {
 		return err
 	}

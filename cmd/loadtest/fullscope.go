@@ -174,7 +174,7 @@ func fillGeneral(ctx context.Context, base string, want, size int) (int, error) 
 					return
 				}
 				switch status {
-				case 200:
+				case 200, 201:
 					wrote.Add(1)
 				case 429:
 					full.Store(true)

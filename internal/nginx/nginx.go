@@ -20,18 +20,36 @@ import (
 	"github.com/storagescopes/app/internal/proctest"
 )
 
-// scopes is the configuration, as an operator copies it.
-//
-//go:embed scopes.conf
-var scopes string
+// scopes is the configuration, as an operator copies it; scopesTLS the
+// one that terminates TLS.
+var (
+	//go:embed scopes.conf
+	scopes string
+	//go:embed scopes-tls.conf
+	scopesTLS string
+)
+
+// TLS names the certificate files nginx serves HTTPS with.
+type TLS struct{ CertFile, KeyFile string }
 
 var upstream = regexp.MustCompile(`(?m)^([ \t]*)server 127\.0\.0\.1:\d+;\n`)
 
-// Config returns a whole nginx.conf that runs scopes.conf in front of the
-// instances at upstreams (host:port), listening on listen (host:port), with
-// nginx's own files in dir.
-func Config(dir, listen string, upstreams []string) (string, error) {
-	conf := scopes
+// Config returns a whole nginx.conf that runs scopes.conf (with tls,
+// scopes-tls.conf) in front of the instances at upstreams (host:port),
+// listening on listen (host:port), with nginx's own files in dir.
+func Config(dir, listen string, upstreams []string, tls *TLS) (string, error) {
+	conf, port := scopes, "8080"
+	if tls != nil {
+		conf, port = scopesTLS, "8443 ssl http2"
+		for _, f := range []struct{ placeholder, file string }{
+			{"/etc/ssl/scopes/fullchain.pem", tls.CertFile}, {"/etc/ssl/scopes/privkey.pem", tls.KeyFile},
+		} {
+			if !strings.Contains(conf, f.placeholder) {
+				return "", fmt.Errorf("scopes-tls.conf has no %s", f.placeholder)
+			}
+			conf = strings.Replace(conf, f.placeholder, f.file, 1)
+		}
+	}
 	servers := upstream.FindAllStringSubmatchIndex(conf, -1)
 	if len(servers) == 0 {
 		return "", errors.New("scopes.conf has no `server 127.0.0.1:port;` upstream lines")
@@ -42,10 +60,14 @@ func Config(dir, listen string, upstreams []string) (string, error) {
 		fmt.Fprintf(&lines, "%sserver %s;\n", indent, u)
 	}
 	conf = conf[:servers[0][0]] + lines.String() + conf[servers[len(servers)-1][1]:]
-	if !strings.Contains(conf, "listen 8080;") {
-		return "", errors.New("scopes.conf has no `listen 8080;`")
+	if !strings.Contains(conf, "listen "+port+";") {
+		return "", fmt.Errorf("the configuration has no `listen %s;`", port)
 	}
-	conf = strings.Replace(conf, "listen 8080;", "listen "+listen+";", 1)
+	suffix := ""
+	if tls != nil {
+		suffix = " ssl http2"
+	}
+	conf = strings.Replace(conf, "listen "+port+";", "listen "+listen+suffix+";", 1)
 	full := fmt.Sprintf(`daemon off;
 pid %[1]s/nginx.pid;
 error_log stderr warn;
@@ -68,7 +90,7 @@ http {
 
 // Nginx is one running nginx.
 type Nginx struct {
-	URL string // http://listen
+	URL string // http://listen, or https://
 	cmd *exec.Cmd
 	log *proctest.Log
 }
@@ -76,12 +98,12 @@ type Nginx struct {
 // Start runs nginx with Config in dir and waits until it passes requests
 // to the instances (/healthz answers 200). Without nginx it fails with how
 // to install it.
-func Start(ctx context.Context, dir, listen string, upstreams []string) (*Nginx, error) {
+func Start(ctx context.Context, dir, listen string, upstreams []string, tls *TLS) (*Nginx, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, errors.New("nginx not found: install it with `apt-get install -y nginx`")
 	}
-	conf, err := Config(dir, listen, upstreams)
+	conf, err := Config(dir, listen, upstreams, tls)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +111,11 @@ func Start(ctx context.Context, dir, listen string, upstreams []string) (*Nginx,
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	n := &Nginx{URL: "http://" + listen, cmd: exec.Command(bin, "-p", dir, "-c", path), log: &proctest.Log{}}
+	scheme := "http://"
+	if tls != nil {
+		scheme = "https://"
+	}
+	n := &Nginx{URL: scheme + listen, cmd: exec.Command(bin, "-p", dir, "-c", path), log: &proctest.Log{}}
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers too
 	if err := n.cmd.Start(); err != nil {
