@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/storagescopes/app/internal/nginx"
+	"github.com/storagescopes/app/internal/proctest"
 	"github.com/storagescopes/app/internal/testcert"
 	"github.com/storagescopes/app/store/redistest"
 )
@@ -29,7 +29,7 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 	redisURL := redistest.Start(t)
 	a := startServer(t, "-redis", redisURL)
 	b := startServer(t, "-redis", redisURL)
-	n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", freePort(t)), []string{a.Addr, b.Addr}, nil)
+	n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), []string{a.Addr, b.Addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,16 +105,6 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // needNginx skips a test without nginx, or fails it in CI.
 func needNginx(t *testing.T) {
 	t.Helper()
@@ -157,7 +147,7 @@ func TestNginxWithTLSInFront(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, tc.flags...)
-			n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", freePort(t)), []string{s.Addr}, files)
+			n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), []string{s.Addr}, files)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,18 +13,25 @@ import (
 	"github.com/storagescopes/app/store"
 )
 
-// serve runs h under a fresh app's Identify and returns the answer.
-func serve(t *testing.T, h http.HandlerFunc) *httptest.ResponseRecorder {
+// newApp is an app on a fresh SQLite file, and its store.
+func newApp(t *testing.T) (*scopes.App, *store.SQLite) {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := scopes.New(scopes.Config{Store: st, Secrets: []string{"browser-test-secret-browser-test-0123456789"}})
+	app, err := scopes.New(scopes.Config{Store: st, Secrets: []string{"scopes-test-secret-scopes-test-0123456789"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { app.Close(); st.Close() })
+	return app, st
+}
+
+// serve runs h under a fresh app's Identify and returns the answer.
+func serve(t *testing.T, h http.HandlerFunc) *httptest.ResponseRecorder {
+	t.Helper()
+	app, _ := newApp(t)
 	w := httptest.NewRecorder()
 	app.Identify(h).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	return w

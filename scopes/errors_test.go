@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,15 +20,7 @@ import (
 // controls and API, from the one adapter: 412 with the key as it is now,
 // as JSON under /api/ and with "Take theirs" / "Keep mine" elsewhere.
 func TestAConflictIsAnsweredByTheAdapter(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := scopes.New(scopes.Config{Store: st, Secrets: []string{"adapter-test-secret-adapter-test-0123456789"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close(); st.Close() })
+	app, st := newApp(t)
 	current, err := store.NewDict(st, store.GeneralOwner, store.Origin{API: true}).Set(context.Background(), "k", "theirs")
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,17 +17,6 @@ import (
 	"github.com/storagescopes/app/internal/proctest"
 	"github.com/storagescopes/app/internal/testcert"
 )
-
-// freePort is a port free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // Certificates over ACME, end to end, against Let's Encrypt's test server
 // (pebble, pinned in go.mod as a tool; it validates nothing here): the
@@ -45,11 +33,11 @@ func TestCertificatesOverACME(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{"ca.pem": ca.PEM(), "cert.pem": cert, "key.pem": key}
-	acmePort, mgmtPort := freePort(t), freePort(t)
+	acmePort, mgmtPort := proctest.FreePort(t), proctest.FreePort(t)
 	conf, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress": fmt.Sprintf("127.0.0.1:%d", acmePort), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", mgmtPort),
 		"certificate": filepath.Join(dir, "cert.pem"), "privateKey": filepath.Join(dir, "key.pem"),
-		"httpPort": freePort(t), "tlsPort": freePort(t), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"httpPort": proctest.FreePort(t), "tlsPort": proctest.FreePort(t), "ocspResponderURL": "", "externalAccountBindingRequired": false,
 	}})
 	files["pebble.json"] = conf
 	for name, b := range files {

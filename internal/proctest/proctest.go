@@ -339,3 +339,15 @@ func (p *Process) MustRestart(tb testing.TB) {
 		tb.Fatal(err)
 	}
 }
+
+// FreePort is a port that was free on 127.0.0.1 a moment ago, for a
+// program that takes no :0.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
