@@ -14,10 +14,10 @@ import (
 
 // The JSON API: the same scopes, cookie and X-Tab-ID rules as the page.
 
-// writeEntry answers one key with its version as the ETag.
-func writeEntry(w http.ResponseWriter, r *http.Request, e store.Entry) error {
+// writeEntry answers one key with status, its version as the ETag.
+func writeEntry(w http.ResponseWriter, r *http.Request, status int, e store.Entry) error {
 	w.Header().Set("ETag", scopes.ETag(e.Version))
-	return scopes.WriteJSON(w, http.StatusOK, scopes.EntryJSON(r, e))
+	return scopes.WriteJSON(w, status, scopes.EntryJSON(r, e))
 }
 
 // apiDict is the dictionary of the URL's scope. The client scope lives only
@@ -67,7 +67,7 @@ func (s *Server) handleAPIGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeEntry(w, r, e)
+	return writeEntry(w, r, http.StatusOK, e)
 }
 
 // handleAPIPut stores the JSON value of the body under the key.
@@ -93,12 +93,10 @@ func (s *Server) handleAPIPut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err // a precondition that failed: 412 with the key as it is
 	}
-	status := http.StatusOK
 	if e.Created {
-		status = http.StatusCreated // RFC 9110 §9.3.4
+		return writeEntry(w, r, http.StatusCreated, e) // RFC 9110 §9.3.4
 	}
-	w.Header().Set("ETag", scopes.ETag(e.Version))
-	return scopes.WriteJSON(w, status, scopes.EntryJSON(r, e))
+	return writeEntry(w, r, http.StatusOK, e)
 }
 
 // handleAPIDelete deletes one key, or answers 404.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/storagescopes/app/store"
 )
@@ -31,11 +32,17 @@ func browserScope(id *Identity) *store.MemDict {
 	return &store.MemDict{}
 }
 
-func (k cookieKeeper) Read(f func(m *store.MemDict)) { f(browserScope(k.id)) }
+func (k cookieKeeper) Read(f func(m *store.MemDict)) {
+	k.id.cookieMu.Lock()
+	defer k.id.cookieMu.Unlock()
+	f(browserScope(k.id))
+}
 
 func (k cookieKeeper) Change(f func(m *store.MemDict, l store.Limits) (store.Change, error)) error {
 	id := k.id
-	if id.answer.begun {
+	id.cookieMu.Lock()
+	defer id.cookieMu.Unlock()
+	if id.answer.begun.Load() {
 		return ErrAnswerBegun
 	}
 	m := browserScope(id).Clone()
@@ -59,7 +66,7 @@ func (k cookieKeeper) Change(f func(m *store.MemDict, l store.Limits) (store.Cha
 	// The change goes out with the contents whole: the browser's other
 	// pages have no other way to read its cookie.
 	c.Owner, c.Value = store.Owner{Scope: store.Browser, UserID: id.UserID}, contents
-	if err := id.app.store.Announce(context.WithoutCancel(id.ctx), c); err != nil {
+	if err := id.app.store.Announce(context.WithoutCancel(id.r.Context()), c); err != nil {
 		// The change is made (the cookie holds it); only the browser's
 		// other pages miss it until they reload.
 		id.app.log.Error("announce a browser change", "error", err, "user", id.UserID[:8])
@@ -71,24 +78,24 @@ func (k cookieKeeper) Change(f func(m *store.MemDict, l store.Limits) (store.Cha
 // scope whether the headers (and so the cookie) have gone.
 type answer struct {
 	http.ResponseWriter
-	begun bool
+	begun atomic.Bool
 }
 
 func (a *answer) WriteHeader(code int) {
 	if code >= 200 {
-		a.begun = true
+		a.begun.Store(true)
 	}
 	a.ResponseWriter.WriteHeader(code)
 }
 
 func (a *answer) Write(b []byte) (int, error) {
-	a.begun = true
+	a.begun.Store(true)
 	return a.ResponseWriter.Write(b)
 }
 
 // Flush sends what is written; it begins the answer.
 func (a *answer) Flush() {
-	a.begun = true
+	a.begun.Store(true)
 	http.NewResponseController(a.ResponseWriter).Flush()
 }
 

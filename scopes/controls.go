@@ -146,14 +146,12 @@ func (s *App) handleFieldChange(w http.ResponseWriter, r *http.Request) error {
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) && ownChange(Who(r), conflict.Current) {
 		// The key moved on from the edit's version by this tab's own last
-		// change: a save of this page whose answer was lost (sent again by
-		// a waiting edit), or one it made since. It is no conflict: the
-		// edit goes on from there.
-		current := conflict.Current
-		if raw, _ := s.limits.Encode(value); bytes.Equal(raw, current.Value) {
-			e, err = current, nil // stored already: the save whose answer was lost
-		} else {
-			e, err = d.SetIf(r.Context(), key, value, current.Version)
+		// change, to the very value sent: the save whose answer was lost,
+		// sent again by a waiting edit. It is saved; nothing is written
+		// again. (Another value is a conflict: it may be an older save
+		// arriving after a newer one.)
+		if raw, _ := s.limits.Encode(value); bytes.Equal(raw, conflict.Current.Value) {
+			e, err = conflict.Current, nil
 		}
 	}
 	if err != nil {

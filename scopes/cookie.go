@@ -54,8 +54,10 @@ func newCookieStore(secrets []string) (*sessions.CookieStore, error) {
 	// The codecs check a cookie's age too (30 days unless told), and only
 	// while they are securecookie's own, before they are wrapped.
 	cs.MaxAge(cs.Options.MaxAge)
+	// A browser keeps a cookie of at most 4096 bytes, name, "=" and value
+	// together: one over it would be dropped, and a change lost unseen.
 	for _, c := range cs.Codecs {
-		c.(*securecookie.SecureCookie).SetSerializer(cookieSerializer{})
+		c.(*securecookie.SecureCookie).MaxLength(4096 - len(secureCookieName) - 1).SetSerializer(cookieSerializer{})
 	}
 	cs.Codecs = []securecookie.Codec{&cookieCodec{codecs: cs.Codecs, seen: map[string]decodedCookie{}}}
 	return cs, nil

@@ -151,14 +151,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 // and ETag under /api/, and for a bound control who changed it, with "Take
 // theirs" and "Keep mine".
 func (s *App) serveConflict(w http.ResponseWriter, r *http.Request, current store.Entry) error {
-	if current.Version > 0 {
-		w.Header().Set("ETag", ETag(current.Version))
-	}
 	if !isAPI(r) {
 		return renderConflict(w, r, current)
 	}
 	body := map[string]any{"error": "the key changed since the version you named (If-Match): nothing was changed"}
 	if current.Version > 0 {
+		w.Header().Set("ETag", ETag(current.Version))
 		body["current"] = EntryJSON(r, current)
 	}
 	return WriteJSON(w, http.StatusPreconditionFailed, body)

@@ -22,7 +22,7 @@ func (s *App) HTTPS(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return s.trusted(r) && strings.EqualFold(strings.TrimSpace(lastOf(r.Header.Get("X-Forwarded-Proto"))), "https")
+	return s.trusted(r) && strings.EqualFold(strings.TrimSpace(lastOf(headerList(r, "X-Forwarded-Proto"))), "https")
 }
 
 // ClientAddr is who sent r: its peer, or behind trusted proxies the
@@ -32,7 +32,7 @@ func (s *App) ClientAddr(r *http.Request) string {
 	if !s.trusted(r) {
 		return peer.String()
 	}
-	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	hops := strings.Split(headerList(r, "X-Forwarded-For"), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
@@ -67,6 +67,9 @@ func peerOf(r *http.Request) netip.Addr {
 	}
 	return ap.Addr().Unmap()
 }
+
+// headerList is every line of a list header, as one list.
+func headerList(r *http.Request, name string) string { return strings.Join(r.Header.Values(name), ",") }
 
 // lastOf is the last of a header's comma-separated values: the one the
 // nearest proxy added.

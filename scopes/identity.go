@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gorilla/sessions"
 
@@ -39,7 +41,9 @@ type Identity struct {
 	expirePlain bool
 	answer      *answer
 	r           *http.Request
-	ctx         context.Context
+	// cookieMu keeps the cookie's browser scope one change at a time, for
+	// a handler that changes it from several goroutines.
+	cookieMu sync.Mutex
 }
 
 // Origin is who the request writes as: its browser, its tab (and the
@@ -97,7 +101,7 @@ func (s *App) Identify(next http.Handler) http.Handler {
 		}
 		info, r := s.requestInfo(r)
 		info.identity = id
-		id.r, id.ctx = r, r.Context()
+		id.r = r
 		next.ServeHTTP(aw, r)
 	})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +183,7 @@ func (s *App) readCookie(r *http.Request) (sess *sessions.Session, moved bool, e
 	if secureErr == nil || plainErr != nil {
 		sess, err = s.cookies.New(r, secureCookieName)
 		sess.Options.Secure = true
-		return sess, false, err
+		return sess, plainErr == nil, err // both: the plain one is expired
 	}
 	plain, err := s.cookies.New(r, cookieName)
 	sess = sessions.NewSession(s.cookies, secureCookieName) // securecookie signs the name: encoded again
@@ -242,7 +246,14 @@ func infoFrom(ctx context.Context) *requestInfo {
 // saveCookie writes the cookie to the answer (before its body). Called
 // again in the same request it replaces the earlier Set-Cookie.
 func (id *Identity) saveCookie() error {
-	id.answer.Header().Del("Set-Cookie")
+	h := id.answer.Header()
+	others := slices.DeleteFunc(h.Values("Set-Cookie"), func(c string) bool {
+		return strings.HasPrefix(c, cookieName+"=") || strings.HasPrefix(c, secureCookieName+"=")
+	})
+	h.Del("Set-Cookie")
+	for _, c := range others { // the program's own cookies stay
+		h.Add("Set-Cookie", c)
+	}
 	if id.expirePlain {
 		http.SetCookie(id.answer, &http.Cookie{Name: cookieName, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}

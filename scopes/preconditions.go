@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,22 +92,20 @@ func parseTags(h http.Header, name string) (*tagList, error) {
 func tagOf(current store.Entry) string { return ETag(current.Version) }
 
 // holds says whether the precondition holds for the key as it is now
-// (Version 0: it does not exist). If-None-Match counts only without
-// If-Match (§13.2.2).
+// (Version 0: it does not exist): If-Match, then If-None-Match (§13.2.2).
 func (p Precondition) holds(current store.Entry) bool {
 	exists := current.Version > 0
-	switch {
-	case p.ifMatch != nil:
-		if p.ifMatch.any {
-			return exists
+	if p.ifMatch != nil {
+		if p.ifMatch.any && !exists {
+			return false
 		}
-		for _, t := range p.ifMatch.tags {
-			if !t.weak && t.opaque == tagOf(current) { // strong comparison
-				return true
-			}
+		if !p.ifMatch.any && !slices.ContainsFunc(p.ifMatch.tags, func(t entityTag) bool {
+			return !t.weak && t.opaque == tagOf(current) // strong comparison
+		}) {
+			return false
 		}
-		return false
-	case p.ifNoneMatch != nil:
+	}
+	if p.ifNoneMatch != nil {
 		if p.ifNoneMatch.any {
 			return !exists
 		}
@@ -120,13 +119,13 @@ func (p Precondition) holds(current store.Entry) bool {
 }
 
 // version is the version a conditional write can name to keep p by
-// itself, atomically, when p says exactly one: If-Match with one strong
-// tag, or If-None-Match: *.
+// itself, atomically, when p says exactly one: If-Match alone with one
+// strong tag this app gave, or If-None-Match: * alone.
 func (p Precondition) version() (int64, bool) {
 	switch {
-	case p.ifMatch != nil && !p.ifMatch.any && len(p.ifMatch.tags) == 1 && !p.ifMatch.tags[0].weak:
+	case p.ifMatch != nil && p.ifNoneMatch == nil && !p.ifMatch.any && len(p.ifMatch.tags) == 1 && !p.ifMatch.tags[0].weak:
 		n, err := strconv.ParseInt(strings.Trim(p.ifMatch.tags[0].opaque, `"`), 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || ETag(n) != p.ifMatch.tags[0].opaque { // "05" is no tag of 5
 			return 0, false
 		}
 		if n == 0 {

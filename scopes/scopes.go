@@ -200,9 +200,6 @@ func (s *App) Close() {
 	})
 }
 
-// Store is the store the app serves.
-func (s *App) Store() store.Store { return s.store }
-
 // Limits are the limits the app keeps to.
 func (s *App) Limits() store.Limits { return s.limits }
 

@@ -3,6 +3,8 @@ package scopes
 import (
 	"context"
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/storagescopes/app/store"
 )
@@ -62,9 +64,21 @@ func (s *App) touch(first ...touch) {
 			more = false
 		}
 	}
+	// Together, so that the store's writer commits them as one batch; and
+	// bounded, so that a locked database does not hold up Close.
+	ctx, cancel := context.WithTimeout(context.Background(), touchWait)
+	defer cancel()
+	var wg sync.WaitGroup
 	for t := range pending {
-		if err := s.store.Touch(context.Background(), t.user, t.tab, true); err != nil && store.FaultOf(err) == nil && !errors.Is(err, store.ErrClosed) {
-			s.log.Error("touch", "error", err, "user", t.user[:8])
-		}
+		wg.Go(func() {
+			if err := s.store.Touch(ctx, t.user, t.tab, true); err != nil && store.FaultOf(err) == nil &&
+				!errors.Is(err, store.ErrClosed) && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Error("touch", "error", err, "user", t.user[:8])
+			}
+		})
 	}
+	wg.Wait()
 }
+
+// touchWait bounds one round of touches.
+const touchWait = 2 * time.Second

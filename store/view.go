@@ -44,20 +44,35 @@ type View struct {
 // (static/app.js, matches), to place a pushed key; both lower-case by
 // Unicode's full mapping, as JavaScript's toLowerCase does (İ is i̇, a
 // final Σ is ς), and a browser test holds them equal.
-func Matches(key, filter string) bool { return matches(key, Lower(filter)) }
+func Matches(key, filter string) bool {
+	var l lowerer
+	return matches(key, l.lower(filter), &l)
+}
 
 // matches is Matches with the filter in lower case already.
-func matches(key, lower string) bool {
-	return lower == "" || strings.Contains(Lower(key), lower)
+func matches(key, lower string, l *lowerer) bool {
+	return lower == "" || strings.Contains(l.lower(key), lower)
 }
 
 // Lower is s in lower case as JavaScript's toLowerCase makes it: Unicode's
-// full mapping, with the final sigma. ASCII, the common case, takes the
-// short way.
+// full mapping, with the final sigma.
 func Lower(s string) string {
+	var l lowerer
+	return l.lower(s)
+}
+
+// lowerer lower-cases as Lower does: ASCII, the common case, the short
+// way; the rest through one Caser, made once for all the keys of a view.
+type lowerer struct{ caser *cases.Caser }
+
+func (l *lowerer) lower(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			return cases.Lower(language.Und).String(s)
+			if l.caser == nil {
+				c := cases.Lower(language.Und)
+				l.caser = &c
+			}
+			return l.caser.String(s)
 		}
 	}
 	return strings.ToLower(s)
@@ -78,7 +93,8 @@ func (s Snapshot) View(w Window) View {
 		}
 	}
 	if w.Limit > 0 {
-		filter := Lower(w.Filter)
+		var l lowerer
+		filter := l.lower(w.Filter)
 		from := 0
 		if w.After != "" {
 			i, found := search(s.Entries, w.After)
@@ -88,7 +104,7 @@ func (s Snapshot) View(w Window) View {
 			}
 		}
 		for _, e := range s.Entries[from:] {
-			if !matches(e.Key, filter) {
+			if !matches(e.Key, filter, &l) {
 				continue
 			}
 			if len(v.Rows) == w.Limit {

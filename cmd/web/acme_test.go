@@ -78,8 +78,21 @@ func TestCertificatesOverACME(t *testing.T) {
 
 	prog := proctest.Self()
 	prog.Env = append(prog.Env, "SSL_CERT_FILE="+filepath.Join(dir, "ca.pem")) // the program trusts pebble's API
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 	s := proctest.MustStart(t, prog, "-domain", "app.localhost", "-acme-directory", directory,
-		"-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "data", "s.db"), "-secret", testSecret)
+		"-addr", "127.0.0.1:0", "-http-addr", httpAddr, "-db", filepath.Join(dir, "data", "s.db"), "-secret", testSecret)
+
+	// Plain HTTP redirects to the same URL over HTTPS, on the app's port.
+	plain, _ := http.NewRequest("GET", "http://"+httpAddr+"/settings?x=1", nil)
+	plain.Host = "app.localhost"
+	redirect, err := http.DefaultTransport.RoundTrip(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect.Body.Close()
+	if got := redirect.Header.Get("Location"); redirect.StatusCode != http.StatusPermanentRedirect || got != s.URL+"/settings?x=1" {
+		t.Errorf("plain HTTP: %d to %q, want 308 to %s/settings?x=1", redirect.StatusCode, got, s.URL)
+	}
 
 	// The certificate pebble issued chains to its root of the moment.
 	res, err := trustPebble.Get(fmt.Sprintf("https://127.0.0.1:%d/roots/0", mgmtPort))

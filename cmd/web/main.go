@@ -419,7 +419,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	scheme := "http://"
 	if cfg.https.on() {
-		tlsConfig, challenges, err := cfg.https.tlsConfig(cfg.dbPath)
+		tlsConfig, challenges, err := cfg.https.tlsConfig(cfg.dbPath, ln.Addr().String())
 		if err != nil {
 			return err
 		}

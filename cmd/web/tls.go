@@ -102,6 +102,9 @@ func httpsFlags(fs *flag.FlagSet, env func(name, def string) string) (parse func
 				return fmt.Errorf("-hsts: %q is not a duration such as 8760h, or 0", hsts)
 			}
 			h.hsts = d
+			if d == 0 {
+				h.hsts = -1 // 0s: off, like 0
+			}
 		}
 		c.https = h
 		return nil
@@ -109,8 +112,9 @@ func httpsFlags(fs *flag.FlagSet, env func(name, def string) string) (parse func
 }
 
 // tlsConfig is how the app serves HTTPS, and with -domain the plain HTTP
-// handler for ACME's challenges (nil otherwise).
-func (h httpsConfig) tlsConfig(dbPath string) (*tls.Config, http.Handler, error) {
+// handler for ACME's challenges and the redirect to httpsAddr (nil
+// otherwise).
+func (h httpsConfig) tlsConfig(dbPath, httpsAddr string) (*tls.Config, http.Handler, error) {
 	if h.certFile != "" {
 		files := &certFiles{cert: h.certFile, key: h.keyFile}
 		if _, err := files.get(nil); err != nil {
@@ -128,16 +132,23 @@ func (h httpsConfig) tlsConfig(dbPath string) (*tls.Config, http.Handler, error)
 	}
 	cfg := m.TLSConfig()
 	cfg.MinVersion = tls.VersionTLS12
-	return cfg, m.HTTPHandler(http.HandlerFunc(redirectToHTTPS)), nil
+	return cfg, m.HTTPHandler(redirectToHTTPS(httpsAddr)), nil
 }
 
-// redirectToHTTPS sends a plain HTTP request to the same URL over HTTPS.
-func redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+// redirectToHTTPS sends a plain HTTP request to the same URL over HTTPS,
+// on the port the app serves it (httpsAddr's).
+func redirectToHTTPS(httpsAddr string) http.Handler {
+	_, port, _ := net.SplitHostPort(httpsAddr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if port != "443" && port != "" {
+			host = net.JoinHostPort(host, port)
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
 }
 
 // certFiles serves a certificate from its files, and reads them again when
@@ -160,6 +171,9 @@ func (f *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	f.checked = time.Now()
 	stamp, err := stampOf(f.cert, f.key)
 	if err != nil {
+		if f.current != nil {
+			return f.current, nil // a file moved away for a moment by a renewal
+		}
 		return nil, fmt.Errorf("-tls-cert: %w", err)
 	}
 	if f.current != nil && stamp == f.stamp {
