@@ -25,13 +25,12 @@ import (
 // connection. It also reports each server's memory per idle connection.
 // With writeTo set (a second instance on the same Redis) the writes go
 // there, so every delivery crosses instances.
-func fanout(ctx context.Context, o options, target, writeTo, base *process, out io.Writer) error {
+func fanout(ctx context.Context, o options, n int, target, writeTo, base *process, out io.Writer) error {
 	writeURL, across := target.url, ""
 	if writeTo != nil {
 		writeURL, across = writeTo.url, ", written on a second instance"
 	}
 	const browsers, rounds = 50, 5
-	n := o.subscribers
 
 	var jars []http.CookieJar
 	for range browsers {
@@ -42,28 +41,21 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 		}
 		jars = append(jars, jar)
 	}
-	app, err := openSubscribers(ctx, target, n, o.liveDeflate, true, func(i int) string {
-		return fmt.Sprintf("%s/live?tab=%s&client=%s", target.url, uuid(), uuid())
-	}, func(i int) *http.Client { return &http.Client{Jar: jars[i%browsers]} })
-	if err != nil {
-		return fmt.Errorf("the app: %w", err)
+	openApp := func() (*subscribers, error) {
+		return openSubscribers(ctx, target, n, o.liveDeflate, true, func(i int) string {
+			return fmt.Sprintf("%s/live?tab=%s&client=%s", target.url, uuid(), uuid())
+		}, func(i int) *http.Client { return &http.Client{Jar: jars[i%browsers]} })
 	}
-	defer app.close()
-	bare, err := openSubscribers(ctx, base, n, o.liveDeflate, false, func(int) string { return base.url + "/ws" },
-		func(int) *http.Client { return http.DefaultClient })
-	if err != nil {
-		return fmt.Errorf("the bare server: %w", err)
+	openBare := func() (*subscribers, error) {
+		return openSubscribers(ctx, base, n, o.liveDeflate, false, func(int) string { return base.url + "/ws" },
+			func(int) *http.Client { return http.DefaultClient })
 	}
-	defer bare.close()
-
 	writer := &http.Client{}
 	var appD, bareD []time.Duration
 	var appMax, bareMax []time.Duration
 	var size int64
 	var appCPU, bareCPU time.Duration
-	// Round 0 warms both up (the first write on a connection, a goroutine's
-	// stack growing) and is not counted.
-	for round := range rounds + 1 {
+	appRound := func(app *subscribers, round int) error {
 		marker := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
 		c0 := target.cpu()
 		d, err := app.round(ctx, marker, func() error {
@@ -77,11 +69,13 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 			appD, appMax = append(appD, d...), append(appMax, slices.Max(d))
 		}
 		size = app.size.Load()
-
-		marker = fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
+		return nil
+	}
+	bareRound := func(bare *subscribers, round int) error {
+		marker := fmt.Sprintf("fanout-marker-%d-%s", round, uuid())
 		msg := marker + strings.Repeat(" ", max(0, int(size)-len(marker)))
-		c0 = base.cpu()
-		d, err = bare.round(ctx, marker, func() error {
+		c0 := base.cpu()
+		d, err := bare.round(ctx, marker, func() error {
 			req, _ := http.NewRequestWithContext(ctx, "POST", base.url+"/broadcast", strings.NewReader(msg))
 			res, err := writer.Do(req)
 			if err != nil {
@@ -97,7 +91,62 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 			bareCPU += base.cpu() - c0
 			bareD, bareMax = append(bareD, d...), append(bareMax, slices.Max(d))
 		}
+		return nil
 	}
+	// Round 0 warms both up (the first write on a connection, a goroutine's
+	// stack growing) and is not counted. The two take turns round by round
+	// when this process may hold both sets of sockets; else the app's rounds
+	// come first, its sockets are closed, then the bare server's.
+	turns := "taking turns"
+	app, err := openApp()
+	if err != nil {
+		return fmt.Errorf("the app: %w", err)
+	}
+	defer app.close()
+	if openFilesFor(2 * n) {
+		bare, err := openBare()
+		if err != nil {
+			return fmt.Errorf("the bare server: %w", err)
+		}
+		defer bare.close()
+		for round := range rounds + 1 {
+			if err := appRound(app, round); err != nil {
+				return err
+			}
+			if err := bareRound(bare, round); err != nil {
+				return err
+			}
+		}
+		return report(out, o, n, browsers, rounds, across, turns, app, bare, target, base, appD, bareD, appMax, bareMax, appCPU, bareCPU)
+	}
+	turns = "the app's, then the bare server's (this process may not hold both sets of sockets at once)"
+	for round := range rounds + 1 {
+		if err := appRound(app, round); err != nil {
+			return err
+		}
+	}
+	app.afterRounds(target, n)
+	app.close()
+	bare, err := openBare()
+	if err != nil {
+		return fmt.Errorf("the bare server: %w", err)
+	}
+	defer bare.close()
+	for round := range rounds + 1 {
+		if err := bareRound(bare, round); err != nil {
+			return err
+		}
+	}
+	return report(out, o, n, browsers, rounds, across, turns, app, bare, target, base, appD, bareD, appMax, bareMax, appCPU, bareCPU)
+}
+
+// report prints a fan-out's figures, the app's against the bare server's.
+func report(out io.Writer, o options, n, browsers, rounds int, across, turns string, app, bare *subscribers, target, base *process,
+	appD, bareD, appMax, bareMax []time.Duration, appCPU, bareCPU time.Duration) error {
+	if app.rssAfter == 0 {
+		app.afterRounds(target, n)
+	}
+	bare.afterRounds(base, n)
 	slices.Sort(appD)
 	slices.Sort(bareD)
 	a, b := result{latencies: appD}, result{latencies: bareD}
@@ -105,12 +154,12 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 	if o.liveDeflate {
 		deflate = ", permessage-deflate offered"
 	}
-	fmt.Fprintf(out, "fanout: %d live connections on the app (%d browsers) and %d on a bare coder/websocket server, same client%s; %d rounds taking turns (after one to warm up): a general write%s, then a broadcast of as many bytes\n",
-		n, browsers, n, deflate, rounds, across)
-	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "wire bytes/conn", "opened in")
+	fmt.Fprintf(out, "fanout: %d live connections on the app (%d browsers) and %d on a bare coder/websocket server, same client%s; %d rounds, %s (after one to warm up): a general write%s, then a broadcast of as many bytes\n",
+		n, browsers, n, deflate, rounds, turns, across)
+	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "after rounds", "wire bytes/conn", "opened in")
 	line := func(name string, r result, s *subscribers, cpu time.Duration) {
-		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %13.0fB %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
-			(cpu / rounds).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, float64(s.roundBytes.Load())/float64(n*(rounds+1)), s.opened.Round(time.Millisecond))
+		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %11.1f KiB %13.0fB %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
+			(cpu / time.Duration(rounds)).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, s.rssAfter/1024, float64(s.roundBytes.Load())/float64(n*(rounds+1)), s.opened.Round(time.Millisecond))
 	}
 	line("app", a, app, appCPU)
 	line("bare", b, bare, bareCPU)
@@ -120,9 +169,9 @@ func fanout(ctx context.Context, o options, target, writeTo, base *process, out 
 		}
 		return fmt.Sprintf("%.2f×", x/y)
 	}
-	fmt.Fprintf(out, "  app/bare: p99 %s, max %s, RSS per idle connection %s, in use %s, server CPU per round %s  (per-round max, app %v, bare %v)\n",
+	fmt.Fprintf(out, "  app/bare: p99 %s, max %s, RSS per idle connection %s (after the rounds %s), in use %s, server CPU per round %s  (per-round max, app %v, bare %v)\n",
 		ratio(float64(a.p(99)), float64(b.p(99))), ratio(float64(a.max()), float64(b.max())),
-		ratio(app.rssPer, bare.rssPer), ratio(app.inUsePer, bare.inUsePer), ratio(float64(appCPU), float64(bareCPU)),
+		ratio(app.rssPer, bare.rssPer), ratio(app.rssAfter, bare.rssAfter), ratio(app.inUsePer, bare.inUsePer), ratio(float64(appCPU), float64(bareCPU)),
 		roundMs(appMax), roundMs(bareMax))
 	return nil
 }
@@ -169,7 +218,9 @@ type subscribers struct {
 	size, roundBytes, wire atomic.Int64
 	last                   atomic.Int64 // unix nanoseconds of the last message
 	opened                 time.Duration
-	inUsePer, rssPer       float64 // server memory per idle connection, bytes
+	inUsePer, rssPer       float64 // server memory per idle connection, bytes, after the joins
+	rssAfter               float64 // the same after the rounds
+	rssBefore              int64   // the server's RSS before the connections
 }
 
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -183,7 +234,7 @@ func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool
 		inUseBefore, _ = p.inUse(ctx)
 		rssBefore = p.rss()
 	}
-	s := &subscribers{conns: make([]*websocket.Conn, n), got: make(chan time.Time, n)}
+	s := &subscribers{conns: make([]*websocket.Conn, n), got: make(chan time.Time, n), rssBefore: rssBefore}
 	mode := websocket.CompressionDisabled
 	if deflate {
 		mode = websocket.CompressionNoContextTakeover
@@ -255,6 +306,14 @@ func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool
 		s.rssPer = float64(p.rss()-rssBefore) / float64(n)
 	}
 	return s, nil
+}
+
+// afterRounds notes the server's RSS per connection once the rounds are
+// done: the pushes' buffers and the heap they grew.
+func (s *subscribers) afterRounds(p *process, n int) {
+	if p.proc != nil {
+		s.rssAfter = float64(p.rss()-s.rssBefore) / float64(n)
+	}
 }
 
 // read reads conn until it closes: it notes when the round's message

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	scenarios   []string
-	subscribers int
+	subscribers []int // live connections, one fanout run each
 	chart       string
 	levels      []int
 	rows        int
@@ -65,7 +66,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measurement")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run: "+strings.Join(allScenarios, ", "))
-	fs.IntVar(&o.subscribers, "subscribers", 5000, "live connections for the fanout scenario")
+	subscribers := fs.String("subscribers", "5000,10000", "live connections for the fanout scenario, one run per number (comma-separated)")
 	fs.StringVar(&o.chart, "chart", "", "write an SVG chart of throughput and p99 against concurrency to this file")
 	fs.StringVar(&levels, "levels", "1,4,16,64,256", "concurrency levels for -chart")
 	fs.StringVar(&backends, "backend", "sqlite", "the server's store: sqlite, redis (the tool starts a redis-server of its own; the fan-out then writes on a second instance), cluster (a six-node Redis Cluster of its own), or several, e.g. sqlite,redis,cluster: side by side, each scenario on one then the others")
@@ -79,6 +80,13 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.baseline, "baseline", "", "internal: serve the baseline on this address")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, f := range strings.Split(*subscribers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-subscribers: %q is not a positive number", f)
+		}
+		o.subscribers = append(o.subscribers, n)
 	}
 	o.backends = strings.Split(backends, ",")
 	for _, b := range o.backends {
@@ -136,6 +144,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.baseline != "" {
 		return serveBaseline(ctx, o.baseline)
+	}
+	if slices.Contains(o.scenarios, "fanout") {
+		if err := raiseOpenFiles(uint64(2*slices.Max(o.subscribers) + 4096)); err != nil {
+			fmt.Fprintf(out, "note: the open files limit stays as it is (%v)\n", err)
+		}
 	}
 
 	var app proctest.Program
@@ -216,10 +229,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	target := targets[0].process
 	if slices.Contains(o.scenarios, "fanout") {
-		for _, t := range targets {
-			fmt.Fprintf(out, "\n[%s] ", t.name)
-			if err := fanout(ctx, o, t.process, t.writeTo, base, out); err != nil {
-				return fmt.Errorf("fanout on %s: %w", t.name, err)
+		for _, n := range o.subscribers {
+			for _, t := range targets {
+				fmt.Fprintf(out, "\n[%s] ", t.name)
+				if err := fanout(ctx, o, n, t.process, t.writeTo, base, out); err != nil {
+					return fmt.Errorf("fanout of %d on %s: %w", n, t.name, err)
+				}
 			}
 		}
 	}
