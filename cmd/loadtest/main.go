@@ -4,7 +4,7 @@
 //	go run ./cmd/loadtest [-c 64] [-d 5s] [-scenarios write-htmx,write-api,...] [-subscribers 5000]
 //
 // It builds the server and starts it as a separate process on a temp
-// database (or targets -url), starts the baseline as another process (this
+// database (or targets -url, or starts the built -app), starts the baseline as another process (this
 // same binary with -baseline), drives each scenario for -d after a warm-up,
 // and prints requests/s, p50/p99/max latency, errors and the ratio to the
 // baseline, plus the server's CPU time and peak RSS. -chart writes an SVG of
@@ -39,6 +39,7 @@ func main() {
 // options are the flags.
 type options struct {
 	url         string
+	app         string // a built server to measure instead of building ./cmd/web
 	conns       int
 	duration    time.Duration
 	warmup      time.Duration
@@ -62,6 +63,7 @@ func parse(args []string) (options, error) {
 	var o options
 	var scenarios, levels, backends string
 	fs.StringVar(&o.url, "url", "", "target a running server (loopback only) instead of starting one")
+	fs.StringVar(&o.app, "app", "", "start this built server (e.g. one built from another commit, to compare) instead of building ./cmd/web")
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections (virtual clients)")
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measurement")
@@ -113,6 +115,9 @@ func parse(args []string) (options, error) {
 	if o.rows > 0 && o.backends[0] != "sqlite" {
 		return o, fmt.Errorf("-rows measures the SQLite store (a second, empty one runs beside it)")
 	}
+	if o.url != "" && o.app != "" {
+		return o, fmt.Errorf("-url and -app: one measures a running server, the other starts one")
+	}
 	if o.url != "" {
 		if err := checkLoopback(o.url); err != nil {
 			return o, err
@@ -161,7 +166,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if app, err = buildApp(ctx, dir); err != nil {
+		if o.app != "" {
+			app = proctest.Program{Path: o.app}
+		} else if app, err = buildApp(ctx, dir); err != nil {
 			return err
 		}
 		for _, backend := range o.backends {
