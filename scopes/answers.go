@@ -40,8 +40,7 @@ func Render(w http.ResponseWriter, r *http.Request, status int, c templ.Componen
 		return fmt.Errorf("render: %w", err)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"], h["Cache-Control"] = htmlUTF8, noStore
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
