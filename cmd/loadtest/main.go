@@ -8,7 +8,8 @@
 // same binary with -baseline), drives each scenario for -d after a warm-up,
 // and prints requests/s, p50/p99/max latency, errors and the ratio to the
 // baseline, plus the server's CPU time and peak RSS. -chart writes an SVG of
-// throughput and p99 against concurrency. Loopback only.
+// throughput and p99 against concurrency; -cpuprofile the server's CPU
+// profile. Loopback only.
 package main
 
 import (
@@ -16,7 +17,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -40,6 +43,7 @@ func main() {
 type options struct {
 	url         string
 	app         string // a built server to measure instead of building ./cmd/web
+	cpuProfile  string // write the server's CPU profile over the request scenarios here
 	conns       int
 	duration    time.Duration
 	warmup      time.Duration
@@ -63,6 +67,7 @@ func parse(args []string) (options, error) {
 	var o options
 	var scenarios, levels, backends string
 	fs.StringVar(&o.url, "url", "", "target a running server (loopback only) instead of starting one")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the (first) server's CPU profile over the request scenarios to this file (go tool pprof FILE)")
 	fs.StringVar(&o.app, "app", "", "start this built server (e.g. one built from another commit, to compare) instead of building ./cmd/web")
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections (virtual clients)")
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
@@ -196,6 +201,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return chartRun(ctx, o, targets[0].process, base, out)
 	}
 
+	profiled, err := profileServer(ctx, o, targets[0].process, len(targets))
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
 	for _, name := range o.scenarios {
 		if name == "fanout" || name == "full-scope" {
@@ -225,6 +234,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
 				ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
 		}
+	}
+	if err := profiled(); err != nil {
+		return err
 	}
 	for _, t := range targets {
 		if t.redis == nil {
@@ -363,6 +375,41 @@ func measure(ctx context.Context, name string, conns int, o options, target, bas
 		bss = append(bss, drive(ctx, bs, base, o.warmup/slices, o.duration/slices))
 	}
 	return pool(rs), pool(bss), nil
+}
+
+// profileServer starts the CPU profile of p (the first of the servers
+// measured), long enough for the request scenarios on every server (each:
+// the app's three slices and the baseline's, and a second or so to set
+// up), and returns a function that waits for it and writes it to
+// -cpuprofile.
+func profileServer(ctx context.Context, o options, p *process, servers int) (wait func() error, err error) {
+	if o.cpuProfile == "" {
+		return func() error { return nil }, nil
+	}
+	if p.pprof == "" {
+		return nil, fmt.Errorf("-cpuprofile: the server has no profiler (-url targets one the tool did not start)")
+	}
+	var n int
+	for _, s := range o.scenarios {
+		if s != "fanout" && s != "full-scope" {
+			n++
+		}
+	}
+	seconds := int(math.Ceil((time.Duration(n*servers) * (2*(o.warmup+o.duration) + time.Second)).Seconds()))
+	done := make(chan error, 1)
+	go func() {
+		b, err := get(ctx, http.DefaultClient, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.pprof, seconds))
+		if err == nil {
+			err = os.WriteFile(o.cpuProfile, b, 0o644)
+		}
+		done <- err
+	}()
+	return func() error {
+		if err := <-done; err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func us(d time.Duration) string {
