@@ -156,10 +156,10 @@ func report(out io.Writer, o options, n, browsers, rounds int, across, turns str
 	}
 	fmt.Fprintf(out, "fanout: %d live connections on the app (%d browsers) and %d on a bare coder/websocket server, same client%s; %d rounds, %s (after one to warm up): a general write%s, then a broadcast of as many bytes\n",
 		n, browsers, n, deflate, rounds, turns, across)
-	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %14s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "after rounds", "wire bytes/conn", "opened in")
+	fmt.Fprintf(out, "  %-5s %7s %10s %10s %10s %12s %12s %12s %14s %14s %10s %s\n", "", "message", "p50", "p99", "max", "server CPU", "in use/conn", "RSS/conn", "after rounds", "wire bytes/conn", "join CPU", "opened in")
 	line := func(name string, r result, s *subscribers, cpu time.Duration) {
-		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %11.1f KiB %13.0fB %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
-			(cpu / time.Duration(rounds)).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, s.rssAfter/1024, float64(s.roundBytes.Load())/float64(n*(rounds+1)), s.opened.Round(time.Millisecond))
+		fmt.Fprintf(out, "  %-5s %6dB %10s %10s %10s %10s/r %9.1f KiB %9.1f KiB %11.1f KiB %13.0fB %7.0f µs %s\n", name, s.size.Load(), ms(r.p(50)), ms(r.p(99)), ms(r.max()),
+			(cpu / time.Duration(rounds)).Round(time.Millisecond), s.inUsePer/1024, s.rssPer/1024, s.rssAfter/1024, float64(s.roundBytes.Load())/float64(n*(rounds+1)), s.joinCPU, s.opened.Round(time.Millisecond))
 	}
 	line("app", a, app, appCPU)
 	line("bare", b, bare, bareCPU)
@@ -221,6 +221,7 @@ type subscribers struct {
 	inUsePer, rssPer       float64 // server memory per idle connection, bytes, after the joins
 	rssAfter               float64 // the same after the rounds
 	rssBefore              int64   // the server's RSS before the connections
+	joinCPU                float64 // server CPU per connection while they opened and settled, µs
 }
 
 var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -230,6 +231,7 @@ var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // until nothing has arrived for a second; then it measures p's memory.
 func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool, url func(i int) string, client func(i int) *http.Client) (*subscribers, error) {
 	var rssBefore, inUseBefore int64
+	cpuBefore := p.cpu()
 	if p.proc != nil {
 		inUseBefore, _ = p.inUse(ctx)
 		rssBefore = p.rss()
@@ -295,6 +297,7 @@ func openSubscribers(ctx context.Context, p *process, n int, deflate, first bool
 		time.Since(time.Unix(0, s.last.Load())) < time.Second; {
 		time.Sleep(50 * time.Millisecond)
 	}
+	s.joinCPU = float64((p.cpu() - cpuBefore).Microseconds()) / float64(n)
 	if p.proc != nil {
 		inUse, err := p.inUse(ctx)
 		if err != nil {
