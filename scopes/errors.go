@@ -138,8 +138,8 @@ func (s *App) Logger(ctx context.Context) *slog.Logger {
 // WriteJSON answers v as JSON with status, as typed (<, > and & are not
 // escaped: the API's values come back as they were sent).
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"], h["Cache-Control"] = applicationJSON, noStore
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

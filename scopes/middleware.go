@@ -94,11 +94,12 @@ func (s *App) securityHeaders(next http.Handler) http.Handler {
 var (
 	contentSecurityPolicy = []string{"default-src 'self'; script-src 'self'; style-src 'self'; " +
 		"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"}
-	deny       = []string{"DENY"}
-	nosniff    = []string{"nosniff"}
-	sameOrigin = []string{"same-origin"}
-	htmlUTF8   = []string{"text/html; charset=utf-8"}
-	noStore    = []string{"no-store"}
+	deny            = []string{"DENY"}
+	nosniff         = []string{"nosniff"}
+	sameOrigin      = []string{"same-origin"}
+	htmlUTF8        = []string{"text/html; charset=utf-8"}
+	applicationJSON = []string{"application/json"}
+	noStore         = []string{"no-store"}
 )
 
 // refuseCrossOrigin refuses writes from other origins (Go's
