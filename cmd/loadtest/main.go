@@ -1,13 +1,15 @@
 // Command loadtest measures the app against a bare net/http baseline in
 // the same run, on the same machine, with the same client.
 //
-//	go run ./cmd/loadtest [-c 64] [-d 5s] [-scenarios write-htmx,write-api,...] [-subscribers 5000]
+//	go run ./cmd/loadtest [-c 64] [-d 5s] [-scenarios write-htmx,write-api,...] [-subscribers 5000] [-runs 5] [-app A,B]
 //
 // It builds the server and starts it as a separate process on a temp
-// database (or targets -url, or starts the built -app), starts the baseline as another process (this
-// same binary with -baseline), drives each scenario for -d after a warm-up,
-// and prints requests/s, p50/p99/max latency, errors and the ratio to the
-// baseline, plus the server's CPU time and peak RSS. -chart writes an SVG of
+// database (or targets -url, or starts the built -app servers, which take
+// turns), starts the baseline as another process (this same binary with
+// -baseline), drives each scenario for -d after a warm-up, and prints
+// requests/s, p50/p99/max latency, errors and the ratio to the baseline,
+// plus the server's CPU time and peak RSS; -runs repeats the request
+// scenarios and sums them up as medians and ranges. -chart writes an SVG of
 // throughput and p99 against concurrency; -cpuprofile the server's CPU
 // profile. Loopback only.
 package main
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,8 +45,9 @@ func main() {
 // options are the flags.
 type options struct {
 	url         string
-	app         string // a built server to measure instead of building ./cmd/web
-	cpuProfile  string // write the server's CPU profile over the request scenarios here
+	apps        []string // built servers to measure instead of building ./cmd/web
+	runs        int      // times to run the request scenarios
+	cpuProfile  string   // write the server's CPU profile over the request scenarios here
 	conns       int
 	duration    time.Duration
 	warmup      time.Duration
@@ -68,7 +72,8 @@ func parse(args []string) (options, error) {
 	var scenarios, levels, backends string
 	fs.StringVar(&o.url, "url", "", "target a running server (loopback only) instead of starting one")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the (first) server's CPU profile over the request scenarios to this file (go tool pprof FILE)")
-	fs.StringVar(&o.app, "app", "", "start this built server (e.g. one built from another commit, to compare) instead of building ./cmd/web")
+	apps := fs.String("app", "", "start this built server instead of building ./cmd/web; several, comma-separated (e.g. two commits' builds), take turns on each scenario")
+	fs.IntVar(&o.runs, "runs", 1, "run the request scenarios this many times and print each one's median and range")
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections (virtual clients)")
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measurement")
@@ -95,6 +100,12 @@ func parse(args []string) (options, error) {
 		}
 		o.subscribers = append(o.subscribers, n)
 	}
+	if *apps != "" {
+		o.apps = strings.Split(*apps, ",")
+	}
+	if o.runs < 1 {
+		return o, fmt.Errorf("-runs %d: at least 1", o.runs)
+	}
 	o.backends = strings.Split(backends, ",")
 	for _, b := range o.backends {
 		if b != "sqlite" && b != "redis" && b != "cluster" {
@@ -103,6 +114,9 @@ func parse(args []string) (options, error) {
 	}
 	if len(o.backends) > 1 && (o.chart != "" || o.rows > 0 || o.url != "") {
 		return o, fmt.Errorf("-backend %s: -chart, -rows and -url measure one backend", backends)
+	}
+	if len(o.apps) > 1 && (o.chart != "" || o.rows > 0) {
+		return o, fmt.Errorf("-app %s: -chart and -rows measure one server", *apps)
 	}
 	o.scenarios = strings.Split(scenarios, ",")
 	for _, s := range o.scenarios {
@@ -120,7 +134,7 @@ func parse(args []string) (options, error) {
 	if o.rows > 0 && o.backends[0] != "sqlite" {
 		return o, fmt.Errorf("-rows measures the SQLite store (a second, empty one runs beside it)")
 	}
-	if o.url != "" && o.app != "" {
+	if o.url != "" && len(o.apps) > 0 {
 		return o, fmt.Errorf("-url and -app: one measures a running server, the other starts one")
 	}
 	if o.url != "" {
@@ -161,7 +175,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	var app proctest.Program
+	var app proctest.Program // the first, for -rows
 	var targets []*target
 	if o.url != "" {
 		targets = []*target{{name: "url", process: &process{url: o.url}}}
@@ -171,18 +185,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		if o.app != "" {
-			app = proctest.Program{Path: o.app}
-		} else if app, err = buildApp(ctx, dir); err != nil {
-			return err
+		var apps []proctest.Program
+		for _, path := range o.apps {
+			apps = append(apps, proctest.Program{Path: path})
 		}
-		for _, backend := range o.backends {
-			t, err := startTarget(ctx, app, backend, o)
+		if len(apps) == 0 {
+			built, err := buildApp(ctx, dir)
 			if err != nil {
 				return err
 			}
-			defer t.stop()
-			targets = append(targets, t)
+			apps = append(apps, built)
+		}
+		app = apps[0]
+		for _, a := range apps {
+			for _, backend := range o.backends {
+				t, err := startTarget(ctx, a, backend, o)
+				if err != nil {
+					return err
+				}
+				defer t.stop()
+				if len(apps) > 1 { // named by their builds
+					t.name = strings.TrimSuffix(filepath.Base(a.Path), ".exe")
+					if len(o.backends) > 1 {
+						t.name += "/" + backend
+					}
+				}
+				targets = append(targets, t)
+			}
 		}
 	}
 	base, err := startBaseline(ctx)
@@ -201,39 +230,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return chartRun(ctx, o, targets[0].process, base, out)
 	}
 
-	profiled, err := profileServer(ctx, o, targets[0].process, len(targets))
+	profiled, err := profileServer(ctx, o, targets[0].process, len(targets)*o.runs)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
-	for _, name := range o.scenarios {
-		if name == "fanout" || name == "full-scope" {
-			continue
-		}
-		var first result
-		var firstRatio float64
-		for i, t := range targets {
-			r, b, err := measure(ctx, name, o.conns, o, t.process, base)
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", name, t.name, err)
-			}
-			rs, rc := r.cpuPerRequest()
-			bs, bc := b.cpuPerRequest()
-			redis := ""
-			if len(t.process.redisPids) > 0 {
-				redis = " [" + us(r.perRequest(r.redisCPU)) + "]"
-			}
-			ratio := r.rps() / b.rps()
-			fmt.Fprintf(out, "%-14s %-7s %8.0f %8s %8s %8s %6d %9.0f %8s %6.2f   %s %s (%s %s)%s\n", name, t.name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), ms(b.p(99)), ratio,
-				us(rs), us(rc), us(bs), us(bc), redis)
-			if i == 0 {
-				first, firstRatio = r, ratio
-				continue
-			}
-			fs, _ := first.cpuPerRequest()
-			fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
-				ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
-		}
+	if err := requests(ctx, o, targets, base, out); err != nil {
+		return err
 	}
 	if err := profiled(); err != nil {
 		return err
@@ -410,6 +412,77 @@ func profileServer(ctx context.Context, o options, p *process, servers int) (wai
 		}
 		return nil
 	}, nil
+}
+
+// requests measures each request scenario on every target, o.runs times,
+// the targets taking turns on each scenario; over several runs it then
+// prints each one's median and range: its ratio to the baseline, and the
+// server's CPU per request over the baseline's (steadier than the ratio on
+// a machine whose speed drifts).
+func requests(ctx context.Context, o options, targets []*target, base *process, out io.Writer) error {
+	type key struct{ scenario, target string }
+	var order []key
+	ratios, cpus := map[key][]float64{}, map[key][]float64{}
+	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
+	for run := range o.runs {
+		if o.runs > 1 {
+			fmt.Fprintf(out, "run %d of %d\n", run+1, o.runs)
+		}
+		for _, name := range o.scenarios {
+			if name == "fanout" || name == "full-scope" {
+				continue
+			}
+			var first result
+			var firstRatio float64
+			for i, t := range targets {
+				r, b, err := measure(ctx, name, o.conns, o, t.process, base)
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", name, t.name, err)
+				}
+				rs, rc := r.cpuPerRequest()
+				bs, bc := b.cpuPerRequest()
+				redis := ""
+				if len(t.process.redisPids) > 0 {
+					redis = " [" + us(r.perRequest(r.redisCPU)) + "]"
+				}
+				ratio := r.rps() / b.rps()
+				fmt.Fprintf(out, "%-14s %-7s %8.0f %8s %8s %8s %6d %9.0f %8s %6.2f   %s %s (%s %s)%s\n", name, t.name, r.rps(), ms(r.p(50)), ms(r.p(99)), ms(r.max()), r.errors, b.rps(), ms(b.p(99)), ratio,
+					us(rs), us(rc), us(bs), us(bc), redis)
+				k := key{name, t.name}
+				if _, seen := ratios[k]; !seen {
+					order = append(order, k)
+				}
+				ratios[k] = append(ratios[k], ratio)
+				if rs > 0 && bs > 0 {
+					cpus[k] = append(cpus[k], float64(rs)/float64(bs))
+				}
+				if i == 0 {
+					first, firstRatio = r, ratio
+					continue
+				}
+				fs, _ := first.cpuPerRequest()
+				fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
+					ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
+			}
+		}
+	}
+	if o.runs > 1 {
+		fmt.Fprintf(out, "\nover %d runs, median (range): the ratio to the baseline; the server's CPU per request over the baseline's\n", o.runs)
+		for _, k := range order {
+			fmt.Fprintf(out, "%-14s %-12s %s   %s\n", k.scenario, k.target, spread(ratios[k], ""), spread(cpus[k], "×"))
+		}
+	}
+	return nil
+}
+
+// spread is the median of xs and their range, the median with unit.
+func spread(xs []float64, unit string) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	s := slices.Sorted(slices.Values(xs))
+	median := (s[(len(s)-1)/2] + s[len(s)/2]) / 2
+	return fmt.Sprintf("%.2f%s (%.2f–%.2f)", median, unit, s[0], s[len(s)-1])
 }
 
 func us(d time.Duration) string {
