@@ -29,17 +29,7 @@ func TestNginxInFrontOfTwoInstances(t *testing.T) {
 	redisURL := redistest.Start(t)
 	a := startServer(t, "-redis", redisURL)
 	b := startServer(t, "-redis", redisURL)
-	n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), []string{a.Addr, b.Addr}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		n.Stop()
-		if t.Failed() {
-			t.Logf("nginx output:\n%s", n.Log())
-		}
-	})
-	lb := n.URL
+	lb := startNginx(t, []string{a.Addr, b.Addr}, nil).URL
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
@@ -117,6 +107,23 @@ func needNginx(t *testing.T) {
 	}
 }
 
+// startNginx starts nginx in front of upstreams (with TLS when files are
+// given), stopped when t ends and its output logged if t failed.
+func startNginx(t *testing.T, upstreams []string, files *nginx.TLS) *nginx.Nginx {
+	t.Helper()
+	n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), upstreams, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.Stop()
+		if t.Failed() {
+			t.Logf("nginx output:\n%s", n.Log())
+		}
+	})
+	return n
+}
+
 // TestNginxWithTLSInFront runs internal/nginx/scopes-tls.conf, as written,
 // terminating TLS in front of an instance that trusts it (-trusted-proxies
 // 127.0.0.1/32): the cookie is Secure and __Host-named, writes and the live
@@ -147,16 +154,7 @@ func TestNginxWithTLSInFront(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startServer(t, tc.flags...)
-			n, err := nginx.Start(context.Background(), t.TempDir(), fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t)), []string{s.Addr}, files)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				n.Stop()
-				if t.Failed() {
-					t.Logf("nginx output:\n%s", n.Log())
-				}
-			})
+			n := startNginx(t, []string{s.Addr}, files)
 			jar, _ := cookiejar.New(nil)
 			c := &http.Client{Jar: jar, Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 			res, err := c.Get(n.URL + "/")
