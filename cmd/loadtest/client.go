@@ -24,7 +24,6 @@ type scenario struct {
 	name    string
 	url     string
 	clients []*vclient
-	size    int // baseline only: the response size to answer
 }
 
 type vclient struct {
@@ -61,19 +60,20 @@ func uuid() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-func newScenario(ctx context.Context, name, base string, conns int) (*scenario, error) {
-	// No client asks for compression unless its scenario says so (page-gzip):
-	// the baseline does not compress, and the others measure the app's own
-	// work, as they did before it compressed.
-	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute,
+// newTransport is a client's connections to one server, conns of them.
+// No client asks for compression unless its scenario says so (page-gzip):
+// the others measure the app's own work, as they did before it compressed.
+func newTransport(conns int) *http.Transport {
+	return &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute,
 		DisableCompression: true}
+}
+
+func newScenario(ctx context.Context, name, base string, conns int) (*scenario, error) {
+	tr := newTransport(conns)
 	s := &scenario{name: name, url: base}
 	for range conns {
 		v := &vclient{c: &http.Client{Transport: tr, Timeout: 30 * time.Second}, tab: uuid(), client: uuid()}
 		s.clients = append(s.clients, v)
-	}
-	if name == "baseline" {
-		return s, nil
 	}
 	// Each client gets its cookie from a first page load, as a browser does.
 	var wg sync.WaitGroup
@@ -88,6 +88,18 @@ func newScenario(ctx context.Context, name, base string, conns int) (*scenario, 
 	wg.Wait()
 	close(errs)
 	return s, <-errs
+}
+
+// against is the same scenario sent to the bare handler at url: the same
+// requests, byte for byte (each client's cookie, tab and page-load ids
+// copied), over connections of its own.
+func (s *scenario) against(url string) *scenario {
+	tr := newTransport(len(s.clients))
+	b := &scenario{name: s.name, url: url}
+	for _, v := range s.clients {
+		b.clients = append(b.clients, &vclient{c: &http.Client{Transport: tr, Timeout: v.c.Timeout}, cookie: v.cookie, tab: v.tab, client: v.client, n: v.n})
+	}
+	return b
 }
 
 // visit loads a page, as a browser's first visit does.
@@ -131,8 +143,6 @@ func (s *scenario) request(ctx context.Context, v *vclient) (*http.Request, erro
 		method, path = "GET", "/"
 	case "tab-panel":
 		method, path, htmx = "POST", "/scopes/tab/visit", true
-	case "baseline":
-		method, path = "GET", fmt.Sprintf("/?size=%d", s.size)
 	default:
 		return nil, fmt.Errorf("no requests for %q", s.name)
 	}
@@ -177,9 +187,23 @@ func (s *scenario) do(ctx context.Context, v *vclient) (int, error) {
 	return int(n), nil
 }
 
-// probe sends one request and returns the size of the answer.
-func (s *scenario) probe(ctx context.Context) (int, error) {
-	return s.do(ctx, s.clients[0])
+// probe sends one request and returns its answer, for the bare handler to
+// send.
+func (s *scenario) probe(ctx context.Context) (answer, error) {
+	v := s.clients[0]
+	req, err := s.request(ctx, v)
+	if err != nil {
+		return answer{}, err
+	}
+	res, err := v.send(req)
+	if err != nil {
+		return answer{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode >= 400 {
+		return answer{}, fmt.Errorf("probe: status %d", res.StatusCode)
+	}
+	return answerLike(res)
 }
 
 // result is one measurement.

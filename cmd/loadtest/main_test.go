@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
 
 // The tool never sends load anywhere but this machine.
 func TestOnlyLoopbackTargets(t *testing.T) {
@@ -49,5 +55,54 @@ func TestParseRefuses(t *testing.T) {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) = nil error, want a refusal", args)
 		}
+	}
+}
+
+// The bare handler answers any request as the app answered the probe: the
+// same status, headers and body, less the Date and cookie a server sets
+// itself; an answer it cannot read is refused and the last one stays.
+func TestTheBaselineAnswersAsTheApp(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("Set-Cookie", "scopes=abc")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "Saved <b>note</b>")
+	}))
+	defer app.Close()
+	res, err := http.Post(app.URL, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := answerLike(res)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := httptest.NewServer(newBaseline())
+	defer base.Close()
+	ctx := t.Context()
+	if err := put(ctx, http.DefaultClient, base.URL+"/answer", a.json()); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ctx, http.DefaultClient, base.URL+"/answer", `{"status": "two hundred"}`); err == nil {
+		t.Error("PUT /answer with a status that is not a number: no error, want 400")
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", base.URL+"/scopes/user/fields/user_note", strings.NewReader("value=x"))
+	req.Header.Set("HX-Request", "true")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || string(body) != "Saved <b>note</b>" || res.ContentLength != int64(len(body)) {
+		t.Errorf("got %d %q (length %d), want 201 %q with its length", res.StatusCode, body, res.ContentLength, "Saved <b>note</b>")
+	}
+	if got := res.Header.Get("Content-Security-Policy"); got != "default-src 'self'" {
+		t.Errorf("Content-Security-Policy %q, want the app's", got)
+	}
+	if got := res.Header.Values("Set-Cookie"); len(got) != 0 {
+		t.Errorf("Set-Cookie %q, want none", got)
 	}
 }

@@ -81,15 +81,16 @@ func measure(ctx context.Context, name string, conns int, o options, target, bas
 	if err != nil {
 		return result{}, result{}, err
 	}
-	size, err := sc.probe(ctx)
+	// The bare handler reads the very requests the app does and sends the
+	// app's own answer: what it costs more is the app's work, not HTTP's.
+	a, err := sc.probe(ctx)
 	if err != nil {
 		return result{}, result{}, err
 	}
-	bs, err := newScenario(ctx, "baseline", base.url, conns)
-	if err != nil {
-		return result{}, result{}, err
+	if err := put(ctx, http.DefaultClient, base.url+"/answer", a.json()); err != nil {
+		return result{}, result{}, fmt.Errorf("baseline: %w", err)
 	}
-	bs.size = size
+	bs := sc.against(base.url)
 	// The machine is shared and its speed drifts: the app and the baseline
 	// take turns in three slices each, so that both see the same drift.
 	// Throughput is the median slice; latencies are pooled.
