@@ -23,9 +23,10 @@ type touch struct{ user, tab string }
 const touchQueue = 1024
 
 // touchReturning hands the touch of a returning request to the toucher,
-// unless the storage has a fault now.
+// unless the store has nothing to write for it (most requests: it touches
+// each user and tab at most hourly), or the storage has a fault now.
 func (s *App) touchReturning(id *Identity) {
-	if s.hub.HealthNow() != nil {
+	if !s.store.TouchDue(id.UserID, id.TabID, true) || s.hub.HealthNow() != nil {
 		return
 	}
 	select {

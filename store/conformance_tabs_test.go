@@ -92,3 +92,30 @@ func TestCopyIntoACachedEmptyTab(t *testing.T) {
 		}
 	})
 }
+
+// A user and a tab are touched at most once an hour; a request asks first
+// (TouchDue) and hands over only a touch that would write.
+func TestTouchIsDueOnlyWhenItWouldWrite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		s := be.open(store.Options{Now: c.Now})
+		MustSet(t, s, store.TabOwner("person", "tab"), "k", `1`)
+		if !s.TouchDue("person", "tab", true) {
+			t.Error("a returning cookie never touched: not due")
+		}
+		if err := s.Touch(context.Background(), "person", "tab", true); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(30 * time.Minute)
+		if s.TouchDue("person", "tab", true) {
+			t.Error("due again 30 minutes after its touch")
+		}
+		if !s.TouchDue("person", "other-tab", true) {
+			t.Error("a tab never touched: not due")
+		}
+		c.Advance(31 * time.Minute)
+		if !s.TouchDue("person", "tab", true) {
+			t.Error("not due an hour after its touch")
+		}
+	})
+}

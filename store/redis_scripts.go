@@ -294,6 +294,12 @@ func (s *Redis) Touch(ctx context.Context, userID, tabID string, returning bool)
 	return nil
 }
 
+// TouchDue reports whether Touch would write now (as Store).
+func (s *Redis) TouchDue(userID, tabID string, returning bool) bool {
+	due, _ := s.touched.needed(userID, tabID, s.now(), returning)
+	return due
+}
+
 // Secret returns the server secret kept in Redis, shared by all instances,
 // generating it the first time.
 func (s *Redis) Secret(ctx context.Context) (string, bool, error) {

@@ -77,6 +77,10 @@ type Tabs interface {
 	// most once per hour each, or at once the first time the user's cookie
 	// comes back (returning), which keeps the user beyond the one-shot grace.
 	Touch(ctx context.Context, userID, tabID string, returning bool) error
+	// TouchDue reports, without waiting, whether Touch would write for these
+	// arguments now: most requests have nothing to touch, and a caller that
+	// asks first hands nothing over for them.
+	TouchDue(userID, tabID string, returning bool) bool
 }
 
 // Stream tells every instance what changed and who has pages open.

@@ -155,6 +155,12 @@ func (s *SQLite) Touch(ctx context.Context, userID, tabID string, returning bool
 	return nil
 }
 
+// TouchDue reports whether Touch would write now (as Store).
+func (s *SQLite) TouchDue(userID, tabID string, returning bool) bool {
+	due, _ := s.touched.needed(userID, tabID, s.now(), returning)
+	return due
+}
+
 // touches remembers when each user and tab was last touched, so that
 // most requests cost a map lookup and no write.
 type touches struct {
