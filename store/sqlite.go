@@ -109,7 +109,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		metrics: opts.Metrics,
-		ops:     make(chan *writeOp),
+		ops:     make(chan *writeOp, maxBatch),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/storagescopes/app/store"
 )
@@ -193,5 +194,48 @@ func TestCountersHoldOnlyAcknowledgedIncrementsWhenBatchesFail(t *testing.T) {
 	}
 	if want := fmt.Sprint(ok.Load() + 1); string(e.Value) != want {
 		t.Errorf("the next increment answered %s, want %s", e.Value, want)
+	}
+}
+
+// Writes racing Close each come back, none waits for ever: either written
+// (and there after a reopen) or refused with ErrClosed, nothing written.
+func TestWritesRacingCloseAreWrittenOrRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "storage.db")
+	for round := range 10 {
+		s, err := store.Open(context.Background(), path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, 64)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				_, errs[i] = set(context.Background(), s, store.GeneralOwner, fmt.Sprintf("r%d-%d", round, i), "1", "")
+			})
+		}
+		s.Close()
+		returned := make(chan struct{})
+		go func() { wg.Wait(); close(returned) }()
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: a write racing Close never came back", round)
+		}
+		s, err = store.Open(context.Background(), path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			_, found := get(t, s, store.GeneralOwner, fmt.Sprintf("r%d-%d", round, i))
+			switch {
+			case err == nil && !found:
+				t.Errorf("round %d: write %d acknowledged, then not there after a reopen", round, i)
+			case err != nil && found:
+				t.Errorf("round %d: write %d refused (%v), yet written", round, i, err)
+			case err != nil && !errors.Is(err, store.ErrClosed):
+				t.Errorf("round %d: write %d: %v, want store.ErrClosed", round, i, err)
+			}
+		}
+		s.Close()
 	}
 }
