@@ -109,7 +109,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		metrics: opts.Metrics,
-		ops:     make(chan *writeOp, maxBatch),
+		ops:     make(chan *writeOp),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}

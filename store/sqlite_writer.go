@@ -85,10 +85,8 @@ func refusal(err error) bool {
 }
 
 // write queues fn and waits until the transaction that ran it committed (or
-// failed). The queue holds a batch, so that a caller waits once, for its
-// commit, not first for the writer to take its write. A caller whose ctx
-// ends before its write started gets ctx.Err() and nothing is written; once
-// started, a write runs to the end.
+// failed). A caller whose ctx ends before its write started gets ctx.Err()
+// and nothing is written; once started, a write runs to the end.
 func (s *SQLite) write(ctx context.Context, origin Origin, fn func(*writeTx) error) error {
 	op := &writeOp{ctx: ctx, origin: origin, fn: fn, done: make(chan struct{})}
 	select {
@@ -98,17 +96,7 @@ func (s *SQLite) write(ctx context.Context, origin Origin, fn func(*writeTx) err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-op.done:
-	case <-s.done:
-		// The writer has stopped; a write it took, it finished first. One
-		// left in the queue as it stopped was never run.
-		select {
-		case <-op.done:
-		default:
-			return ErrClosed
-		}
-	}
+	<-op.done
 	return op.err
 }
 
