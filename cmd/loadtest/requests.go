@@ -18,11 +18,14 @@ import (
 // the targets taking turns on each scenario; over several runs it then
 // prints each one's median and range: its ratio to the baseline, and the
 // server's CPU per request over the baseline's (steadier than the ratio on
-// a machine whose speed drifts).
+// a machine whose speed drifts); and for each target after the first, the
+// same of its pairs: each run's figures over the first target's in that
+// run, which the drift between runs does not blur.
 func requests(ctx context.Context, o options, targets []*target, base *process, out io.Writer) error {
 	type key struct{ scenario, target string }
 	var order []key
 	ratios, cpus := map[key][]float64{}, map[key][]float64{}
+	pairedRatios, pairedCPUs := map[key][]float64{}, map[key][]float64{}
 	fmt.Fprintf(out, "%-14s %-7s %8s %8s %8s %8s %6s %9s %8s %6s   %s\n", "scenario", "backend", "req/s", "p50", "p99", "max", "errors", "baseline", "base p99", "ratio", "CPU µs/req: server client (baseline's) [redis-server]")
 	for run := range o.runs {
 		if o.runs > 1 {
@@ -61,6 +64,10 @@ func requests(ctx context.Context, o options, targets []*target, base *process, 
 					continue
 				}
 				fs, _ := first.cpuPerRequest()
+				pairedRatios[k] = append(pairedRatios[k], ratio/firstRatio)
+				if fs > 0 {
+					pairedCPUs[k] = append(pairedCPUs[k], float64(rs)/float64(fs))
+				}
 				fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
 					ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
 			}
@@ -70,6 +77,14 @@ func requests(ctx context.Context, o options, targets []*target, base *process, 
 		fmt.Fprintf(out, "\nover %d runs, median (range): the ratio to the baseline; the server's CPU per request over the baseline's\n", o.runs)
 		for _, k := range order {
 			fmt.Fprintf(out, "%-14s %-12s %s   %s\n", k.scenario, k.target, spread(ratios[k], ""), spread(cpus[k], "×"))
+		}
+		if len(targets) > 1 {
+			fmt.Fprintf(out, "\npaired, each run's over %s's in the same run, median (range): the ratio; the server's CPU per request\n", targets[0].name)
+			for _, k := range order {
+				if k.target != targets[0].name {
+					fmt.Fprintf(out, "%-14s %-12s %s   %s\n", k.scenario, k.target+"/"+targets[0].name, spread(pairedRatios[k], "×"), spread(pairedCPUs[k], "×"))
+				}
+			}
 		}
 	}
 	return nil
