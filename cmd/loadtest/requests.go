@@ -64,12 +64,13 @@ func requests(ctx context.Context, o options, targets []*target, base *process, 
 					continue
 				}
 				fs, _ := first.cpuPerRequest()
-				pairedRatios[k] = append(pairedRatios[k], ratio/firstRatio)
+				pairedRatio, pairedCPU := ratio/firstRatio, float64(rs)/float64(fs)
+				pairedRatios[k] = append(pairedRatios[k], pairedRatio)
 				if fs > 0 {
-					pairedCPUs[k] = append(pairedCPUs[k], float64(rs)/float64(fs))
+					pairedCPUs[k] = append(pairedCPUs[k], pairedCPU)
 				}
 				fmt.Fprintf(out, "%-14s %s/%s: ratio %.2f×, server CPU %.2f× (with redis-server's %.2f×)\n", "", t.name, targets[0].name,
-					ratio/firstRatio, float64(rs)/float64(fs), float64(rs+r.perRequest(r.redisCPU))/float64(fs))
+					pairedRatio, pairedCPU, float64(rs+r.perRequest(r.redisCPU))/float64(fs))
 			}
 		}
 	}
