@@ -100,6 +100,13 @@ func parse(args []string) (options, error) {
 	}
 	if *apps != "" {
 		o.apps = strings.Split(*apps, ",")
+		names := map[string]bool{}
+		for _, path := range o.apps {
+			if names[appName(path)] {
+				return o, fmt.Errorf("-app %s: two builds named %s; the figures are told apart by name, so give each file its own", *apps, appName(path))
+			}
+			names[appName(path)] = true
+		}
 	}
 	if o.runs < 1 {
 		return o, fmt.Errorf("-runs %d: at least 1", o.runs)
@@ -203,7 +210,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				}
 				defer t.stop()
 				if len(apps) > 1 { // named by their builds
-					t.name = strings.TrimSuffix(filepath.Base(a.Path), ".exe")
+					t.name = appName(a.Path)
 					if len(o.backends) > 1 {
 						t.name += "/" + backend
 					}
@@ -361,3 +368,6 @@ func us(d time.Duration) string {
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
 }
+
+// appName is what the figures call a build given to -app: its file's name.
+func appName(path string) string { return strings.TrimSuffix(filepath.Base(path), ".exe") }

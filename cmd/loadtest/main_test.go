@@ -50,6 +50,7 @@ func TestParseRefuses(t *testing.T) {
 		{"-runs", "0"},
 		{"-url", "http://127.0.0.1:8080", "-app", "/tmp/web"},
 		{"-app", "/tmp/a,/tmp/b", "-rows", "10"},
+		{"-app", "/tmp/before/web,/tmp/after/web"}, // their figures would be summed up as one build's
 		{"-scenarios", "write-everything"},
 	} {
 		if _, err := parse(args); err == nil {
